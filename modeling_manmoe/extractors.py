@@ -1,0 +1,80 @@
+"""Feature extractors: the shared F_s (language-invariant) and the private F_p (BiLSTM + mixture of experts)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .configuration_manmoe import ManMoeConfig
+from .mixture_of_experts import BatchedExperts, MixtureOfExperts
+
+
+class BiLSTMEncoder(nn.Module):
+    """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
+
+    Sequences are packed internally (no sorting needed by the caller), so padding never changes the outputs of
+    real words; outputs at padded positions are zeros.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float):
+        super().__init__()
+        self.input_dropout = nn.Dropout(input_dropout)
+        self.lstm = nn.LSTM(
+            input_size,
+            hidden_size // 2,
+            num_layers=num_layers,
+            bidirectional=True,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size), mask (batch, words) -> (batch, words, hidden_size)"""
+        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
+        packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.lstm(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
+        return output
+
+
+class SharedFeatureExtractor(nn.Module):
+    """F_s: a BiLSTM trained against the language discriminator so that its features become language-invariant."""
+
+    def __init__(self, config: ManMoeConfig):
+        super().__init__()
+        self.encoder = BiLSTMEncoder(
+            config.input_size,
+            config.shared_hidden_size,
+            config.shared_num_layers,
+            config.input_dropout,
+            config.lstm_dropout,
+        )
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size) -> h_s (batch, words, shared_hidden_size)"""
+        return self.encoder(embeddings, attention_mask)
+
+
+class PrivateFeatureExtractor(nn.Module):
+    """F_p: a BiLSTM followed by a mixture of source-language experts (each: dropout, linear, ReLU, dropout,
+    linear, tanh) whose gate learns to recognise the source language."""
+
+    def __init__(self, config: ManMoeConfig):
+        super().__init__()
+        hidden = config.private_hidden_size
+        self.encoder = BiLSTMEncoder(
+            config.input_size, hidden, config.private_num_layers, config.input_dropout, config.lstm_dropout
+        )
+        num_experts = config.num_experts if config.use_private_moe else 1
+        experts = BatchedExperts(
+            num_experts, hidden, hidden, hidden, config.expert_dropout, dropout_between=True, activation="tanh"
+        )
+        self.mixture = MixtureOfExperts(
+            experts, hidden, use_gate=config.use_private_moe, detach_gate=config.detach_gates
+        )
+
+    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, words, input_size) -> h_p (batch, words, private_hidden_size), gate logits (batch, words,
+        num_experts) or None"""
+        return self.mixture(self.encoder(embeddings, attention_mask))

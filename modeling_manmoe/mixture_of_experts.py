@@ -1,0 +1,85 @@
+"""A mixture of language experts with a gate, all experts evaluated as one batched tensor operation."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class BatchedExperts(nn.Module):
+    """`num_experts` two-layer MLPs evaluated together: dropout, linear, ReLU, [dropout], linear, activation.
+
+    Parameters are stacked (`weight1`: experts x in x hidden, ...), so the parameter count equals that of
+    `num_experts` separate `nn.Linear` pairs and the computation is two batched matrix products. Every expert
+    draws its own dropout mask, as separate expert modules would.
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        input_size: int,
+        hidden_size: int,
+        output_size: int,
+        dropout: float,
+        dropout_between: bool,
+        activation: str,
+    ):
+        super().__init__()
+        self.weight1 = nn.Parameter(torch.empty(num_experts, input_size, hidden_size))
+        self.bias1 = nn.Parameter(torch.empty(num_experts, hidden_size))
+        self.weight2 = nn.Parameter(torch.empty(num_experts, hidden_size, output_size))
+        self.bias2 = nn.Parameter(torch.empty(num_experts, output_size))
+        self.dropout = nn.Dropout(dropout)
+        self.dropout_between = dropout_between
+        if activation not in ("tanh", "log_softmax"):
+            raise ValueError(f"unknown expert activation {activation!r}")
+        self.activation = activation
+
+    def reset_parameters(self, init) -> None:
+        """`nn.Linear`'s default initialisation for each expert (uniform in +-1/sqrt(fan_in))."""
+        for weight, bias in ((self.weight1, self.bias1), (self.weight2, self.bias2)):
+            bound = 1.0 / math.sqrt(weight.shape[1])
+            init.uniform_(weight, -bound, bound)
+            init.uniform_(bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, input_size) -> (N, num_experts, output_size)"""
+        experts = self.weight1.shape[0]
+        x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
+        hidden = torch.relu(torch.einsum("nei,eih->neh", x, self.weight1) + self.bias1)
+        if self.dropout_between:
+            hidden = self.dropout(hidden)
+        out = torch.einsum("neh,eho->neo", hidden, self.weight2) + self.bias2
+        return torch.tanh(out) if self.activation == "tanh" else torch.log_softmax(out, dim=-1)
+
+
+class MixtureOfExperts(nn.Module):
+    """Experts combined by a gate: `output = sum_e softmax(gate(x))_e * expert_e(x)`.
+
+    The gate is a linear layer reading the input (detached when `detach_gate`, as in the reference, so the gate
+    loss trains only the gate). With one expert and `use_gate=False` this is a plain MLP shared by all
+    languages (the ablations "no private MoE" / "no predictor MoE").
+    """
+
+    def __init__(self, experts: BatchedExperts, input_size: int, use_gate: bool, detach_gate: bool):
+        super().__init__()
+        self.experts = experts
+        self.gate = nn.Linear(input_size, experts.weight1.shape[0]) if use_gate else None
+        self.detach_gate = detach_gate
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """
+        x: (..., input_size)
+        Returns the mixture (..., output_size) and the gate logits (..., num_experts) or None without a gate.
+        """
+        leading = x.shape[:-1]
+        flat = x.reshape(-1, x.shape[-1])
+        expert_outputs = self.experts(flat)  # (N, E, O)
+        if self.gate is None:
+            return expert_outputs[:, 0].reshape(*leading, -1), None
+        gate_logits = self.gate(flat.detach() if self.detach_gate else flat)  # (N, E)
+        weights = torch.softmax(gate_logits, dim=-1)
+        mixture = torch.bmm(weights.unsqueeze(1), expert_outputs).squeeze(1)  # (N, O)
+        return mixture.reshape(*leading, -1), gate_logits.reshape(*leading, -1)

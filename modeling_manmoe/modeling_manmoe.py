@@ -1,0 +1,295 @@
+"""MAN-MoE models: `ManMoeModel` (features, gates, language discriminator) and thin task heads."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+from transformers import initialization as init
+from transformers.utils import ModelOutput
+
+from .configuration_manmoe import ManMoeConfig
+from .discriminator import LanguageDiscriminator
+from .embeddings import CharCNN, FrozenWordEmbedding, InputRepresentation
+from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
+from .mixture_of_experts import BatchedExperts
+from .predictors import MoESentenceClassifier, MoETagger
+
+
+@dataclass
+class ManMoeModelOutput(ModelOutput):
+    """
+    last_hidden_state: (batch, words, shared_hidden_size + private_hidden_size), [h_s ; h_p].
+    shared_features: (batch, words, shared_hidden_size), h_s (what the discriminator reads).
+    private_gate_logits: (batch, words, num_experts), F_p's gate; None without the private mixture.
+    language_logits: (batch, num_languages), D's log-probabilities; only when asked for.
+    """
+
+    last_hidden_state: torch.FloatTensor | None = None
+    shared_features: torch.FloatTensor | None = None
+    private_gate_logits: torch.FloatTensor | None = None
+    language_logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class ManMoeClassifierOutput(ModelOutput):
+    """
+    loss: task NLL + gate losses (only with `labels`).
+    logits: log-probabilities, (batch, words, num_labels) for tagging or (batch, num_labels) for classification.
+    task_loss, gate_loss: the two parts of `loss`, for logging.
+    private_gate_logits: (batch, words, num_experts) or None; predictor_gate_logits: (batch, words, num_experts)
+    for tagging, (batch, num_experts) for classification, or None; language_logits: (batch, num_languages) or None.
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    task_loss: torch.FloatTensor | None = None
+    gate_loss: torch.FloatTensor | None = None
+    private_gate_logits: torch.FloatTensor | None = None
+    predictor_gate_logits: torch.FloatTensor | None = None
+    language_logits: torch.FloatTensor | None = None
+
+
+class ManMoePreTrainedModel(PreTrainedModel):
+    """Owns initialisation (PyTorch's defaults, as in the reference) and loading for all MAN-MoE models."""
+
+    config_class = ManMoeConfig
+    config: ManMoeConfig
+    base_model_prefix = "manmoe"
+    main_input_name = "input_ids"
+    accepts_loss_kwargs = False  # the loss is a mean over tokens
+    _no_split_modules = []
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Conv1d)):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            if module.bias is not None:
+                fan_in = module.weight[0].numel()
+                init.uniform_(module.bias, -1 / math.sqrt(fan_in), 1 / math.sqrt(fan_in))
+        elif isinstance(module, nn.LSTM):
+            bound = 1 / math.sqrt(module.hidden_size)
+            for param in module.parameters():
+                init.uniform_(param, -bound, bound)
+        elif isinstance(module, BatchedExperts):
+            module.reset_parameters(init)
+        elif isinstance(module, CharCNN):
+            vectors = torch.randn_like(module.char_vectors)
+            vectors = vectors / vectors.norm(dim=-1, keepdim=True)
+            vectors[0] = 0.0
+            init.copy_(module.char_vectors, vectors)
+        elif isinstance(module, FrozenWordEmbedding):
+            pass  # filled by `set_word_vectors` or loaded from the checkpoint
+
+    def _freeze_frozen_inputs(self) -> None:
+        """Keep the frozen encoder frozen (also after `from_pretrained`, which recreates parameters)."""
+        for module in self.modules():
+            if hasattr(module, "freeze") and module is not self:
+                module.freeze()
+
+    def post_init(self):
+        super().post_init()
+        self._freeze_frozen_inputs()
+
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        model = super().from_pretrained(*args, **kwargs)
+        model = model[0] if isinstance(model, tuple) else model
+        model._freeze_frozen_inputs()
+        return model
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Save as usual (safetensors, code files for remote code) with an `AutoModel` entry in `auto_map`, so a
+        head checkpoint also loads with `AutoModel.from_pretrained(..., trust_remote_code=True)`."""
+        auto_map = dict(getattr(self.config, "auto_map", None) or {})
+        auto_map.setdefault("AutoModel", f"{__name__.rsplit('.', 1)[-1]}.ManMoeModel")
+        self.config.auto_map = auto_map
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    def num_trainable_parameters(self) -> int:
+        """Trainable parameters (discriminator included, frozen tables and encoder excluded)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class ManMoeModel(ManMoePreTrainedModel):
+    """E(x) -> F_s, F_p -> [h_s ; h_p], plus the language discriminator D on h_s (absent with use_adversary=False).
+
+    Inputs (word-vector mode): `input_ids` (batch, words) rows of the frozen table, `char_ids` (batch, words,
+    chars), `attention_mask` (batch, words). Encoder mode: `encoder_input_ids`, `encoder_attention_mask`
+    (batch, sub_tokens) and `encoder_word_ids` (batch, sub_tokens), or precomputed `input_features`
+    (batch, words, encoder_hidden). `lang_ids` (batch,) index `config.all_languages`.
+    """
+
+    def __init__(self, config: ManMoeConfig):
+        super().__init__(config)
+        self.inputs = InputRepresentation(config)
+        self.shared_extractor = SharedFeatureExtractor(config)
+        self.private_extractor = PrivateFeatureExtractor(config)
+        self.discriminator = LanguageDiscriminator(config) if config.use_adversary else None
+        self.post_init()
+
+    def set_word_vectors(self, vectors: torch.Tensor) -> None:
+        """Copy the frozen (word_vocab_size, word_embedding_dim) table, e.g. from `build_word_vector_inputs`."""
+        self.inputs.word_embeddings.load_vectors(vectors)
+
+    def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:
+        """Load the frozen encoder's pretrained weights (a Hub name or a local folder) into encoder mode."""
+        from transformers import AutoModel
+
+        pretrained = AutoModel.from_pretrained(name_or_path, **kwargs)
+        self.inputs.encoder_features.encoder.load_state_dict(pretrained.state_dict())
+        self._freeze_frozen_inputs()
+
+    def word_attention_mask(self, input_ids: torch.LongTensor | None) -> torch.Tensor:
+        """(batch, words) mask of real words, derived from word ids (padding id) when not given."""
+        if input_ids is not None:
+            return (input_ids != self.config.pad_token_id).long()
+        raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        char_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_input_ids: torch.LongTensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        encoder_word_ids: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        lang_ids: torch.LongTensor | None = None,
+        return_language_logits: bool = False,
+        return_dict: bool | None = None,
+    ) -> ManMoeModelOutput:
+        if attention_mask is None:
+            attention_mask = self.word_attention_mask(input_ids)
+        embeddings = self.inputs(
+            input_ids=input_ids,
+            char_ids=char_ids,
+            encoder_input_ids=encoder_input_ids,
+            encoder_attention_mask=encoder_attention_mask,
+            encoder_word_ids=encoder_word_ids,
+            input_features=input_features,
+            num_words=attention_mask.shape[1],
+        )
+        shared = self.shared_extractor(embeddings, attention_mask)
+        private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
+        language_logits = None
+        if return_language_logits:
+            if self.discriminator is None:
+                raise ValueError("return_language_logits=True but the model has no discriminator (use_adversary)")
+            language_logits = self.discriminator(shared)
+        return ManMoeModelOutput(
+            last_hidden_state=torch.cat([shared, private], dim=-1),
+            shared_features=shared,
+            private_gate_logits=private_gate_logits,
+            language_logits=language_logits,
+        )
+
+
+def gate_loss(gate_logits: torch.Tensor | None, lang_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Cross-entropy of gate logits against the source language, over real positions of labeled-source rows.
+
+    gate_logits: (batch, words, experts) or (batch, experts); lang_ids: (batch,); mask: (batch, words) or None.
+    Rows whose language is not a source (an expert index) contribute nothing.
+    """
+    if gate_logits is None:
+        return lang_ids.new_zeros((), dtype=torch.float)
+    num_experts = gate_logits.shape[-1]
+    targets = lang_ids if gate_logits.dim() == 2 else lang_ids[:, None].expand(gate_logits.shape[:2])
+    keep = targets < num_experts
+    if mask is not None and gate_logits.dim() == 3:
+        keep = keep & mask.bool()
+    if not keep.any():
+        return gate_logits.new_zeros(())
+    return nn.functional.cross_entropy(gate_logits[keep], targets[keep])
+
+
+class _ManMoeHead(ManMoePreTrainedModel):
+    """Shared plumbing of the task heads: the base model, a predictor, the reference's loss."""
+
+    predictor_class: type[nn.Module]
+
+    def __init__(self, config: ManMoeConfig):
+        super().__init__(config)
+        self.manmoe = ManMoeModel(config)
+        self.predictor = self.predictor_class(config)
+        self.post_init()
+
+    def set_word_vectors(self, vectors: torch.Tensor) -> None:
+        self.manmoe.set_word_vectors(vectors)
+
+    def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:
+        self.manmoe.load_pretrained_encoder(name_or_path, **kwargs)
+
+    def forward(
+        self,
+        input_ids: torch.LongTensor | None = None,
+        char_ids: torch.LongTensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        encoder_input_ids: torch.LongTensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        encoder_word_ids: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        lang_ids: torch.LongTensor | None = None,
+        labels: torch.LongTensor | None = None,
+        return_language_logits: bool = False,
+        return_dict: bool | None = None,
+    ) -> ManMoeClassifierOutput:
+        """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
+        `loss` = NLL of the mixture + private_gate_loss_weight x F_p gate loss + predictor_gate_loss_weight x
+        C gate loss (gate losses on the rows whose `lang_ids` is a source language)."""
+        if attention_mask is None:
+            attention_mask = self.manmoe.word_attention_mask(input_ids)
+        base = self.manmoe(
+            input_ids=input_ids,
+            char_ids=char_ids,
+            attention_mask=attention_mask,
+            encoder_input_ids=encoder_input_ids,
+            encoder_attention_mask=encoder_attention_mask,
+            encoder_word_ids=encoder_word_ids,
+            input_features=input_features,
+            return_language_logits=return_language_logits,
+        )
+        log_probs, predictor_gate_logits = self.predictor(base.last_hidden_state, attention_mask)
+        loss = task = gates = None
+        if labels is not None:
+            task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels.reshape(-1))
+            gates = task.new_zeros(())
+            if lang_ids is not None:
+                gates = self.config.private_gate_loss_weight * gate_loss(
+                    base.private_gate_logits, lang_ids, attention_mask
+                ) + self.config.predictor_gate_loss_weight * gate_loss(predictor_gate_logits, lang_ids, attention_mask)
+            loss = task + gates
+        return ManMoeClassifierOutput(
+            loss=loss,
+            logits=log_probs,
+            task_loss=task,
+            gate_loss=gates,
+            private_gate_logits=base.private_gate_logits,
+            predictor_gate_logits=predictor_gate_logits,
+            language_logits=base.language_logits,
+        )
+
+
+class ManMoeForTokenClassification(_ManMoeHead):
+    """MAN-MoE sequence tagger (e.g. NER): one label per word, `logits` are log-probabilities."""
+
+    predictor_class = MoETagger
+
+
+class ManMoeForSequenceClassification(_ManMoeHead):
+    """MAN-MoE sentence classifier (e.g. review sentiment) with dot-attention pooling."""
+
+    predictor_class = MoESentenceClassifier
+
+
+__all__ = [
+    "ManMoeClassifierOutput",
+    "ManMoeForSequenceClassification",
+    "ManMoeForTokenClassification",
+    "ManMoeModel",
+    "ManMoeModelOutput",
+    "ManMoePreTrainedModel",
+]

@@ -1,0 +1,230 @@
+"""`ManMoeTokenizer`: words of a given language -> rows of the frozen multilingual word table + character ids.
+
+One word is one token, so `word_ids()` is the identity on real words (None on padding); labels align per word.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import torch
+from transformers import BatchEncoding, PreTrainedTokenizer
+
+from .errors import LanguageError
+
+VOCAB_FILE = "manmoe_vocab.json"
+PAD, UNK = "<pad>", "<unk>"
+WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
+
+
+class ManMoeEncoding(BatchEncoding):
+    """A `BatchEncoding` whose `word_ids(i)` maps each position of sentence `i` to its word (None = padding)."""
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        mask = self["attention_mask"][batch_index]
+        mask = mask.tolist() if isinstance(mask, torch.Tensor) else list(mask)
+        return [i if m else None for i, m in enumerate(mask)]
+
+
+class ManMoeTokenizer(PreTrainedTokenizer):
+    """Maps `(language, words)` to word ids in one frozen table shared by all languages and to character ids.
+
+    Word table rows: 0 = padding, 1 = unknown, then each language's words in `vocabularies` order. A word is
+    looked up as is, then lower-cased, then falls back to unknown. Characters: one vocabulary for all languages
+    (0 = padding, 1 = unknown). Raw text is split with the regex `\\w+|[^\\w\\s]` (optionally lower-cased).
+
+    Example:
+
+    ```python
+    >>> enc = tokenizer([["Peter", "lives", "in", "Berlin"]], language="en", is_split_into_words=True,
+    ...                 return_tensors="pt")
+    >>> enc["input_ids"].shape, enc["char_ids"].shape, enc.word_ids(0)
+    ```
+    """
+
+    vocab_files_names = {"vocab_file": VOCAB_FILE}
+    model_input_names = ["input_ids", "char_ids", "attention_mask", "lang_ids"]
+
+    def __init__(
+        self,
+        vocab_file: str | None = None,
+        vocabularies: dict[str, list[str]] | None = None,
+        characters: list[str] | None = None,
+        languages: list[str] | None = None,
+        language: str | None = None,
+        do_lower_case: bool = False,
+        lowercase_characters: bool = False,
+        **kwargs,
+    ):
+        if vocab_file is not None:
+            with open(vocab_file, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            vocabularies, characters = saved["vocabularies"], saved["characters"]
+        if vocabularies is None or characters is None:
+            raise ValueError("ManMoeTokenizer needs `vocab_file` or both `vocabularies` and `characters`")
+        self.vocabularies = {lang: list(words) for lang, words in vocabularies.items()}
+        self.characters = list(characters)
+        self.word_to_id: dict[str, dict[str, int]] = {}
+        offset = 2
+        for lang, words in self.vocabularies.items():
+            self.word_to_id[lang] = {word: offset + i for i, word in enumerate(words)}
+            offset += len(words)
+        self.word_vocab_size = offset
+        self.char_to_id = {char: 2 + i for i, char in enumerate(self.characters)}
+        self.char_vocab_size = 2 + len(self.characters)
+        self.languages = list(languages) if languages is not None else list(self.vocabularies)
+        self.language = language
+        self.do_lower_case = do_lower_case
+        self.lowercase_characters = lowercase_characters
+        kwargs.setdefault("pad_token", PAD)
+        kwargs.setdefault("unk_token", UNK)
+        super().__init__(
+            languages=self.languages,
+            language=language,
+            do_lower_case=do_lower_case,
+            lowercase_characters=lowercase_characters,
+            **kwargs,
+        )
+
+    # -- vocabulary ---------------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.word_vocab_size
+
+    def get_vocab(self) -> dict[str, int]:
+        """Specials plus the default language's words (one table holds every language; see `word_to_id`)."""
+        vocab = {PAD: 0, UNK: 1}
+        if self.language in self.word_to_id:
+            vocab.update(self.word_to_id[self.language])
+        return vocab
+
+    def _tokenize(self, text: str, **kwargs) -> list[str]:
+        if self.do_lower_case:
+            text = text.lower()
+        return WORD_PATTERN.findall(text)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self.word_id(self._require_language(None), token)
+
+    def _convert_id_to_token(self, index: int) -> str:
+        if index < 2:
+            return (PAD, UNK)[index]
+        for lang, words in self.vocabularies.items():
+            start = next(iter(self.word_to_id[lang].values()), None)
+            if start is not None and start <= index < start + len(words):
+                return words[index - start]
+        return UNK
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        return " ".join(tokens)
+
+    def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
+        path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"vocabularies": self.vocabularies, "characters": self.characters}, handle, ensure_ascii=False)
+        return (path,)
+
+    # -- encoding -----------------------------------------------------------------------------------------
+    def _require_language(self, language: str | None) -> str:
+        language = language or self.language
+        if language is None:
+            raise LanguageError(
+                f"no language given: pass language=... (one of {self.languages}) or set tokenizer.language"
+            )
+        if language not in self.languages:
+            raise LanguageError(f"language {language!r} is not one of the tokenizer's languages {self.languages}")
+        return language
+
+    def word_id(self, language: str, word: str) -> int:
+        """Row of `word` in the frozen table: exact match, then lower-cased, else 1 (unknown)."""
+        vocab = self.word_to_id.get(language, {})
+        found = vocab.get(word)
+        if found is None:
+            found = vocab.get(word.lower(), 1)
+        return found
+
+    def char_ids_of(self, word: str) -> list[int]:
+        if self.lowercase_characters:
+            word = word.lower()
+        return [self.char_to_id.get(char, 1) for char in word] or [1]
+
+    def encode_words(self, words: list[str], language: str | None = None) -> dict[str, list]:
+        """One sentence (a list of words) -> `input_ids`, `char_ids` (per word), `lang_ids` (the language's index
+        in `self.languages`)."""
+        language = self._require_language(language)
+        for position, word in enumerate(words):
+            if not isinstance(word, str) or word == "" or word.isspace():
+                raise ValueError(f"word {position} of a {language!r} sentence is empty or not a string: {word!r}")
+        return {
+            "input_ids": [self.word_id(language, word) for word in words],
+            "char_ids": [self.char_ids_of(word) for word in words],
+            "lang_ids": self.languages.index(language),
+        }
+
+    def __call__(
+        self,
+        text: str | list[str] | list[list[str]],
+        language: str | None = None,
+        is_split_into_words: bool = False,
+        padding: bool | str = True,
+        return_tensors: str | None = None,
+        **kwargs,
+    ) -> ManMoeEncoding:
+        """Encode a sentence or a batch. `text`: a raw string, a list of raw strings, a list of words
+        (`is_split_into_words=True`) or a list of word lists. Returns `input_ids` (words), `char_ids`
+        (words x chars), `attention_mask` and `lang_ids`; padded (and tensors) for batches."""
+        if isinstance(text, str):
+            batch, single = [self._tokenize(text)], True
+        elif is_split_into_words:
+            single = bool(text) and isinstance(text[0], str)
+            batch = [list(text)] if single else [list(words) for words in text]
+        else:
+            batch, single = [self._tokenize(sentence) for sentence in text], False
+        for index, words in enumerate(batch):
+            if not words:
+                raise ValueError(f"sentence {index} of the batch has no words")
+        encoded = [self.encode_words(words, language) for words in batch]
+        features = (
+            collate_word_features(encoded)
+            if (padding or return_tensors)
+            else {key: [item[key] for item in encoded] for key in ("input_ids", "char_ids", "lang_ids")}
+        )
+        if "attention_mask" not in features:
+            features["attention_mask"] = [[1] * len(item["input_ids"]) for item in encoded]
+        if single and not return_tensors and not padding:
+            features = {key: value[0] for key, value in features.items()}
+        return ManMoeEncoding(features, tensor_type=return_tensors)
+
+
+def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
+    """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,).
+    Extra keys `labels` (per word, padded with -100) are padded too when present."""
+    batch = len(items)
+    max_words = max(len(item["input_ids"]) for item in items)
+    max_chars = max((len(chars) for item in items for chars in item["char_ids"]), default=1)
+    input_ids = torch.zeros(batch, max_words, dtype=torch.long)
+    attention_mask = torch.zeros(batch, max_words, dtype=torch.long)
+    char_ids = torch.zeros(batch, max_words, max_chars, dtype=torch.long)
+    for row, item in enumerate(items):
+        length = len(item["input_ids"])
+        input_ids[row, :length] = torch.tensor(item["input_ids"])
+        attention_mask[row, :length] = 1
+        for position, chars in enumerate(item["char_ids"]):
+            char_ids[row, position, : len(chars)] = torch.tensor(chars)
+    features = {
+        "input_ids": input_ids,
+        "char_ids": char_ids,
+        "attention_mask": attention_mask,
+        "lang_ids": torch.tensor([item["lang_ids"] for item in items], dtype=torch.long),
+    }
+    if "labels" in items[0]:
+        labels = torch.full((batch, max_words), -100, dtype=torch.long)
+        for row, item in enumerate(items):
+            labels[row, : len(item["labels"])] = torch.tensor(item["labels"])
+        features["labels"] = labels
+    return features
+
+
+__all__ = ["ManMoeEncoding", "ManMoeTokenizer", "collate_word_features"]

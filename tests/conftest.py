@@ -1,0 +1,83 @@
+"""Shared fixtures: the `../shared` data folder and tiny MAN-MoE configurations.
+
+Tests that read `../shared` request `shared_dir`. Without the folder they skip with the reason; with
+`MANMOE_REQUIRE_SHARED=1` (set by `.ci/run`) a missing or broken folder fails them instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("MANMOE_SHARED", REPO.parent / "shared"))
+EXPECTED = ["data/conll2002", "data/conll2003", "embeddings/conll-use-m3", "models"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "integration: reads the real data in ../shared")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The shared data folder; skip (or fail when MANMOE_REQUIRE_SHARED=1) if it is absent or incomplete."""
+    missing = [part for part in EXPECTED if not (SHARED / part).is_dir()]
+    if missing:
+        reason = f"shared data folder {SHARED} is absent or lacks {missing} (set MANMOE_SHARED to its location)"
+        if os.environ.get("MANMOE_REQUIRE_SHARED") == "1":
+            pytest.fail(reason + "; MANMOE_REQUIRE_SHARED=1 makes this a failure")
+        pytest.skip(reason)
+    return SHARED
+
+
+TINY = dict(
+    source_languages=["en", "de", "es"],
+    unlabeled_languages=["nl"],
+    word_vocab_size=20,
+    word_embedding_dim=6,
+    char_vocab_size=12,
+    char_embedding_dim=5,
+    char_num_filters=4,
+    char_hidden_size=4,
+    shared_hidden_size=8,
+    private_hidden_size=8,
+    predictor_hidden_size=10,
+    discriminator_num_filters=4,
+    discriminator_hidden_size=6,
+    num_labels=5,
+)
+
+
+@pytest.fixture
+def tiny_config():
+    """A tiny word-vector configuration: 3 sources + 1 unlabeled target, CharCNN, 5 labels."""
+    from modeling_manmoe import ManMoeConfig
+
+    return ManMoeConfig(**TINY)
+
+
+def random_batch(config, batch: int = 3, words: int = 7, chars: int = 6, seed: int = 0, lengths=None):
+    """Random word/char ids with padding: sentence i has lengths[i] real words."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    lengths = lengths or [words - i for i in range(batch)]
+    input_ids = torch.zeros(batch, words, dtype=torch.long)
+    char_ids = torch.zeros(batch, words, chars, dtype=torch.long)
+    labels = torch.full((batch, words), -100, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        input_ids[row, :length] = torch.randint(2, config.word_vocab_size, (length,), generator=generator)
+        for position in range(length):
+            n = int(torch.randint(1, chars + 1, (1,), generator=generator))
+            char_ids[row, position, :n] = torch.randint(1, config.char_vocab_size, (n,), generator=generator)
+        labels[row, :length] = torch.randint(0, config.num_labels, (length,), generator=generator)
+    return {
+        "input_ids": input_ids,
+        "char_ids": char_ids,
+        "attention_mask": (input_ids != 0).long(),
+        "lang_ids": torch.arange(batch) % len(config.source_languages),
+        "labels": labels,
+    }

@@ -1,0 +1,177 @@
+import pytest
+import torch
+
+from modeling_manmoe import (
+    ManMoeConfig,
+    ManMoeForSequenceClassification,
+    ManMoeForTokenClassification,
+    ManMoeModel,
+)
+from tests.conftest import TINY, random_batch
+
+
+def build(config, cls=ManMoeForTokenClassification, seed=0):
+    torch.manual_seed(seed)
+    model = cls(config)
+    vectors = torch.nn.functional.normalize(torch.randn(config.word_vocab_size, config.word_embedding_dim), dim=-1)
+    vectors[0] = 0
+    model.set_word_vectors(vectors)
+    return model
+
+
+def test_paper_configuration_parameter_count():
+    """The reference has 3,092,765 trainable parameters (D included, frozen tables excluded) for CoNLL."""
+    config = ManMoeConfig(word_vocab_size=1000, char_vocab_size=100, num_labels=9)
+    model = ManMoeForTokenClassification(config)
+    assert model.num_trainable_parameters() == 3_092_765
+    buffers = dict(model.named_buffers())
+    assert buffers["manmoe.inputs.word_embeddings.weight"].shape == (1000, 300)
+    assert buffers["manmoe.inputs.char_cnn.char_vectors"].shape == (100, 128)
+
+
+def test_shapes(tiny_config):
+    model = build(tiny_config).eval()
+    batch = random_batch(tiny_config)
+    out = model(**batch, return_language_logits=True)
+    assert out.logits.shape == (3, 7, 5)
+    assert out.private_gate_logits.shape == out.predictor_gate_logits.shape == (3, 7, 3)
+    assert out.language_logits.shape == (3, 4)
+    assert out.loss.dim() == 0 and torch.isclose(out.loss, out.task_loss + out.gate_loss)
+    base = ManMoeModel(tiny_config)(input_ids=batch["input_ids"], char_ids=batch["char_ids"])
+    assert base.last_hidden_state.shape == (3, 7, 16) and base.shared_features.shape == (3, 7, 8)
+    assert base.language_logits is None
+
+
+def test_sequence_classification_shapes_and_loss(tiny_config):
+    config = ManMoeConfig(**{**TINY, "num_labels": 2})
+    model = build(config, ManMoeForSequenceClassification).eval()
+    batch = random_batch(config)
+    batch["labels"] = torch.tensor([0, 1, 1])
+    out = model(**batch)
+    assert out.logits.shape == (3, 2) and out.predictor_gate_logits.shape == (3, 3)
+    assert out.private_gate_logits.shape == (3, 7, 3)
+    assert (out.logits.exp().sum(-1) <= 1 + 1e-6).all()  # gate-weighted sum of log-probabilities
+    assert out.loss > 0
+
+
+def test_mixture_of_normalised_log_distributions(tiny_config):
+    """The reference mixes log-probabilities: output = sum_e softmax(gate)_e * log_softmax(expert_e). Each expert
+    is a normalised log-distribution and the gate weights sum to one; the weighted sum itself is the log of an
+    unnormalised geometric mixture (exp sums to <= 1), on which the reference takes the NLL."""
+    model = build(tiny_config).eval()
+    logits = model(**random_batch(tiny_config)).logits
+    predictor = model.predictor.mixture
+    features = model.manmoe(**{k: v for k, v in random_batch(tiny_config).items() if k != "labels"})
+    flat = features.last_hidden_state.reshape(-1, 16)
+    experts = predictor.experts(flat)
+    assert torch.allclose(experts.exp().sum(-1), torch.ones_like(experts[..., 0]), atol=1e-5)
+    weights = torch.softmax(predictor.gate(flat), -1)
+    assert torch.allclose(weights.sum(-1), torch.ones(flat.shape[0]), atol=1e-6)
+    assert torch.allclose((weights.unsqueeze(-1) * experts).sum(1).reshape(logits.shape), logits, atol=1e-5)
+    assert (logits <= 1e-6).all()
+
+
+def test_padding_invariance(tiny_config):
+    model = build(tiny_config).eval()
+    batch = random_batch(tiny_config, lengths=[7, 3, 5])
+    out = model(**batch)
+    for row, length in enumerate([7, 3, 5]):
+        alone = {k: v[row : row + 1, :length] if v.dim() > 1 else v[row : row + 1] for k, v in batch.items()}
+        single = model(**alone)
+        assert torch.allclose(single.logits[0], out.logits[row, :length], atol=1e-5)
+        assert torch.allclose(single.private_gate_logits[0], out.private_gate_logits[row, :length], atol=1e-5)
+
+
+def test_save_load_round_trip_identical_outputs(tiny_config, tmp_path):
+    model = build(tiny_config).eval()
+    batch = random_batch(tiny_config)
+    expected = model(**batch)
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    loaded = ManMoeForTokenClassification.from_pretrained(tmp_path).eval()
+    got = loaded(**batch)
+    assert torch.equal(got.logits, expected.logits) and torch.equal(got.loss, expected.loss)
+    assert torch.equal(loaded.manmoe.inputs.word_embeddings.weight, model.manmoe.inputs.word_embeddings.weight), (
+        "frozen word table must round-trip"
+    )
+    assert loaded.num_trainable_parameters() == model.num_trainable_parameters()
+    assert not any("word_embeddings" in n or "char_vectors" in n for n, _ in loaded.named_parameters())
+
+
+def test_frozen_tables_unchanged_after_optimizer_step(tiny_config):
+    model = build(tiny_config).train()
+    words = model.manmoe.inputs.word_embeddings.weight.clone()
+    chars = model.manmoe.inputs.char_cnn.char_vectors.clone()
+    lstm = model.manmoe.shared_extractor.encoder.lstm.weight_ih_l0.clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(**random_batch(tiny_config)).loss.backward()
+    optimizer.step()
+    assert torch.equal(model.manmoe.inputs.word_embeddings.weight, words)
+    assert torch.equal(model.manmoe.inputs.char_cnn.char_vectors, chars)
+    assert not torch.equal(model.manmoe.shared_extractor.encoder.lstm.weight_ih_l0, lstm), "training did happen"
+
+
+def test_trainable_char_vectors_option(tiny_config):
+    config = ManMoeConfig(**{**TINY, "freeze_char_embeddings": False})
+    model = ManMoeForTokenClassification(config)
+    assert "manmoe.inputs.char_cnn.char_vectors" in dict(model.named_parameters())
+
+
+def test_gate_losses_send_no_gradient_into_the_bilstms(tiny_config):
+    model = build(tiny_config).train()
+    out = model(**random_batch(tiny_config))
+    gate_only = 0.01 * torch.nn.functional.cross_entropy(
+        out.private_gate_logits.reshape(-1, 3), torch.zeros(21, dtype=torch.long)
+    ) + 0.01 * torch.nn.functional.cross_entropy(
+        out.predictor_gate_logits.reshape(-1, 3), torch.zeros(21, dtype=torch.long)
+    )
+    gate_only.backward()
+    for name, param in model.named_parameters():
+        is_gate = ".gate." in name
+        has_grad = param.grad is not None and param.grad.abs().sum() > 0
+        assert has_grad == is_gate, name
+
+
+def test_gates_not_detached_when_configured(tiny_config):
+    config = ManMoeConfig(**{**TINY, "detach_gates": False})
+    model = build(config).train()
+    out = model(**random_batch(config))
+    out.private_gate_logits.sum().backward()
+    assert model.manmoe.private_extractor.encoder.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
+def test_gate_loss_only_on_source_rows(tiny_config):
+    model = build(tiny_config).eval()
+    batch = random_batch(tiny_config)
+    batch["lang_ids"] = torch.tensor([3, 3, 3])  # the unlabeled target: no expert, no gate loss
+    out = model(**batch)
+    assert out.gate_loss == 0 and torch.equal(out.loss, out.task_loss)
+
+
+@pytest.mark.parametrize(
+    "ablation, missing",
+    [
+        ("use_adversary", "manmoe.discriminator."),
+        ("use_private_moe", "manmoe.private_extractor.mixture.gate."),
+        ("use_predictor_moe", "predictor.mixture.gate."),
+    ],
+)
+def test_ablations(ablation, missing):
+    config = ManMoeConfig(**{**TINY, ablation: False})
+    model = build(config).eval()
+    assert not any(name.startswith(missing) for name, _ in model.named_parameters())
+    out = model(**random_batch(config))
+    assert out.logits.shape == (3, 7, 5) and torch.isfinite(out.loss)
+    if ablation == "use_adversary":
+        with pytest.raises(ValueError, match="no discriminator"):
+            model(**random_batch(config), return_language_logits=True)
+    else:
+        gates = out.private_gate_logits if ablation == "use_private_moe" else out.predictor_gate_logits
+        assert gates is None
+
+
+def test_charcnn_word_feature_independent_of_other_words(tiny_config):
+    cnn = build(tiny_config).manmoe.inputs.char_cnn.eval()
+    word = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0]]])
+    longer_batch = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 3]]])
+    assert torch.allclose(cnn(word[:, :, :2])[0, 0], cnn(longer_batch)[0, 0], atol=1e-6)

@@ -1,0 +1,70 @@
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+import modeling_manmoe  # noqa: F401  (registers the Auto classes)
+from modeling_manmoe import LanguageError, ManMoeTokenizer
+
+
+@pytest.fixture
+def tokenizer():
+    return ManMoeTokenizer(
+        vocabularies={"en": ["the", "Berlin", "lives"], "de": ["der", "Berlin"], "es": ["el"], "nl": ["de"]},
+        characters=list("theBrlinvsd"),
+        languages=["en", "de", "es", "nl"],
+    )
+
+
+def test_word_ids_are_per_language_rows(tokenizer):
+    en = tokenizer(["Berlin", "the"], language="en", is_split_into_words=True)
+    de = tokenizer(["Berlin", "der"], language="de", is_split_into_words=True)
+    assert en["input_ids"].tolist() == [[3, 2]]
+    assert de["input_ids"].tolist() == [[6, 5]]  # rows: 0 pad, 1 unk, en 2-4, de 5-6, es 7, nl 8
+    assert en["lang_ids"].tolist() == [0] and de["lang_ids"].tolist() == [1]
+    assert tokenizer.word_vocab_size == 9
+
+
+def test_lowercase_fallback_then_unknown(tokenizer):
+    enc = tokenizer(["The", "LIVES", "Paris", "berlin"], language="en", is_split_into_words=True)
+    assert enc["input_ids"].tolist() == [[2, 4, 1, 1]]  # "berlin" is not in the vocab ("Berlin" is)
+
+
+def test_char_ids_and_padding(tokenizer):
+    enc = tokenizer([["the", "x"], ["Berlin"]], language="en", is_split_into_words=True, return_tensors="pt")
+    assert enc["char_ids"].shape == (2, 2, 6)
+    assert enc["char_ids"][0, 1].tolist() == [1, 0, 0, 0, 0, 0]  # unknown char, then padding
+    assert enc["attention_mask"].tolist() == [[1, 1], [1, 0]]
+    assert enc.word_ids(0) == [0, 1] and enc.word_ids(1) == [0, None]
+
+
+def test_raw_text_is_split_into_words(tokenizer):
+    enc = tokenizer("the Berlin, lives!", language="en")
+    assert enc["input_ids"].tolist() == [[2, 3, 1, 4, 1]]
+
+
+def test_language_errors(tokenizer):
+    with pytest.raises(LanguageError, match="no language given"):
+        tokenizer(["the"], is_split_into_words=True)
+    with pytest.raises(LanguageError, match="'fr'"):
+        tokenizer(["the"], language="fr", is_split_into_words=True)
+    tokenizer.language = "nl"
+    assert tokenizer(["de"], is_split_into_words=True)["input_ids"].tolist() == [[8]]
+
+
+def test_empty_inputs_are_errors(tokenizer):
+    with pytest.raises(ValueError, match="word 1"):
+        tokenizer(["the", ""], language="en", is_split_into_words=True)
+    with pytest.raises(ValueError, match="no words"):
+        tokenizer("   ", language="en")
+
+
+def test_save_and_auto_load(tokenizer, tmp_path):
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert isinstance(loaded, ManMoeTokenizer)
+    words = [["the", "Berlin"], ["der"]]
+    for key in ("input_ids", "char_ids", "attention_mask", "lang_ids"):
+        assert torch.equal(
+            loaded(words, language="de", is_split_into_words=True)[key],
+            tokenizer(words, language="de", is_split_into_words=True)[key],
+        )
