@@ -38,6 +38,14 @@ class ManMoeConfig(PreTrainedConfig):
     """
 
     model_type = "manmoe"
+    keys_to_ignore_at_inference = [
+        "task_loss",
+        "gate_loss",
+        "private_gate_logits",
+        "predictor_gate_logits",
+        "language_logits",
+        "shared_features",
+    ]
 
     # languages
     source_languages: list[str] = field(default_factory=lambda: ["en", "de", "es"])

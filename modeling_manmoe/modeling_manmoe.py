@@ -42,6 +42,7 @@ class ManMoeClassifierOutput(ModelOutput):
     task_loss, gate_loss: the two parts of `loss`, for logging.
     private_gate_logits: (batch, words, num_experts) or None; predictor_gate_logits: (batch, words, num_experts)
     for tagging, (batch, num_experts) for classification, or None; language_logits: (batch, num_languages) or None.
+    shared_features: h_s (batch, words, shared_hidden_size), only with `output_shared_features=True` (training).
     """
 
     loss: torch.FloatTensor | None = None
@@ -51,6 +52,7 @@ class ManMoeClassifierOutput(ModelOutput):
     private_gate_logits: torch.FloatTensor | None = None
     predictor_gate_logits: torch.FloatTensor | None = None
     language_logits: torch.FloatTensor | None = None
+    shared_features: torch.FloatTensor | None = None
 
 
 class ManMoePreTrainedModel(PreTrainedModel):
@@ -149,6 +151,16 @@ class ManMoeModel(ManMoePreTrainedModel):
             return (input_ids != self.config.pad_token_id).long()
         raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
 
+    def embed(self, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
+        """E(x): (batch, words, input_size) from the input tensors of `forward`."""
+        return self.inputs(num_words=attention_mask.shape[1], **inputs)
+
+    def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
+        """h_s only (E and F_s, no private branch): what the discriminator's own training step needs."""
+        if attention_mask is None:
+            attention_mask = self.word_attention_mask(inputs.get("input_ids"))
+        return self.shared_extractor(self.embed(attention_mask, **inputs), attention_mask)
+
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -164,14 +176,14 @@ class ManMoeModel(ManMoePreTrainedModel):
     ) -> ManMoeModelOutput:
         if attention_mask is None:
             attention_mask = self.word_attention_mask(input_ids)
-        embeddings = self.inputs(
+        embeddings = self.embed(
+            attention_mask,
             input_ids=input_ids,
             char_ids=char_ids,
             encoder_input_ids=encoder_input_ids,
             encoder_attention_mask=encoder_attention_mask,
             encoder_word_ids=encoder_word_ids,
             input_features=input_features,
-            num_words=attention_mask.shape[1],
         )
         shared = self.shared_extractor(embeddings, attention_mask)
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
@@ -235,6 +247,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
         lang_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
         return_language_logits: bool = False,
+        output_shared_features: bool = False,
         return_dict: bool | None = None,
     ) -> ManMoeClassifierOutput:
         """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
@@ -270,6 +283,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
             private_gate_logits=base.private_gate_logits,
             predictor_gate_logits=predictor_gate_logits,
             language_logits=base.language_logits,
+            shared_features=base.shared_features if output_shared_features else None,
         )
 
 

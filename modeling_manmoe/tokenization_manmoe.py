@@ -200,7 +200,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
 
 def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,).
-    Extra keys `labels` (per word, padded with -100) are padded too when present."""
+    `labels`, when present, are padded with -100 (per word, for tagging) or stacked (one int per sentence)."""
     batch = len(items)
     max_words = max(len(item["input_ids"]) for item in items)
     max_chars = max((len(chars) for item in items for chars in item["char_ids"]), default=1)
@@ -219,7 +219,9 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
         "attention_mask": attention_mask,
         "lang_ids": torch.tensor([item["lang_ids"] for item in items], dtype=torch.long),
     }
-    if "labels" in items[0]:
+    if "labels" in items[0] and not isinstance(items[0]["labels"], list):
+        features["labels"] = torch.tensor([item["labels"] for item in items], dtype=torch.long)
+    elif "labels" in items[0]:
         labels = torch.full((batch, max_words), -100, dtype=torch.long)
         for row, item in enumerate(items):
             labels[row, : len(item["labels"])] = torch.tensor(item["labels"])

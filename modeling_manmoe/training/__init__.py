@@ -1,0 +1,16 @@
+"""Training MAN-MoE with the HF `Trainer`: arguments, multi-source batching, the adversarial trainer, metrics."""
+
+from .arguments import ManMoeTrainingArguments
+from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences
+from .metrics import accuracy_metrics, seqeval_metrics
+from .trainer import ManMoeTrainer
+
+__all__ = [
+    "EncodedDataset",
+    "ManMoeTrainer",
+    "ManMoeTrainingArguments",
+    "MultiSourceStepDataset",
+    "accuracy_metrics",
+    "encode_sentences",
+    "seqeval_metrics",
+]

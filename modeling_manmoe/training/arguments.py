@@ -1,0 +1,61 @@
+"""`ManMoeTrainingArguments`: `TrainingArguments` with the adversarial knobs and the paper's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from transformers import TrainingArguments
+
+ADVERSARIAL_MODES = ("alternating", "gradient_reversal")
+MODEL_SELECTIONS = ("target", "source_mean")
+
+
+@dataclass
+class ManMoeTrainingArguments(TrainingArguments):
+    """Training arguments of MAN-MoE. Defaults reproduce the paper: Adam (L2 weight decay, not AdamW), learning rate
+    1e-3, weight decay 1e-8, no gradient clipping, constant learning rate, batch 16 per language, alternating
+    updates with n_critic 1. Knobs left at None take the model config's value (`adversarial_lambda`, `n_critic`,
+    gate loss weights)."""
+
+    learning_rate: float = field(default=1e-3, metadata={"help": "Adam learning rate (paper: 1e-3)."})
+    weight_decay: float = field(default=1e-8, metadata={"help": "Adam L2 weight decay (paper: 1e-8)."})
+    max_grad_norm: float = field(default=0.0, metadata={"help": "Gradient clipping norm; 0 disables (paper)."})
+    lr_scheduler_type: str = field(default="constant", metadata={"help": "Paper: no learning-rate decay."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Sentences per language per step."})
+
+    adversarial_mode: str = field(
+        default="alternating",
+        metadata={
+            "help": "'alternating' (paper: n_critic steps of D with its own Adam, then one step of the rest with "
+            "-lambda x D loss) or 'gradient_reversal' (one optimizer, a gradient-reversal layer)."
+        },
+    )
+    adversarial_lambda: float | None = field(default=None, metadata={"help": "lambda; None = model config (0.002)."})
+    n_critic: int | None = field(default=None, metadata={"help": "D steps per step; None = model config (1)."})
+    discriminator_learning_rate: float | None = field(default=None, metadata={"help": "None = learning_rate."})
+    discriminator_weight_decay: float | None = field(default=None, metadata={"help": "None = weight_decay."})
+    private_gate_loss_weight: float | None = field(default=None, metadata={"help": "None = model config (0.01)."})
+    predictor_gate_loss_weight: float | None = field(default=None, metadata={"help": "None = model config (0.01)."})
+    model_selection: str = field(
+        default="target",
+        metadata={
+            "help": "'target': best checkpoint by the target language's dev score (the paper); 'source_mean': by "
+            "the mean of the source languages' dev scores (strictly zero-resource)."
+        },
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.adversarial_mode not in ADVERSARIAL_MODES:
+            raise ValueError(f"adversarial_mode={self.adversarial_mode!r}; expected one of {list(ADVERSARIAL_MODES)}")
+        if self.model_selection not in MODEL_SELECTIONS:
+            raise ValueError(f"model_selection={self.model_selection!r}; expected one of {list(MODEL_SELECTIONS)}")
+        if self.adversarial_lambda is not None and self.adversarial_lambda < 0:
+            raise ValueError(f"adversarial_lambda must be >= 0, got {self.adversarial_lambda}")
+        if self.n_critic is not None and self.n_critic <= 0:
+            raise ValueError(f"n_critic must be positive in alternating mode, got {self.n_critic}")
+        if self.per_device_train_batch_size <= 0:
+            raise ValueError(f"per_device_train_batch_size must be positive, got {self.per_device_train_batch_size}")
+        if self.metric_for_best_model is None:
+            self.metric_for_best_model = "selection_score"
+            self.greater_is_better = True

@@ -1,0 +1,141 @@
+"""Multi-source batching: per-language streams combined into one training step, as the reference draws them.
+
+Each optimizer step consumes one labeled batch from every source language, one unlabeled batch from every
+language (sources and the unlabeled target) for the adversarial term, and `n_critic` more unlabeled batches per
+language for the discriminator's own updates, each from its own stream. A stream walks its language's sentences
+in a fresh random order on every pass; the batch at any position of any stream is a pure function of
+(seed, stream, language, position), so a resumed run sees exactly the batches an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from ..tokenization_manmoe import ManMoeTokenizer, collate_word_features
+
+
+def encode_sentences(dataset, tokenizer: ManMoeTokenizer, language: str, label_column: str | None) -> list[dict]:
+    """Encode a `datasets.Dataset` with a `tokens` column (and `label_column` unless None) into model features.
+
+    Errors name the language and the row of an empty sentence or a missing column.
+    """
+    columns = set(dataset.column_names)
+    if "tokens" not in columns:
+        raise ValueError(f"the {language!r} dataset has no 'tokens' column (columns: {sorted(columns)})")
+    if label_column is not None and label_column not in columns:
+        raise ValueError(f"the {language!r} dataset has no {label_column!r} column (columns: {sorted(columns)})")
+    encoded = []
+    labels = dataset[label_column] if label_column is not None else None
+    for row, words in enumerate(dataset["tokens"]):
+        if not words:
+            raise ValueError(f"the {language!r} dataset has an empty sentence at row {row}")
+        item = tokenizer.encode_words(words, language)
+        if labels is not None:
+            item["labels"] = labels[row]
+        encoded.append(item)
+    return encoded
+
+
+class EncodedDataset(Dataset):
+    """A list of encoded sentences (one language), e.g. an evaluation set for the Trainer's own loop."""
+
+    def __init__(self, items: list[dict], language: str):
+        self.items, self.language = items, language
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.items[index]
+
+
+class MultiSourceStepDataset(Dataset):
+    """Map-style dataset whose item `i` is the whole input of training step `i` of the current epoch.
+
+    Item: one collated batch holding the labeled rows of every source language followed by the unlabeled rows of
+    every language (`is_labeled` tells them apart, `lang_ids` the language of each row), plus `critic`: a list of
+    `n_critic` collated unlabeled batches for the discriminator. One epoch is the geometric mean over source
+    languages of their number of batches (the reference's definition).
+    """
+
+    def __init__(
+        self,
+        labeled: dict[str, list[dict]],
+        unlabeled: dict[str, list[dict]],
+        batch_size: int,
+        n_critic: int,
+        seed: int,
+        collate: Callable[[list[dict]], dict] = collate_word_features,
+    ):
+        if batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        for role, sets in (("labeled", labeled), ("unlabeled", unlabeled)):
+            for language, items in sets.items():
+                if not items:
+                    raise ValueError(f"the {role} training data of language {language!r} is empty")
+        if not labeled:
+            raise ValueError("at least one labeled source language is needed")
+        self.labeled, self.unlabeled = labeled, unlabeled
+        self.batch_size, self.n_critic, self.seed, self.collate = batch_size, n_critic, seed, collate
+        counts = [math.ceil(len(items) / batch_size) for items in labeled.values()]
+        self.steps_per_epoch = max(1, round(math.exp(sum(math.log(c) for c in counts) / len(counts))))
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def stream_batch(self, stream: str, language: str, items: Sequence[dict], position: int) -> list[dict]:
+        """The batch at `position` of a stream: pass p = position // batches_per_pass in a seeded order."""
+        per_pass = math.ceil(len(items) / self.batch_size)
+        passes, index = divmod(position, per_pass)
+        order = list(range(len(items)))
+        random.Random(f"{self.seed}/{stream}/{language}/{passes}").shuffle(order)
+        return [items[i] for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
+
+    def __getitem__(self, index: int) -> dict:
+        step = self.epoch * self.steps_per_epoch + index
+        rows = []
+        for language, items in self.labeled.items():
+            rows += [dict(item, is_labeled=True) for item in self.stream_batch("labeled", language, items, step)]
+        for language, items in self.unlabeled.items():
+            for item in self.stream_batch("unlabeled", language, items, step):
+                rows.append({key: value for key, value in item.items() if key != "labels"} | {"is_labeled": False})
+        batch = self.collate_rows(rows)
+        batch["critic"] = [
+            self.collate_rows(
+                [
+                    item
+                    for language, items in self.unlabeled.items()
+                    for item in self.stream_batch("critic", language, items, step * self.n_critic + c)
+                ]
+            )
+            for c in range(self.n_critic)
+        ]
+        return batch
+
+    def collate_rows(self, rows: list[dict]) -> dict:
+        example = next((row["labels"] for row in rows if "labels" in row), None)
+        if example is not None:  # unlabeled rows get ignored labels: per word for tagging, one for classification
+            rows = [
+                row
+                if "labels" in row
+                else dict(row, labels=[-100] * len(row["input_ids"]) if isinstance(example, list) else -100)
+                for row in rows
+            ]
+        batch = self.collate([{k: v for k, v in row.items() if k != "is_labeled"} for row in rows])
+        if any("is_labeled" in row for row in rows):
+            batch["is_labeled"] = torch.tensor([row.get("is_labeled", False) for row in rows])
+        return batch
+
+
+def first_item(items: list[dict]) -> dict:
+    """DataLoader collate for `MultiSourceStepDataset` (batch size 1: each item already is a whole step)."""
+    return items[0]

@@ -1,0 +1,290 @@
+"""`ManMoeTrainer`: adversarial multi-source training of MAN-MoE on top of `transformers.Trainer`."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, SequentialSampler
+from transformers import Trainer
+
+from ..tokenization_manmoe import collate_word_features
+from .arguments import ManMoeTrainingArguments
+from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
+from .metrics import accuracy_metrics, seqeval_metrics
+
+DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.pt"
+
+
+class GradientReversal(torch.autograd.Function):
+    """Identity forward; multiplies the gradient by -scale backward."""
+
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -ctx.scale * grad, None
+
+
+class ManMoeTrainer(Trainer):
+    """Trains a `ManMoeForTokenClassification` / `ManMoeForSequenceClassification` the MAN-MoE way.
+
+    `train_dataset`: one `datasets.Dataset` per language (`{"en": ds, "de": ds, "es": ds, "nl": ds}`) with a
+    `tokens` column; source languages (the model config's `source_languages`) also need the label column
+    (`ner_tags` for tagging, `label` for classification); the unlabeled languages' labels, if any, are ignored.
+    `eval_dataset`: `{language: Dataset}` with labels; evaluation reports each language, the target's score and
+    the mean over sources, and `selection_score` (the one chosen by `args.model_selection`).
+    `processing_class`: the `ManMoeTokenizer`.
+    """
+
+    def __init__(self, model=None, args: ManMoeTrainingArguments | None = None, train_dataset=None,
+                 eval_dataset=None, processing_class=None, compute_metrics=None, **kwargs):  # fmt: skip
+        if args is None:
+            args = ManMoeTrainingArguments(output_dir="manmoe_output")
+        if not isinstance(args, ManMoeTrainingArguments):
+            raise TypeError("ManMoeTrainer needs ManMoeTrainingArguments")
+        if processing_class is None:
+            raise ValueError("ManMoeTrainer needs processing_class=<ManMoeTokenizer> to encode the datasets")
+        config = model.config
+        self.is_tagging = model.__class__.__name__.endswith("TokenClassification")
+        self.label_column = "ner_tags" if self.is_tagging else "label"
+        self.adversarial = config.use_adversary
+        self.adversarial_lambda = _pick(args.adversarial_lambda, config.adversarial_lambda)
+        self.n_critic = _pick(args.n_critic, config.n_critic)
+        self.gate_weights = (
+            _pick(args.private_gate_loss_weight, config.private_gate_loss_weight),
+            _pick(args.predictor_gate_loss_weight, config.predictor_gate_loss_weight),
+        )
+        self.alternating = self.adversarial and args.adversarial_mode == "alternating"
+        train = self._encode_training_sets(train_dataset, processing_class, config, args) if train_dataset else None
+        evaluation = None
+        if eval_dataset is not None:
+            if not isinstance(eval_dataset, dict):
+                raise TypeError("eval_dataset must be a dict {language: datasets.Dataset}")
+            evaluation = {
+                lang: EncodedDataset(encode_sentences(ds, processing_class, lang, self.label_column), lang)
+                for lang, ds in eval_dataset.items()
+            }
+        if compute_metrics is None:
+            id2label = {int(k): v for k, v in config.id2label.items()}
+            compute_metrics = (lambda p: seqeval_metrics(p, id2label)) if self.is_tagging else accuracy_metrics
+        kwargs.setdefault("data_collator", collate_word_features)
+        if self.is_tagging:
+            kwargs.setdefault("preprocess_logits_for_metrics", lambda logits, labels: logits.argmax(-1))
+        super().__init__(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
+                         processing_class=processing_class, compute_metrics=compute_metrics, **kwargs)  # fmt: skip
+        self.discriminator_optimizer = None
+        self._running = defaultdict(list)
+
+    # -- data ---------------------------------------------------------------------------------------------
+    def _encode_training_sets(self, datasets, tokenizer, config, args) -> MultiSourceStepDataset:
+        if not isinstance(datasets, dict):
+            raise TypeError("train_dataset must be a dict {language: datasets.Dataset}, one per language")
+        unknown = sorted(set(datasets) - set(config.all_languages))
+        if unknown:
+            raise ValueError(f"train_dataset has language(s) {unknown} not in the model config {config.all_languages}")
+        missing = [lang for lang in config.all_languages if lang not in datasets]
+        if missing:
+            raise ValueError(f"train_dataset has no data for language(s) {missing} (config.all_languages)")
+        labeled = {
+            lang: encode_sentences(datasets[lang], tokenizer, lang, self.label_column)
+            for lang in config.source_languages
+        }
+        unlabeled = {
+            lang: labeled[lang] if lang in labeled else encode_sentences(datasets[lang], tokenizer, lang, None)
+            for lang in config.all_languages
+        }
+        return MultiSourceStepDataset(
+            labeled, unlabeled, args.per_device_train_batch_size, self.n_critic if self.alternating else 0, args.seed
+        )
+
+    def get_train_dataloader(self) -> DataLoader:
+        """Each loader item is one whole step (see `MultiSourceStepDataset`); order is fixed for exact resumes."""
+        loader = DataLoader(
+            self.train_dataset,
+            batch_size=1,
+            sampler=SequentialSampler(self.train_dataset),
+            collate_fn=first_item,
+            num_workers=self.args.dataloader_num_workers,
+        )
+        return self.accelerator.prepare(loader)
+
+    # -- optimizers ---------------------------------------------------------------------------------------
+    def create_optimizer(self, model=None):
+        """Adam as in the reference. Alternating mode: D gets its own Adam; gradient reversal: D is a parameter
+        group of the one optimizer (with the discriminator's learning rate and weight decay)."""
+        if self.optimizer is not None:
+            return self.optimizer
+        model = self.accelerator.unwrap_model(model or self.model)
+        discriminator = model.manmoe.discriminator
+        d_params = [p for p in discriminator.parameters() if p.requires_grad] if discriminator is not None else []
+        d_ids = {id(p) for p in d_params}
+        main = [p for p in model.parameters() if p.requires_grad and id(p) not in d_ids]
+        args = self.args
+        d_group = {
+            "params": d_params,
+            "lr": _pick(args.discriminator_learning_rate, args.learning_rate),
+            "weight_decay": _pick(args.discriminator_weight_decay, args.weight_decay),
+        }
+        groups = [{"params": main}]
+        if d_params and not self.alternating:
+            groups.append(d_group)
+        betas = (args.adam_beta1, args.adam_beta2)
+        self.optimizer = torch.optim.Adam(
+            groups, lr=args.learning_rate, betas=betas, eps=args.adam_epsilon, weight_decay=args.weight_decay
+        )
+        if d_params and self.alternating:
+            self.discriminator_optimizer = torch.optim.Adam([d_group], betas=betas, eps=args.adam_epsilon)
+        return self.optimizer
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        super()._save_optimizer_and_scheduler(output_dir)
+        if self.discriminator_optimizer is not None and self.args.should_save:
+            torch.save(self.discriminator_optimizer.state_dict(), os.path.join(output_dir, DISCRIMINATOR_OPTIMIZER))
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        super()._load_optimizer_and_scheduler(checkpoint)
+        if checkpoint is None or self.discriminator_optimizer is None:
+            return
+        path = os.path.join(checkpoint, DISCRIMINATOR_OPTIMIZER)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"checkpoint {checkpoint} has no {DISCRIMINATOR_OPTIMIZER} (alternating mode)")
+        state = torch.load(path, map_location=self.args.device, weights_only=True)
+        self.discriminator_optimizer.load_state_dict(state)
+
+    # -- one step -----------------------------------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        """Alternating mode: `n_critic` discriminator steps on detached shared features of D's own batches, then
+        the Trainer's usual step of everything else (with -lambda x D loss)."""
+        inputs = self._prepare_inputs(inputs)
+        critic = inputs.pop("critic", [])
+        if self.alternating and self.adversarial_lambda > 0:
+            for batch in critic:
+                self._discriminator_step(model, batch)
+        return super().training_step(model, inputs, num_items_in_batch)
+
+    def _discriminator_step(self, model, batch: dict) -> None:
+        unwrapped = self.accelerator.unwrap_model(model)
+        unwrapped.train()
+        lang_ids, features = batch["lang_ids"], _model_inputs(batch)
+        with torch.no_grad():
+            shared = unwrapped.manmoe.shared_features(**features)
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        loss, _ = self._language_loss(unwrapped, shared, lang_ids, features["attention_mask"], reverse=None)
+        loss.backward()
+        if self.accelerator.num_processes > 1:
+            for param in unwrapped.manmoe.discriminator.parameters():
+                if param.grad is not None:
+                    param.grad = self.accelerator.reduce(param.grad, reduction="mean")
+        self.discriminator_optimizer.step()
+        self.discriminator_optimizer.zero_grad(set_to_none=True)
+        self._running["critic_d_loss"].append(loss.item())
+
+    def _language_loss(self, model, shared, lang_ids, attention_mask, reverse: float | None):
+        """Sum over languages of the mean NLL of D on that language's rows; each language's rows are trimmed to
+        their own longest sentence, as if they were their own batch (D reads padding, as in the reference)."""
+        discriminator = model.manmoe.discriminator
+        total, correct = shared.new_zeros(()), {}
+        for lang_id in lang_ids.unique().tolist():
+            rows = lang_ids == lang_id
+            length = int(attention_mask[rows].sum(-1).max())
+            features = shared[rows, :length]
+            if reverse is not None:
+                features = GradientReversal.apply(features, reverse)
+            log_probs = discriminator(features)
+            targets = lang_ids[rows]
+            total = total + nn.functional.nll_loss(log_probs, targets)
+            correct[lang_id] = (log_probs.argmax(-1) == targets).float().mean().item()
+        return total, correct
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The reference's loss for one step: per source language, the tagging NLL + weighted gate losses; per
+        language, the adversarial term on unlabeled rows (-lambda x D loss, or D loss through gradient reversal)."""
+        if "is_labeled" not in inputs:  # evaluation batches
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        unwrapped = self.accelerator.unwrap_model(model)
+        config = unwrapped.config
+        is_labeled, lang_ids, labels = inputs["is_labeled"], inputs["lang_ids"], inputs["labels"]
+        mask = inputs["attention_mask"]
+        outputs = model(**_model_inputs(inputs), output_shared_features=True)
+        loss = outputs.logits.new_zeros(())
+        private_weight, predictor_weight = self.gate_weights
+        for k, language in enumerate(config.source_languages):
+            rows = is_labeled & (lang_ids == k)
+            if not rows.any():
+                continue
+            log_probs = outputs.logits[rows]
+            task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels[rows].reshape(-1))
+            loss = loss + task
+            self._running[f"task_loss_{language}"].append(task.item())
+            for name, weight, gates in (
+                ("private_gate", private_weight, outputs.private_gate_logits),
+                ("predictor_gate", predictor_weight, outputs.predictor_gate_logits),
+            ):
+                if gates is None:
+                    continue
+                gates = gates[rows][mask[rows].bool()] if gates.dim() == 3 else gates[rows]
+                targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
+                loss = loss + weight * nn.functional.cross_entropy(gates, targets)
+                self._running[f"{name}_acc_{language}"].append((gates.argmax(-1) == k).float().mean().item())
+        if self.adversarial and self.adversarial_lambda > 0:
+            rows = ~is_labeled
+            reverse = None if self.alternating else self.adversarial_lambda
+            d_loss, accuracy = self._language_loss(
+                unwrapped, outputs.shared_features[rows], lang_ids[rows], mask[rows], reverse
+            )
+            loss = loss - self.adversarial_lambda * d_loss if self.alternating else loss + d_loss
+            self._running["d_loss"].append(d_loss.item())
+            for lang_id, value in accuracy.items():
+                self._running[f"d_acc_{config.all_languages[lang_id]}"].append(value)
+        return (loss, outputs) if return_outputs else loss
+
+    # -- logging and evaluation ---------------------------------------------------------------------------
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._running:  # a training log: add the running means since the last one
+            logs.update({key: round(float(np.mean(values)), 4) for key, values in sorted(self._running.items())})
+            self._running.clear()
+        super().log(logs, start_time)
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict[str, float]:
+        """Evaluate every language of `eval_dataset` (default: the trainer's) and add the target's score, the
+        mean over source languages and `selection_score` (by `args.model_selection`)."""
+        datasets = eval_dataset if eval_dataset is not None else self.eval_dataset
+        if not isinstance(datasets, dict):
+            return super().evaluate(datasets, ignore_keys, metric_key_prefix)
+        metrics = {}
+        for language, dataset in datasets.items():
+            metrics.update(super().evaluate(dataset, ignore_keys, f"{metric_key_prefix}_{language}"))
+        config = self.accelerator.unwrap_model(self.model).config
+        score = "f1" if self.is_tagging else "accuracy"
+        summary = {}
+        sources = [metrics[f"{metric_key_prefix}_{lang}_{score}"] for lang in config.source_languages
+                   if f"{metric_key_prefix}_{lang}_{score}" in metrics]  # fmt: skip
+        if sources:
+            summary[f"{metric_key_prefix}_source_mean_{score}"] = float(np.mean(sources))
+        targets = [lang for lang in config.unlabeled_languages if f"{metric_key_prefix}_{lang}_{score}" in metrics]
+        if targets:
+            summary[f"{metric_key_prefix}_target_{score}"] = metrics[f"{metric_key_prefix}_{targets[0]}_{score}"]
+        chosen = "target" if self.args.model_selection == "target" else "source_mean"
+        if f"{metric_key_prefix}_{chosen}_{score}" in summary:
+            summary[f"{metric_key_prefix}_selection_score"] = summary[f"{metric_key_prefix}_{chosen}_{score}"]
+        self.log(summary)
+        metrics.update(summary)
+        return metrics
+
+
+def _pick(value, default):
+    return default if value is None else value
+
+
+def _model_inputs(batch: dict) -> dict:
+    """The tensors a MAN-MoE forward takes (no labels: the trainer computes the per-language losses itself)."""
+    keys = ("input_ids", "char_ids", "attention_mask", "encoder_input_ids", "encoder_attention_mask",
+            "encoder_word_ids", "input_features")  # fmt: skip
+    return {key: batch[key] for key in keys if key in batch}

@@ -1,0 +1,178 @@
+"""ManMoeTrainer on the synthetic multilingual task (tests/synthetic.py): batching, resume, accumulation, logs."""
+
+import math
+
+import pytest
+import torch
+import transformers
+from transformers import TrainerCallback
+
+from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments, MultiSourceStepDataset
+from modeling_manmoe.training.trainer import DISCRIMINATOR_OPTIMIZER
+from tests.synthetic import synthetic_model, synthetic_task
+
+transformers.logging.set_verbosity_error()
+
+
+def make_trainer(tmp_path, config_overrides=None, train=True, **arguments):
+    config, tokenizer, table, data = synthetic_task(**(config_overrides or {}))
+    model = synthetic_model(config, table)
+    settings = dict(output_dir=str(tmp_path), max_steps=6, per_device_train_batch_size=4, save_strategy="no",
+                    logging_steps=2, disable_tqdm=True, seed=0, learning_rate=1e-2, use_cpu=True)  # fmt: skip
+    args = ManMoeTrainingArguments(**{**settings, **arguments})
+    trainer = ManMoeTrainer(
+        model=model,
+        args=args,
+        train_dataset=data if train else None,
+        eval_dataset={"en": data["en"], "nl": data["nl"]},
+        processing_class=tokenizer,
+    )
+    return trainer
+
+
+def test_defaults_reproduce_the_paper(tmp_path):
+    args = ManMoeTrainingArguments(output_dir=str(tmp_path))
+    assert (args.learning_rate, args.weight_decay, args.max_grad_norm) == (1e-3, 1e-8, 0.0)
+    assert (
+        str(args.lr_scheduler_type.value if hasattr(args.lr_scheduler_type, "value") else args.lr_scheduler_type)
+        == "constant"
+    )
+    assert args.per_device_train_batch_size == 16 and args.adversarial_mode == "alternating"
+    trainer = make_trainer(tmp_path)
+    optimizer = trainer.create_optimizer()
+    assert type(optimizer) is torch.optim.Adam and type(trainer.discriminator_optimizer) is torch.optim.Adam
+    d_params = {id(p) for p in trainer.model.manmoe.discriminator.parameters()}
+    assert not any(id(p) in d_params for group in optimizer.param_groups for p in group["params"])
+    assert trainer.n_critic == 1 and trainer.adversarial_lambda == 0.002
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (dict(adversarial_mode="wgan"), "adversarial_mode"),
+        (dict(model_selection="best"), "model_selection"),
+        (dict(adversarial_lambda=-1.0), "adversarial_lambda"),
+        (dict(n_critic=0), "n_critic"),
+        (dict(per_device_train_batch_size=0), "per_device_train_batch_size"),
+    ],  # fmt: skip
+)
+def test_invalid_arguments(tmp_path, bad, message):
+    with pytest.raises(ValueError, match=message):
+        ManMoeTrainingArguments(output_dir=str(tmp_path), **bad)
+
+
+def test_step_dataset_draws_every_language_and_is_deterministic():
+    labeled = {"en": [{"input_ids": [i + 2], "char_ids": [[1]], "lang_ids": 0, "labels": [0]} for i in range(10)],
+               "de": [{"input_ids": [i + 20], "char_ids": [[1]], "lang_ids": 1, "labels": [0]} for i in range(40)]}  # fmt: skip
+    unlabeled = dict(labeled, nl=[{"input_ids": [i + 90], "char_ids": [[1]], "lang_ids": 2} for i in range(7)])
+    steps = MultiSourceStepDataset(labeled, unlabeled, batch_size=4, n_critic=2, seed=3)
+    assert len(steps) == round(math.sqrt(3 * 10))  # geometric mean of 3 and 10 batches
+    item = steps[0]
+    assert item["is_labeled"].tolist() == [True] * 8 + [False] * 12
+    assert item["lang_ids"].tolist() == [0] * 4 + [1] * 4 + [0] * 4 + [1] * 4 + [2] * 4
+    assert (item["labels"][~item["is_labeled"]] == -100).all()
+    assert len(item["critic"]) == 2 and item["critic"][0]["lang_ids"].tolist() == [0] * 4 + [1] * 4 + [2] * 4
+    again = MultiSourceStepDataset(labeled, unlabeled, batch_size=4, n_critic=2, seed=3)
+    again.set_epoch(0)
+    assert torch.equal(again[0]["input_ids"], item["input_ids"])
+    steps.set_epoch(1)
+    assert not torch.equal(steps[0]["input_ids"], item["input_ids"]), "a new epoch continues the streams"
+    # a stream visits every sentence once per pass: en has 10 sentences in 3 batches of <= 4
+    seen = [s for position in range(3) for s in steps.stream_batch("labeled", "en", labeled["en"], position)]
+    assert sorted(x["input_ids"][0] for x in seen) == list(range(2, 12))
+
+
+@pytest.mark.parametrize("mode", ["alternating", "gradient_reversal"])
+def test_training_logs_per_language_metrics_and_learns(tmp_path, mode):
+    trainer = make_trainer(
+        tmp_path, {"adversarial_lambda": 0.05}, adversarial_mode=mode, max_steps=45, logging_steps=15
+    )
+    before = trainer.evaluate()["eval_en_loss"]
+    trainer.train()
+    logs = [h for h in trainer.state.log_history if "loss" in h]
+    assert len(logs) == 3
+    for key in ["task_loss_en", "task_loss_de", "task_loss_es", "d_loss", "d_acc_nl", "d_acc_en",
+                "private_gate_acc_en", "predictor_gate_acc_es"]:  # fmt: skip
+        assert key in logs[-1], key
+    assert ("critic_d_loss" in logs[-1]) == (mode == "alternating")
+    assert logs[-1]["task_loss_en"] < logs[0]["task_loss_en"]
+    metrics = trainer.evaluate()
+    assert metrics["eval_en_loss"] < before
+    assert metrics["eval_selection_score"] == metrics["eval_target_f1"] == metrics["eval_nl_f1"]
+    assert metrics["eval_source_mean_f1"] == metrics["eval_en_f1"]  # only en among the eval sources
+
+
+def test_model_selection_by_source_mean(tmp_path):
+    trainer = make_trainer(tmp_path, train=False, model_selection="source_mean")
+    metrics = trainer.evaluate()
+    assert metrics["eval_selection_score"] == metrics["eval_source_mean_f1"]
+
+
+def test_no_adversary_has_no_discriminator_optimizer(tmp_path):
+    trainer = make_trainer(tmp_path, {"use_adversary": False}, max_steps=2)
+    trainer.train()
+    assert trainer.discriminator_optimizer is None
+    assert "d_loss" not in trainer.state.log_history[0]
+
+
+def final_state(trainer):
+    model = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    d_state = trainer.discriminator_optimizer.state_dict()["state"]
+    return model, {k: {n: t.clone() for n, t in v.items()} for k, v in d_state.items()}
+
+
+def test_resume_gives_the_same_final_weights(tmp_path):
+    """Train 8 steps; stop after 4 (a checkpoint), resume in a new trainer, finish: identical weights and D
+    optimizer state."""
+    full = make_trainer(tmp_path / "full", max_steps=8, save_strategy="no")
+    full.train()
+    expected_model, expected_d = final_state(full)
+
+    first = make_trainer(tmp_path / "run", max_steps=8, save_strategy="steps", save_steps=4)
+
+    class StopAfterFour(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                control.should_training_stop = True
+
+    first.add_callback(StopAfterFour())
+    first.train()
+    checkpoint = tmp_path / "run" / "checkpoint-4"
+    assert (checkpoint / DISCRIMINATOR_OPTIMIZER).exists()
+    resumed = make_trainer(tmp_path / "run", max_steps=8, save_strategy="no")
+    resumed.train(resume_from_checkpoint=str(checkpoint))
+    got_model, got_d = final_state(resumed)
+    for key, value in expected_model.items():
+        assert torch.equal(got_model[key], value), key
+    for key, state in expected_d.items():
+        for name, tensor in state.items():
+            assert torch.equal(got_d[key][name], tensor), (key, name)
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path):
+    """Gradient reversal mode: 2 accumulated steps of 4 sentences per language = 1 step of 8 (same sentences,
+    all of one length, no dropout)."""
+    overrides = {"adversarial_lambda": 0.1, "input_dropout": 0.0, "lstm_dropout": 0.0, "expert_dropout": 0.0,
+                 "predictor_dropout": 0.0, "discriminator_dropout": 0.0}  # fmt: skip
+    grads = []
+
+    class Capture(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            grads.append({n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None})
+
+    for batch, steps in ((8, 1), (4, 2)):
+        trainer = make_trainer(tmp_path / str(batch), overrides, adversarial_mode="gradient_reversal", max_steps=1,
+                               per_device_train_batch_size=batch, gradient_accumulation_steps=steps)  # fmt: skip
+        for language, dataset in list(trainer.train_dataset.labeled.items()) + list(
+            trainer.train_dataset.unlabeled.items()
+        ):
+            for item in dataset:  # one length for every sentence, so per-batch means average exactly
+                item["input_ids"], item["char_ids"] = item["input_ids"][:3] * 1, item["char_ids"][:3]
+                if "labels" in item:
+                    item["labels"] = item["labels"][:3]
+        trainer.add_callback(Capture())
+        trainer.train()
+    big, accumulated = grads
+    assert big.keys() == accumulated.keys() and any("discriminator" in n for n in big)
+    for name in big:
+        assert torch.allclose(big[name], accumulated[name], atol=1e-6, rtol=1e-4), name
