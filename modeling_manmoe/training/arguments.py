@@ -22,6 +22,10 @@ class ManMoeTrainingArguments(TrainingArguments):
     max_grad_norm: float = field(default=0.0, metadata={"help": "Gradient clipping norm; 0 disables (paper)."})
     lr_scheduler_type: str = field(default="constant", metadata={"help": "Paper: no learning-rate decay."})
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Sentences per language per step."})
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={"help": "Every parameter gets a gradient each step (D through the adversarial term): False."},
+    )
 
     adversarial_mode: str = field(
         default="alternating",

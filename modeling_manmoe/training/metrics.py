@@ -9,7 +9,7 @@ from seqeval.metrics import f1_score, precision_score, recall_score
 def predicted_tag_sequences(predictions: np.ndarray, labels: np.ndarray, id2label: dict[int, str]):
     """(N, T) predicted ids and gold ids (-100 = padding) -> lists of gold and predicted tag sequences."""
     gold, predicted = [], []
-    for pred_row, gold_row in zip(predictions, labels):
+    for pred_row, gold_row in zip(predictions, labels, strict=True):
         keep = gold_row != -100
         gold.append([id2label[int(i)] for i in gold_row[keep]])
         predicted.append([id2label[int(i)] for i in pred_row[keep]])

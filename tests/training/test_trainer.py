@@ -163,9 +163,8 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     for batch, steps in ((8, 1), (4, 2)):
         trainer = make_trainer(tmp_path / str(batch), overrides, adversarial_mode="gradient_reversal", max_steps=1,
                                per_device_train_batch_size=batch, gradient_accumulation_steps=steps)  # fmt: skip
-        for language, dataset in list(trainer.train_dataset.labeled.items()) + list(
-            trainer.train_dataset.unlabeled.items()
-        ):
+        streams = trainer.train_dataset
+        for dataset in list(streams.labeled.values()) + list(streams.unlabeled.values()):
             for item in dataset:  # one length for every sentence, so per-batch means average exactly
                 item["input_ids"], item["char_ids"] = item["input_ids"][:3] * 1, item["char_ids"][:3]
                 if "labels" in item:

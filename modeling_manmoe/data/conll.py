@@ -1,0 +1,347 @@
+"""CoNLL-2002/2003 NER readers that return `datasets.Dataset` objects.
+
+Every reader returns the same three columns: `tokens` (list of words), `ner_tags` (list of `ClassLabel` ids
+over `label_names`, by default `CONLL_NER_LABELS`) and `language` (the language code of the sentence).
+Tags come out in IOB2: IOB1 files (the English CoNLL-2003 files) are detected and converted.
+
+Bad input raises `DataFormatError` (a `ValueError`) whose message names the file (or Hub dataset), the
+1-based line number (or row) and what was expected.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import datasets
+
+from ..errors import DataFormatError, LanguageError
+
+logger = logging.getLogger(__name__)
+
+CONLL_NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+CONLL_FILE_PREFIXES = {"en": "eng", "de": "deu", "es": "esp", "nl": "ned"}
+CONLL_SPLIT_SUFFIXES = {"train": "train", "validation": "testa", "test": "testb"}
+TAG_SCHEMES = ("auto", "iob1", "iob2")
+
+_FIELD_SEPARATOR = re.compile(r"[ \t]+")
+_IOB_TAG = re.compile(r"(?:O|[BI]-\S+)\Z")
+_DOCSTART = "-DOCSTART-"
+
+
+def ner_features(label_names: Sequence[str] | None = None) -> datasets.Features:
+    """The features of every dataset this module returns: `tokens`, `ner_tags` and `language`."""
+    return datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=list(label_names or CONLL_NER_LABELS))),
+            "language": datasets.Value("string"),
+        }
+    )
+
+
+def _count_chunk_starts(tag_lists: Sequence[Sequence[str]]) -> tuple[int, int]:
+    """How many chunks start with an `I-` tag and how many with a `B-` tag."""
+    inside = begin = 0
+    for tags in tag_lists:
+        previous_type = ""
+        for tag in tags:
+            if tag != "O" and tag[2:] != previous_type:
+                if tag[0] == "I":
+                    inside += 1
+                else:
+                    begin += 1
+            previous_type = "" if tag == "O" else tag[2:]
+    return inside, begin
+
+
+def starts_chunk_with_inside(tags: Sequence[str]) -> bool:
+    """True when some `I-X` tag starts a chunk (first token, after `O` or after another type): IOB1 only."""
+    return _count_chunk_starts([tags])[0] > 0
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
+    """Convert IOB1 tags to IOB2: an `I-X` that starts a chunk becomes `B-X`; every other tag is kept."""
+    converted = []
+    previous_type = ""
+    for tag in tags:
+        if tag[:2] == "I-" and tag[2:] != previous_type:
+            tag = "B-" + tag[2:]
+        converted.append(tag)
+        previous_type = "" if tag == "O" else tag[2:]
+    return converted
+
+
+def _read_text(path: Path) -> str:
+    """The decoded text of `path`: gunzipped if needed, UTF-8 or (with a warning) latin-1."""
+    raw = path.read_bytes()
+    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as error:
+            raise DataFormatError(
+                f"{path}: truncated or corrupt gzip data ({error}); expected a complete gzip file"
+            ) from error
+    if b"\x00" in raw:
+        raise DataFormatError(f"{path}: looks like a binary file (it contains NUL bytes), expected text")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        logger.warning(
+            "%s: not valid UTF-8 (byte offset %d, line %d); decoding the file as latin-1",
+            path,
+            error.start,
+            raw.count(b"\n", 0, error.start) + 1,
+        )
+        return raw.decode("latin-1")
+
+
+def _check_options(language: str, label_names: Sequence[str] | None, tag_scheme: str) -> list[str]:
+    """Validate the arguments shared by the readers; return the label names to use."""
+    if not isinstance(language, str) or not language:
+        raise LanguageError(f"language must be a non-empty language code, got {language!r}")
+    if tag_scheme not in TAG_SCHEMES:
+        raise DataFormatError(f"tag_scheme must be one of {TAG_SCHEMES}, got {tag_scheme!r}")
+    names = list(label_names if label_names is not None else CONLL_NER_LABELS)
+    if not names or len(set(names)) != len(names) or not all(isinstance(name, str) for name in names):
+        raise DataFormatError(f"label_names must be a non-empty list of distinct strings, got {names!r}")
+    return names
+
+
+def _build_dataset(
+    sentences: list[list[str]],
+    tags: list[list[str]],
+    language: str,
+    label_names: list[str],
+    tag_scheme: str,
+    source: str,
+    locate: Callable[[int, int], str],
+) -> datasets.Dataset:
+    """Validate the tags, convert IOB1 to IOB2 as `tag_scheme` asks and build the Dataset."""
+
+    def first(wanted: Callable[[str], bool], tag_lists: list[list[str]]) -> tuple[int, int, str]:
+        for row, sentence_tags in enumerate(tag_lists):
+            for position, tag in enumerate(sentence_tags):
+                if wanted(tag):
+                    return row, position, tag
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    distinct = {tag for sentence_tags in tags for tag in sentence_tags}
+
+    def is_bad(tag: object) -> bool:
+        return not isinstance(tag, str) or not _IOB_TAG.match(tag)
+
+    if any(map(is_bad, distinct)):
+        row, position, tag = first(is_bad, tags)
+        raise DataFormatError(
+            f"{locate(row, position)}: bad NER tag {tag!r}; expected 'O' or an IOB tag 'B-TYPE' / 'I-TYPE'"
+        )
+    label_to_id = {name: index for index, name in enumerate(label_names)}
+    if not distinct <= label_to_id.keys():
+        row, position, tag = first(lambda tag: tag not in label_to_id, tags)
+        where = locate(row, position)
+        raise DataFormatError(f"{where}: NER tag {tag!r} is not one of the label names {label_names}")
+
+    scheme = tag_scheme
+    if scheme == "auto":
+        inside_starts, begin_starts = _count_chunk_starts(tags)
+        scheme = "iob1" if inside_starts else "iob2"
+        if inside_starts and begin_starts > inside_starts:
+            logger.info(
+                "%s: IOB2 tags, but %d chunk(s) of %d start with I-; converting them to B-",
+                source,
+                inside_starts,
+                inside_starts + begin_starts,
+            )
+        else:
+            logger.info("%s: detected tag scheme %s", source, scheme.upper())
+    else:
+        logger.info("%s: tag scheme %s (forced)", source, scheme.upper())
+    converted = [iob1_to_iob2(sentence_tags) for sentence_tags in tags] if scheme == "iob1" else tags
+
+    try:
+        ids = [[label_to_id[tag] for tag in sentence_tags] for sentence_tags in converted]
+    except KeyError:
+        row, position, _ = first(lambda tag: tag not in label_to_id, converted)
+        raise DataFormatError(
+            f"{locate(row, position)}: IOB1 tag {tags[row][position]!r} converts to "
+            f"{converted[row][position]!r}, which is not one of the label names {label_names}"
+        ) from None
+    return datasets.Dataset.from_dict(
+        {"tokens": sentences, "ner_tags": ids, "language": [language] * len(sentences)},
+        features=ner_features(label_names),
+    )
+
+
+def read_conll(
+    path: str | os.PathLike[str],
+    language: str,
+    *,
+    label_names: Sequence[str] | None = None,
+    tag_scheme: str = "auto",
+) -> datasets.Dataset:
+    """Read a CoNLL NER column file into a Dataset with columns `tokens`, `ner_tags` and `language`.
+
+    Each non-blank line holds 2 to 5 columns separated by spaces or tabs: the word first, the NER tag last.
+    Blank (or whitespace-only) lines and `-DOCSTART-` lines end a sentence; `-DOCSTART-` lines are dropped.
+    LF or CRLF line endings, UTF-8 (latin-1 fallback, logged as a warning) and gzip (`.gz` or gzip magic)
+    are handled.
+
+    Args:
+        path: the file.
+        language: the language code stored in the `language` column.
+        label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`); every tag must be one.
+        tag_scheme: `"auto"` treats the file as IOB1 (and converts it to IOB2) when some `I-X` tag starts a
+            chunk, `"iob1"` always converts, `"iob2"` never does.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        LanguageError: `language` is not a non-empty string.
+        DataFormatError: the file is binary, a corrupt gzip, empty, has a line with a wrong number of
+            columns or a tag that is not IOB or not in `label_names`; the message names the file and line.
+    """
+    path = Path(path)
+    names = _check_options(language, label_names, tag_scheme)
+    text = _read_text(path)
+    sentences: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[list[int]] = []
+    words: list[str] = []
+    word_tags: list[str] = []
+    word_lines: list[int] = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        stripped = line.strip()
+        fields = _FIELD_SEPARATOR.split(stripped) if stripped else []
+        if not fields or fields[0] == _DOCSTART:
+            if words:
+                sentences.append(words)
+                tags.append(word_tags)
+                lines.append(word_lines)
+                words, word_tags, word_lines = [], [], []
+            continue
+        if not 2 <= len(fields) <= 5:
+            raise DataFormatError(
+                f"{path}:{number}: expected 2 to 5 columns (word first, NER tag last) separated by spaces "
+                f"or tabs, found {len(fields)}: {stripped[:80]!r}"
+            )
+        words.append(fields[0])
+        word_tags.append(fields[-1])
+        word_lines.append(number)
+    if words:
+        sentences.append(words)
+        tags.append(word_tags)
+        lines.append(word_lines)
+    if not sentences:
+        raise DataFormatError(
+            f"{path}: no sentences found; expected lines 'word ... TAG' with blank lines between sentences"
+        )
+    return _build_dataset(
+        sentences, tags, language, names, tag_scheme, str(path), lambda row, pos: f"{path}:{lines[row][pos]}"
+    )
+
+
+def conll_file_path(folder: str | os.PathLike[str], language: str, split: str) -> Path:
+    """The standard CoNLL-2002/2003 file of `language` and `split` in `folder` (or `folder/conll200{2,3}`).
+
+    `split` is `train`, `validation` or `test` (or the file suffixes `testa` / `testb`); the file is
+    `{prefix}.{suffix}` or `{prefix}.{suffix}.gz`, e.g. `eng.testa` for English validation.
+
+    Raises:
+        LanguageError: `language` has no standard CoNLL file (see `CONLL_FILE_PREFIXES`).
+        DataFormatError: `split` is unknown.
+        FileNotFoundError: no candidate exists; the message lists every path tried.
+    """
+    if language not in CONLL_FILE_PREFIXES:
+        known = sorted(CONLL_FILE_PREFIXES)
+        raise LanguageError(f"language {language!r} has no standard CoNLL NER file; known: {known}")
+    suffix = CONLL_SPLIT_SUFFIXES.get(split, split if split in CONLL_SPLIT_SUFFIXES.values() else None)
+    if suffix is None:
+        raise DataFormatError(f"unknown split {split!r}; expected one of {sorted(CONLL_SPLIT_SUFFIXES)}")
+    folder = Path(folder)
+    name = f"{CONLL_FILE_PREFIXES[language]}.{suffix}"
+    bases = (folder, folder / "conll2002", folder / "conll2003")
+    tried = [base / (name + ext) for base in bases for ext in ("", ".gz")]
+    for candidate in tried:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no CoNLL file for language {language!r}, split {split!r}; tried: {', '.join(map(str, tried))}"
+    )
+
+
+def load_hub_ner(
+    name: str,
+    language: str,
+    split: str,
+    *,
+    config_name: str | None = None,
+    label_names: Sequence[str] | None = None,
+    tokens_column: str = "tokens",
+    tags_column: str = "ner_tags",
+    tag_scheme: str = "auto",
+) -> datasets.Dataset:
+    """Load a token-classification dataset from the Hub and map it to the columns of `read_conll`.
+
+    Calls `datasets.load_dataset(name, config_name, split=split)`. The tags column may hold `ClassLabel` ids
+    (remapped by name onto `label_names`) or strings; tags are validated and converted like `read_conll`
+    does, and rows without tokens are dropped.
+
+    Args:
+        name: the Hub dataset (or a local dataset script/folder `datasets.load_dataset` accepts).
+        language: the language code stored in the `language` column.
+        split: the split to load, e.g. `"train"`.
+        config_name: the dataset configuration, e.g. a language for multilingual datasets.
+        label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`).
+        tokens_column: the column holding the words.
+        tags_column: the column holding the NER tags.
+        tag_scheme: `"auto"`, `"iob1"` or `"iob2"`, as in `read_conll`.
+
+    Raises:
+        LanguageError: `language` is not a non-empty string.
+        DataFormatError: a column is missing or has an unexpected type, a row's tokens and tags differ in
+            length, or a tag is not IOB or not in `label_names`; the message names the dataset and the row
+            (0-based dataset index).
+    """
+    names = _check_options(language, label_names, tag_scheme)
+    source = f"dataset {name!r} (config {config_name!r}, split {split!r})"
+    dataset = datasets.load_dataset(name, config_name, split=split)
+    if not isinstance(dataset, datasets.Dataset):
+        raise DataFormatError(f"{source}: expected one split (a Dataset), got {type(dataset).__name__}")
+    for column in (tokens_column, tags_column):
+        if column not in dataset.column_names:
+            raise DataFormatError(f"{source} has no column {column!r}; columns: {dataset.column_names}")
+    inner = getattr(dataset.features[tags_column], "feature", None)
+    if isinstance(inner, datasets.ClassLabel):
+        # an id outside the ClassLabel (e.g. -1 for "unlabelled") becomes None and fails the tag check
+        id_to_name = dict(enumerate(inner.names))
+        raw_tags = [[id_to_name.get(i) for i in row] for row in dataset[tags_column]]
+    elif isinstance(inner, datasets.Value) and inner.dtype in ("string", "large_string"):
+        raw_tags = [list(row) for row in dataset[tags_column]]
+    else:
+        raise DataFormatError(
+            f"{source}: column {tags_column!r} has type {dataset.features[tags_column]}; expected a sequence "
+            "of ClassLabel ids or of tag strings"
+        )
+    sentences, tags, rows = [], [], []
+    for row, (words, word_tags) in enumerate(zip(dataset[tokens_column], raw_tags, strict=True)):
+        if len(words) != len(word_tags):
+            raise DataFormatError(
+                f"{source}, row {row}: {len(words)} tokens but {len(word_tags)} tags; expected one per token"
+            )
+        if any(not isinstance(word, str) for word in words):
+            raise DataFormatError(f"{source}, row {row}: tokens {words!r}; expected strings")
+        if words:
+            sentences.append(words)
+            tags.append(word_tags)
+            rows.append(row)
+    if len(rows) < len(raw_tags):
+        logger.info("%s: dropped %d rows without tokens", source, len(raw_tags) - len(rows))
+    if not sentences:
+        raise DataFormatError(f"{source}: no sentences; expected rows with tokens")
+    locate = lambda i, position: f"{source}, row {rows[i]}, token {position}"  # noqa: E731
+    return _build_dataset(sentences, tags, language, names, tag_scheme, source, locate)

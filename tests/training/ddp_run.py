@@ -1,0 +1,50 @@
+"""Run by `accelerate launch --num_processes 2 --cpu` in test_distributed.py: a tiny MAN-MoE training."""
+
+import json
+import sys
+
+import torch
+import transformers
+
+from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
+from tests.synthetic import synthetic_model, synthetic_task
+
+transformers.logging.set_verbosity_error()
+output_dir, mode = sys.argv[1], sys.argv[2]
+config, tokenizer, table, data = synthetic_task(adversarial_lambda=0.05)
+model = synthetic_model(config, table)
+args = ManMoeTrainingArguments(
+    output_dir=output_dir,
+    adversarial_mode=mode,
+    max_steps=6,
+    gradient_accumulation_steps=2,
+    per_device_train_batch_size=4,
+    logging_steps=2,
+    eval_strategy="steps",
+    eval_steps=3,
+    save_strategy="no",
+    disable_tqdm=True,
+    use_cpu=True,
+)
+trainer = ManMoeTrainer(
+    model=model,
+    args=args,
+    train_dataset=data,
+    eval_dataset={"en": data["en"], "nl": data["nl"]},
+    processing_class=tokenizer,
+)
+trainer.train()
+# every process must hold the same weights (main model through DDP, D through the trainer's own all-reduce)
+unwrapped = trainer.accelerator.unwrap_model(trainer.model)
+checksums = torch.stack([p.detach().double().sum() for p in unwrapped.parameters()])[None]
+gathered = trainer.accelerator.gather(checksums)
+if trainer.is_world_process_zero():
+    with open(f"{output_dir}/log_history.json", "w") as handle:
+        json.dump(
+            {
+                "world_size": trainer.args.world_size,
+                "log_history": trainer.state.log_history,
+                "weights_in_sync": bool(torch.allclose(gathered[0], gathered[1])),
+            },
+            handle,
+        )
