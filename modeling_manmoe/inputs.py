@@ -1,0 +1,54 @@
+"""Build the word-vector inputs of a model: one frozen multilingual table and the matching tokenizer."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+
+import torch
+
+from .tokenization_manmoe import ManMoeTokenizer
+from .vectors import check_same_dimension, read_word_vectors
+
+
+def build_word_vector_inputs(
+    vector_files: Mapping[str, str | os.PathLike],
+    languages: list[str] | None = None,
+    *,
+    max_words: int | None = None,
+    extra_characters: Iterable[str] = (),
+    seed: int = 0,
+    **tokenizer_kwargs,
+) -> tuple[ManMoeTokenizer, torch.Tensor]:
+    """Read one aligned vector file per language (`.vec` / `.vec.gz`) and return the tokenizer and the
+    (word_vocab_size, dim) table to give to `model.set_word_vectors`.
+
+    Rows are unit-normalised as in the reference; row 0 (padding) is zero and row 1 (unknown) a random unit
+    vector drawn with `seed`. The character vocabulary is every character of the vector files' words plus
+    `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
+    `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
+    """
+    languages = list(languages) if languages is not None else list(vector_files)
+    missing = [lang for lang in languages if lang not in vector_files]
+    if missing:
+        raise ValueError(f"no word-vector file for language(s) {missing}; got files for {sorted(vector_files)}")
+    vector_sets = {lang: read_word_vectors(vector_files[lang], max_words=max_words) for lang in languages}
+    check_same_dimension(vector_sets)
+    dim = next(iter(vector_sets.values())).dim
+    generator = torch.Generator().manual_seed(seed)
+    unknown = torch.randn(1, dim, generator=generator)
+    rows = [torch.zeros(1, dim), unknown] + [torch.from_numpy(vector_sets[lang].vectors) for lang in languages]
+    table = torch.cat(rows)
+    table = table / table.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    characters: dict[str, None] = {}
+    for lang in languages:
+        for word in vector_sets[lang].words:
+            characters.update(dict.fromkeys(word))
+    characters.update(dict.fromkeys(char for text in extra_characters for char in text))
+    tokenizer = ManMoeTokenizer(
+        vocabularies={lang: vector_sets[lang].words for lang in languages},
+        characters=list(characters),
+        languages=languages,
+        **tokenizer_kwargs,
+    )
+    return tokenizer, table
