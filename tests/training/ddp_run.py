@@ -48,3 +48,7 @@ if trainer.is_world_process_zero():
             },
             handle,
         )
+# a clean shutdown: without it gloo may abort at interpreter exit ("terminate called without an active exception")
+trainer.accelerator.wait_for_everyone()
+if torch.distributed.is_initialized():
+    torch.distributed.destroy_process_group()
