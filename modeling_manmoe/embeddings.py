@@ -59,9 +59,20 @@ class CharCNN(nn.Module):
         self.projection = nn.Linear(config.char_num_filters * len(config.char_kernel_sizes), config.char_hidden_size)
 
     def forward(self, char_ids: torch.LongTensor) -> torch.Tensor:
-        """(batch, words, chars) -> (batch, words, char_hidden_size); char id 0 is padding."""
+        """(batch, words, chars) -> (batch, words, char_hidden_size); char id 0 is padding.
+
+        Convolutions run once per distinct word of the batch (padding words included once); dropout and the
+        projection then run per occurrence, so the result is the same as convolving every word.
+        """
         batch, words, chars = char_ids.shape
-        flat = char_ids.reshape(batch * words, chars)
+        distinct, occurrence = torch.unique(char_ids.reshape(batch * words, chars), dim=0, return_inverse=True)
+        pooled = self.pooled_convolutions(distinct)[occurrence]  # (B*W, filters * widths)
+        features = torch.relu(self.projection(self.dropout(pooled)))
+        return features.reshape(batch, words, -1)
+
+    def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
+        """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width."""
+        chars = flat.shape[1]
         lengths = (flat != 0).sum(-1)  # (N,)
         x = nn.functional.embedding(flat, self.char_vectors).transpose(1, 2)  # (N, E, C)
         x = nn.functional.pad(x, (0, self.max_width - 1))
@@ -71,9 +82,7 @@ class CharCNN(nn.Module):
             out = conv(x)[:, :, :chars]  # (N, F, C): one window per start position
             out = out.masked_fill(~starts_valid[:, None, :], float("-inf"))
             pooled.append(out.max(dim=-1).values)
-        features = torch.relu(torch.cat(pooled, dim=-1))  # relu(max) == max(relu); empty words -> 0
-        features = torch.relu(self.projection(self.dropout(features)))
-        return features.reshape(batch, words, -1)
+        return torch.relu(torch.cat(pooled, dim=-1))  # relu(max) == max(relu); empty words -> 0
 
 
 class FrozenEncoderFeatures(nn.Module):
