@@ -1,7 +1,10 @@
 """Reader of aligned word-vector files in the MUSE / fastText text format (`.vec`, or gzip-compressed `.vec.gz`).
 
-Format: a header line `N DIM`, then `word v1 ... vDIM` per line, UTF-8. Errors (`VectorFileError`) name the file,
-the 1-based line and what was expected; duplicate words keep their first vector and are reported in the log.
+Format: a header line `N DIM`, then `word v1 ... vDIM` per line, UTF-8. The values of a row are its last DIM
+space-separated fields and the word is everything before them, so words may hold spaces, non-breaking spaces or
+any other character. Gzip is detected by the file's magic bytes, not by its suffix.
+Malformed input raises `VectorFileError` naming the file, the 1-based line where there is one, and what was
+expected. Duplicate words keep their first occurrence and are reported by a `logging` warning.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ import gzip
 import logging
 import os
 import zlib
+from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,102 +23,173 @@ from .errors import VectorFileError
 
 logger = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 
 
 @dataclass(frozen=True)
 class WordVectors:
-    """Words and their vectors (float32, shape (len(words), dim)) read from `path`."""
+    """Words and their vectors read from `path`: `vectors` is float32 of shape (len(words), dim)."""
 
     words: list[str]
     vectors: np.ndarray
     path: str
 
+    def __post_init__(self) -> None:
+        if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
+            raise ValueError(f"{self.path}: vectors of shape {self.vectors.shape} != {len(self.words)} words")
+
     @property
     def dim(self) -> int:
+        """Dimension of the vectors."""
         return int(self.vectors.shape[1])
 
     def __len__(self) -> int:
         return len(self.words)
 
 
-def _read_lines(path: str) -> list[str]:
-    with open(path, "rb") as handle:
-        raw = handle.read()
-    if raw[:2] == GZIP_MAGIC:
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as error:
-            raise VectorFileError(f"{path}: corrupt or truncated gzip data ({error})") from error
+def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based line number, raw bytes) of a plain or gzip file; gzip corruption -> `VectorFileError`."""
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == GZIP_MAGIC
     try:
-        text = raw.decode("utf-8")
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as handle:
+            yield from enumerate(handle, start=1)
+    except _GZIP_ERRORS as error:
+        raise VectorFileError(f"{path}: corrupt or truncated gzip data ({type(error).__name__})") from error
+
+
+def _decode(path: str, number: int, raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise VectorFileError(f"{path}:{line}: not valid UTF-8 ({error.reason})") from error
-    return text.splitlines()
+        raise VectorFileError(
+            f"{path}:{number}: not valid UTF-8 (byte {raw[error.start : error.start + 1]!r} at column "
+            f"{error.start + 1}: {error.reason}); the file must be UTF-8 text"
+        ) from error
 
 
-def read_word_vectors(path: str | os.PathLike, *, max_words: int | None = None, normalize: bool = False) -> WordVectors:
-    """Read a `.vec` / `.vec.gz` file. `max_words` keeps the first rows only (files are frequency-ordered);
-    `normalize` scales rows to unit length."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"word-vector file not found: {path}")
-    lines = _read_lines(path)
-    header = lines[0].split() if lines else []
-    if len(header) != 2 or not all(part.isdigit() and int(part) > 0 for part in header):
-        raise VectorFileError(f"{path}:1: expected a header 'N DIM' (two positive integers), got {lines[:1]}")
-    count, dim = int(header[0]), int(header[1])
-    rows = [line for line in lines[1:] if line.strip()]
-    if max_words is not None:
-        rows = rows[:max_words]
-    elif len(rows) != count:
-        raise VectorFileError(f"{path}: the header announces {count} words but the file has {len(rows)} rows")
-    words, values, seen, duplicates = [], [], set(), []
-    for number, line in enumerate(rows, start=2):
-        parts = line.rstrip().rsplit(" ", dim)
-        if len(parts) != dim + 1 or not parts[0]:
-            got = len(line.split()) - 1
-            raise VectorFileError(f"{path}:{number}: expected a word and {dim} values, got {got} values")
-        word = parts[0]
-        if word in seen:
-            duplicates.append(word)
-            continue
-        seen.add(word)
-        words.append(word)
-        values.append(parts[1:])
+def _parse_header(path: str, line: str | None) -> tuple[int, int]:
+    fields = line.split() if line is not None else []
+    valid = len(fields) == 2 and all(f.isascii() and f.isdigit() and int(f) > 0 for f in fields)
+    if not valid:
+        got = "an empty file" if line is None else repr(line.rstrip("\r\n")[:80])
+        raise VectorFileError(
+            f"{path}:1: expected a header 'N DIM' (two positive integers: word count and dimension), got {got}"
+        )
+    return int(fields[0]), int(fields[1])
+
+
+def _split_row(path: str, number: int, line: str, dim: int) -> tuple[str, str]:
+    """Split a row into (word, values text): the values are the last `dim` space-separated fields."""
+    line = line.rstrip(" \r\n")
+    if not line:
+        raise VectorFileError(f"{path}:{number}: empty line, expected a word followed by {dim} values")
+    if line.startswith(" "):
+        raise VectorFileError(f"{path}:{number}: empty word (the line starts with a space)")
+    spaces = line.count(" ")
+    if spaces < dim:
+        raise VectorFileError(f"{path}:{number}: expected a word and {dim} values, got {spaces} values")
+    parts = line.split(" ", spaces - dim + 1)
+    return " ".join(parts[:-1]), parts[-1]
+
+
+def _load(rows: list[str], columns: int) -> np.ndarray | None:
+    """Parse rows of `columns` space-separated numbers into float32, or None if any field is not a number."""
+    if not all(row.strip() for row in rows):  # blank rows: loadtxt would skip them (and warn)
+        return None
     try:
-        vectors = np.array(values, dtype=np.float32).reshape(len(words), dim)
-    except ValueError as error:
-        bad = next(i for i, row in enumerate(values) if not _floats(row))
-        raise VectorFileError(f"{path}: word {words[bad]!r} has a value that is not a number ({error})") from error
+        array = np.loadtxt(rows, dtype=np.float32, delimiter=" ", comments=None, quotechar=None, ndmin=2)
+    except ValueError:
+        return None
+    return array if array.shape == (len(rows), columns) else None
+
+
+def _first_failure(items: list[str], columns: int) -> int:
+    """Index of the first item that `_load` rejects (bisection: a few whole-block parses, not one per item)."""
+    low, high = 0, len(items)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if _load(items[low:middle], columns) is not None else (low, middle)
+    return low
+
+
+def _parse_values(path: str, values: list[str], numbers: list[int], dim: int) -> np.ndarray:
+    """Parse the rows' value texts (each exactly `dim` space-separated fields) into a float32 matrix."""
+    if not values:
+        return np.zeros((0, dim), dtype=np.float32)
+    vectors = _load(values, dim)
+    if vectors is None:
+        row = _first_failure(values, dim)
+        fields = values[row].split(" ")
+        field = fields[_first_failure(fields, 1)]
+        raise VectorFileError(f"{path}:{numbers[row]}: expected a number, got {field!r} (one of the {dim} values)")
+    return vectors
+
+
+def read_word_vectors(
+    path: str | os.PathLike[str], *, max_words: int | None = None, normalize: bool = False
+) -> WordVectors:
+    """Read a MUSE / fastText `.vec` file, plain or gzip-compressed (detected by its magic bytes).
+
+    `max_words` reads only the first rows (files are frequency-ordered; the header's word count is then not
+    checked); `normalize` scales every vector to unit L2 norm (all-zero vectors stay zero). Returns the words
+    in file order, duplicates dropped after their first occurrence with a logged warning. Raises
+    `VectorFileError` (file, line, what was expected) on malformed input, `FileNotFoundError` on a missing file.
+    """
+    path = os.fspath(path)
+    if max_words is not None and max_words < 1:
+        raise ValueError(f"max_words must be a positive integer or None, got {max_words!r}")
+    words: list[str] = []
+    values: list[str] = []
+    numbers: list[int] = []
+    with closing(_raw_lines(path)) as lines:
+        first = next(lines, None)
+        header = _decode(path, 1, first[1]).removeprefix("\ufeff") if first is not None else None
+        count, dim = _parse_header(path, header)
+        for number, raw in lines:
+            word, text = _split_row(path, number, _decode(path, number, raw), dim)
+            words.append(word)
+            values.append(text)
+            numbers.append(number)
+            if len(words) == max_words:
+                break
+    if max_words is None and len(words) != count:
+        raise VectorFileError(f"{path}: the header announces {count} words but the file has {len(words)} rows")
+    vectors = _parse_values(path, values, numbers, dim)
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
         bad = int(np.argmin(finite))
-        raise VectorFileError(f"{path}: the vector of word {words[bad]!r} contains NaN or inf")
+        raise VectorFileError(
+            f"{path}:{numbers[bad]}: the vector of word {words[bad]!r} contains NaN, inf or a value beyond the "
+            "float32 range; expected finite numbers"
+        )
+    first_index: dict[str, int] = {}
+    duplicates = [word for index, word in enumerate(words) if first_index.setdefault(word, index) != index]
     if duplicates:
         logger.warning(
-            "%s: %d duplicate word(s) kept with their first vector, e.g. %s", path, len(duplicates), duplicates[:5]
+            "%s: %d duplicate word(s) ignored, each keeps the vector of its first occurrence; first ones: %s",
+            path,
+            len(duplicates),
+            duplicates[:5],
         )
+        keep = list(first_index.values())
+        words, vectors = [words[i] for i in keep], vectors[keep]
     if normalize:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        vectors = vectors / np.where(norms == 0, 1, norms)
+        vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
     return WordVectors(words=words, vectors=vectors, path=path)
 
 
-def _floats(values: list[str]) -> bool:
-    try:
-        [float(v) for v in values]
-    except ValueError:
-        return False
-    return True
-
-
 def check_same_dimension(vector_sets: dict[str, WordVectors]) -> None:
-    """All languages' vectors must share one dimension to form one table."""
+    """Raise `VectorFileError` naming both files and dimensions if the languages' vectors differ in dimension.
+
+    All languages must share one dimension to be stacked into one multilingual embedding table.
+    """
     items = list(vector_sets.items())
     for language, vectors in items[1:]:
-        if vectors.dim != items[0][1].dim:
+        reference_language, reference = items[0]
+        if vectors.dim != reference.dim:
             raise VectorFileError(
-                f"vector files of different dimensions: {items[0][1].path} ({items[0][0]}) has {items[0][1].dim}, "
-                f"{vectors.path} ({language}) has {vectors.dim}"
+                f"word-vector files of different dimensions: {reference.path} ({reference_language}) has dim "
+                f"{reference.dim}, {vectors.path} ({language}) has dim {vectors.dim}; expected one shared dim"
             )

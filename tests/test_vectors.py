@@ -1,77 +1,209 @@
+"""Tests of the MUSE / fastText `.vec` / `.vec.gz` reader (`modeling_manmoe.vectors`)."""
+
 import gzip
 import logging
 
 import numpy as np
 import pytest
-import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification, VectorFileError
-from modeling_manmoe.inputs import build_word_vector_inputs
-from modeling_manmoe.vectors import check_same_dimension, read_word_vectors
+from modeling_manmoe.errors import VectorFileError
+from modeling_manmoe.vectors import WordVectors, check_same_dimension, read_word_vectors
 
 
 def write(path, text, compress=False):
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     path.write_bytes(gzip.compress(data) if compress else data)
     return path
 
 
+def read_error(path, **kwargs):
+    """Read `path`, expecting a VectorFileError that names the file; return its message."""
+    with pytest.raises(VectorFileError) as error:
+        read_word_vectors(path, **kwargs)
+    assert str(path) in str(error.value)
+    return str(error.value)
+
+
 @pytest.mark.parametrize("compress", [False, True])
-def test_reads_plain_and_gzip(tmp_path, compress):
-    path = write(tmp_path / "v.vec", "2 3\nhello 1 2 3\nwörld 0.5 0 -1\n", compress)
+@pytest.mark.parametrize("name", ["v.vec", "v.vec.gz", "v.txt"])
+def test_reads_plain_and_gzip_by_magic_bytes(tmp_path, compress, name):
+    path = write(tmp_path / name, "2 3\nhello 1 2 3\nwörld 0.5 0 -1e-2\n", compress)
     vectors = read_word_vectors(path)
-    assert vectors.words == ["hello", "wörld"] and vectors.dim == 3 and vectors.vectors.dtype == np.float32
-    assert np.allclose(read_word_vectors(path, normalize=True).vectors[0], np.array([1, 2, 3]) / np.sqrt(14))
+    assert isinstance(vectors, WordVectors) and vectors.path == str(path)
+    assert vectors.words == ["hello", "wörld"] and len(vectors) == 2 and vectors.dim == 3
+    assert vectors.vectors.dtype == np.float32 and vectors.vectors.shape == (2, 3)
+    assert vectors.vectors.tolist() == [[1, 2, 3], [0.5, 0, np.float32(-0.01)]]
+
+
+def test_unicode_words_spaces_crlf_trailing_space_and_bom(tmp_path):
+    text = "\ufeff5 2\r\nNew York 1 2 \r\na\xa0b 3 4\n東京 5 6\n😀 7 8\n\u3000 9 10"
+    vectors = read_word_vectors(write(tmp_path / "u.vec", text, compress=True))
+    assert vectors.words == ["New York", "a\xa0b", "東京", "😀", "\u3000"]
+    assert vectors.vectors[:, 0].tolist() == [1, 3, 5, 7, 9]
+
+
+@pytest.mark.parametrize("text", ["", "\n", "hello 1 2 3\n", "2\nhello 1 2\n", "0 3\n", "2 x\n", "² 3\n", "2 3 4\n"])
+def test_missing_or_bad_header(tmp_path, text):
+    message = read_error(write(tmp_path / "bad.vec", text))
+    assert ":1: expected a header 'N DIM'" in message
+
+
+@pytest.mark.parametrize("count, rows", [(3, 1), (1, 2)])
+def test_header_count_disagrees_with_rows(tmp_path, count, rows):
+    path = write(tmp_path / "n.vec", f"{count} 2\n" + "".join(f"w{i} 1 2\n" for i in range(rows)))
+    assert f"header announces {count} words but the file has {rows} rows" in read_error(path)
 
 
 @pytest.mark.parametrize(
-    "text, message",
+    "row, expected",
     [
-        ("hello 1 2 3\n", ":1: expected a header"),
-        ("3 3\nhello 1 2 3\n", "announces 3 words but the file has 1"),
-        ("2 3\nhello 1 2 3\nbad 1 2\n", ":3: expected a word and 3 values, got 2"),
-        ("1 3\nhello 1 x 3\n", "'hello' has a value that is not a number"),
-        ("1 3\nhello 1 nan 3\n", "'hello' contains NaN or inf"),
-        ("1 3\nhello 1 inf 3\n", "'hello' contains NaN or inf"),
-        ("", ":1: expected a header"),
+        ("bad 1 2", ":3: expected a word and 3 values, got 2 values"),
+        ("bad", ":3: expected a word and 3 values, got 0 values"),
+        ("bad 1 x 3", ":3: expected a number, got 'x'"),
+        ("bad 1  3", ":3: expected a number, got ''"),
+        ("bad 1 2 3,", ":3: expected a number, got '3,'"),
+        ("bad 1 nan 3", ":3: the vector of word 'bad' contains NaN, inf"),
+        ("bad 1 -inf 3", ":3: the vector of word 'bad' contains NaN, inf"),
+        ("bad 1 1e39 3", ":3: the vector of word 'bad' contains NaN, inf"),
+        (" 1 2 3", ":3: empty word"),
+        ("", ":3: empty line"),
     ],
 )
-def test_errors_name_file_and_line(tmp_path, text, message):
-    path = write(tmp_path / "bad.vec", text)
-    with pytest.raises(VectorFileError, match=message) as error:
-        read_word_vectors(path)
-    assert str(path) in str(error.value)
+@pytest.mark.parametrize("compress", [False, True])
+def test_bad_rows_name_file_and_line(tmp_path, row, expected, compress):
+    path = write(tmp_path / "bad.vec", f"3 3\nhello 1 2 3\n{row}\nlast 4 5 6\n", compress)
+    assert expected in read_error(path)
+
+
+def test_bad_value_deep_in_a_large_file_is_located(tmp_path):
+    rows = [f"w{i} " + " ".join(["0.25"] * 50) for i in range(3000)]
+    rows[2718] = "w2718 " + " ".join(["0.25"] * 49 + ["1.2.3"])
+    message = read_error(write(tmp_path / "big.vec", "3000 50\n" + "\n".join(rows) + "\n"))
+    assert ":2720: expected a number, got '1.2.3'" in message
 
 
 def test_duplicates_keep_first_and_are_reported(tmp_path, caplog):
-    path = write(tmp_path / "d.vec", "3 2\na 1 0\nb 0 1\na 5 5\n")
-    with caplog.at_level(logging.WARNING):
+    path = write(tmp_path / "d.vec", "5 2\na 1 0\nb 0 1\na 5 5\nc 2 2\nb 9 9\n")
+    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.vectors"):
         vectors = read_word_vectors(path)
-    assert vectors.words == ["a", "b"] and vectors.vectors[0].tolist() == [1, 0]
-    assert "1 duplicate word(s)" in caplog.text and str(path) in caplog.text
+    assert vectors.words == ["a", "b", "c"]
+    assert vectors.vectors.tolist() == [[1, 0], [0, 1], [2, 2]]
+    assert "2 duplicate word(s)" in caplog.text and str(path) in caplog.text and "['a', 'b']" in caplog.text
 
 
-def test_truncated_gzip_and_bad_utf8(tmp_path):
-    data = gzip.compress(b"2 2\na 1 0\nb 0 1\n" * 50)
-    (tmp_path / "t.vec.gz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(VectorFileError, match="truncated gzip"):
-        read_word_vectors(tmp_path / "t.vec.gz")
-    (tmp_path / "l.vec").write_bytes(b"1 2\ncaf\xe9 1 0\n")
-    with pytest.raises(VectorFileError, match=":2: not valid UTF-8"):
-        read_word_vectors(tmp_path / "l.vec")
+def test_max_words_stops_early_and_skips_the_count_check(tmp_path):
+    path = write(tmp_path / "m.vec", "9 2\na 1 0\nb 0 1\nc 1 1\nbroken row\n", compress=True)
+    vectors = read_word_vectors(path, max_words=2)
+    assert vectors.words == ["a", "b"] and vectors.vectors.shape == (2, 2)
+    assert read_word_vectors(path, max_words=3).words == ["a", "b", "c"]
+    assert ":5: expected a word and 2 values" in read_error(path, max_words=10)
+    with pytest.raises(ValueError, match="max_words"):
+        read_word_vectors(path, max_words=0)
+
+
+def test_normalize_gives_unit_norms_and_keeps_zero_rows(tmp_path):
+    path = write(tmp_path / "n.vec", "3 2\na 3 4\nb 0 0\nc -1e-3 0\n")
+    vectors = read_word_vectors(path, normalize=True).vectors
+    assert vectors.dtype == np.float32
+    assert np.allclose(vectors, [[0.6, 0.8], [0, 0], [-1, 0]])
+    assert read_word_vectors(path).vectors[0].tolist() == [3, 4]
+
+
+def test_truncated_and_corrupt_gzip(tmp_path):
+    data = gzip.compress(b"200 2\n" + b"".join(b"w%d 1 0\n" % i for i in range(200)))
+    assert "corrupt or truncated gzip" in read_error(write(tmp_path / "t.vec.gz", data[: len(data) // 2]))
+    corrupt = data[:10] + bytes(b ^ 0x5A for b in data[10:40]) + data[40:]
+    assert "corrupt or truncated gzip" in read_error(write(tmp_path / "c.vec.gz", corrupt))
+    assert "corrupt or truncated gzip" in read_error(write(tmp_path / "m.vec", b"\x1f\x8bnot gzip at all"))
+
+
+def test_non_utf8_names_the_line(tmp_path):
+    message = read_error(write(tmp_path / "l.vec", b"2 2\nok 1 0\ncaf\xe9 1 0\n", compress=True))
+    assert ":3: not valid UTF-8" in message
+
+
+def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing.vec"):
         read_word_vectors(tmp_path / "missing.vec")
 
 
-def test_different_dimensions_and_max_words(tmp_path):
-    a = read_word_vectors(write(tmp_path / "a.vec", "2 2\na 1 0\nb 0 1\n"), max_words=1)
+def test_check_same_dimension(tmp_path):
+    a = read_word_vectors(write(tmp_path / "a.vec", "2 2\na 1 0\nb 0 1\n"))
     b = read_word_vectors(write(tmp_path / "b.vec", "1 3\nc 1 0 0\n"))
-    assert a.words == ["a"]
-    with pytest.raises(VectorFileError, match="different dimensions"):
+    check_same_dimension({"en": a, "nl": a})
+    check_same_dimension({})
+    with pytest.raises(VectorFileError, match="different dimensions") as error:
         check_same_dimension({"en": a, "de": b})
+    message = str(error.value)
+    assert str(tmp_path / "a.vec") in message and str(tmp_path / "b.vec") in message
+    assert "has dim 2" in message and "has dim 3" in message
+
+
+FUZZ_TEXT = st.text(alphabet=st.sampled_from(list("0123456789 .-+eEnaif\n\r\t\xa0x#é\ufeff")), max_size=120)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    content=st.one_of(
+        st.binary(max_size=200),
+        FUZZ_TEXT,
+        st.builds(lambda h, t: h + t, st.sampled_from(["1 2\n", "2 3\n", "3 1\n"]), FUZZ_TEXT),
+    ),
+    compress=st.booleans(),
+    max_words=st.sampled_from([None, 1, 2]),
+    normalize=st.booleans(),
+)
+def test_fuzz_only_vector_file_errors_escape(tmp_path, content, compress, max_words, normalize):
+    path = write(tmp_path / "fuzz.vec", content, compress)
+    try:
+        vectors = read_word_vectors(path, max_words=max_words, normalize=normalize)
+    except VectorFileError as error:
+        assert str(path) in str(error)
+    else:
+        assert vectors.vectors.dtype == np.float32 and vectors.vectors.shape == (
+            len(vectors.words),
+            vectors.dim,
+        )
+        assert np.isfinite(vectors.vectors).all() and len(set(vectors.words)) == len(vectors.words)
+
+
+WORD = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), min_size=1, max_size=8).filter(
+    lambda word: not word.startswith(" ")
+)
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), dim=st.integers(1, 5), compress=st.booleans())
+def test_round_trip_of_valid_files(tmp_path, data, dim, compress):
+    words = data.draw(st.lists(WORD, min_size=1, max_size=6, unique=True))
+    floats = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    table = np.array(
+        data.draw(st.lists(st.lists(floats, min_size=dim, max_size=dim), min_size=len(words), max_size=len(words))),
+        dtype=np.float32,
+    ).reshape(len(words), dim)
+    lines = [f"{len(words)} {dim}"] + [
+        w + " " + " ".join(repr(float(v)) for v in row) for w, row in zip(words, table, strict=True)
+    ]
+    vectors = read_word_vectors(write(tmp_path / "r.vec", "\n".join(lines) + "\n", compress))
+    assert vectors.words == words and np.array_equal(vectors.vectors, table)
+
+
+@pytest.mark.integration
+def test_real_vector_files(shared_dir):
+    for language in ["en", "de", "es", "nl"]:
+        vectors = read_word_vectors(shared_dir / "embeddings" / "conll-use-m3" / f"{language}.vec.gz")
+        assert len(vectors) == 20_000 and len(set(vectors.words)) == 20_000
+        assert vectors.dim == 300 and vectors.vectors.shape == (20_000, 300)
+        assert vectors.vectors.dtype == np.float32 and np.isfinite(vectors.vectors).all()
 
 
 def test_build_inputs_table_and_tokenizer(tmp_path):
+    import torch
+
+    from modeling_manmoe.inputs import build_word_vector_inputs
+
     files = {
         "en": write(tmp_path / "en.vec", "2 2\nBerlin 3 4\nthe 1 0\n"),
         "nl": write(tmp_path / "nl.vec.gz", "1 2\nde 0 2\n", compress=True),
@@ -88,16 +220,14 @@ def test_build_inputs_table_and_tokenizer(tmp_path):
 
 
 @pytest.mark.integration
-def test_real_vector_files(shared_dir):
-    for language in ["en", "de", "es", "nl"]:
-        vectors = read_word_vectors(shared_dir / "embeddings" / "conll-use-m3" / f"{language}.vec.gz")
-        assert len(vectors) == 20_000 and vectors.dim == 300 and np.isfinite(vectors.vectors).all()
-
-
-@pytest.mark.integration
 def test_paper_configuration_on_real_vectors(shared_dir, tmp_path):
     """The paper's CoNLL configuration built from the real vectors: 3,092,765 trainable parameters, the frozen
     table survives save/load."""
+    import torch
+
+    from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
+    from modeling_manmoe.inputs import build_word_vector_inputs
+
     folder = shared_dir / "embeddings" / "conll-use-m3"
     languages = ["en", "de", "es", "nl"]
     tokenizer, table = build_word_vector_inputs({lang: folder / f"{lang}.vec.gz" for lang in languages}, languages)
