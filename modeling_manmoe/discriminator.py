@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
+from .dropout import Dropout
 
 
 class LanguageDiscriminator(nn.Module):
@@ -23,10 +24,10 @@ class LanguageDiscriminator(nn.Module):
         self.min_length = max(config.discriminator_kernel_sizes)
         hidden = config.discriminator_hidden_size
         self.classifier = nn.Sequential(
-            nn.Dropout(config.discriminator_dropout),
+            Dropout(config.discriminator_dropout),
             nn.Linear(filters * len(config.discriminator_kernel_sizes), hidden),
             nn.ReLU(),
-            nn.Dropout(config.discriminator_dropout),
+            Dropout(config.discriminator_dropout),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
             nn.Linear(hidden, len(config.all_languages)),

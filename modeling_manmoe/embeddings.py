@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
+from .dropout import Dropout
 
 
 class FrozenWordEmbedding(nn.Module):
@@ -55,7 +56,7 @@ class CharCNN(nn.Module):
             nn.Conv1d(config.char_embedding_dim, config.char_num_filters, width) for width in config.char_kernel_sizes
         )
         self.max_width = max(config.char_kernel_sizes)
-        self.dropout = nn.Dropout(config.char_dropout)
+        self.dropout = Dropout(config.char_dropout)
         self.projection = nn.Linear(config.char_num_filters * len(config.char_kernel_sizes), config.char_hidden_size)
 
     def forward(self, char_ids: torch.LongTensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .configuration_manmoe import ManMoeConfig
+from .dropout import Dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
 
 
@@ -19,7 +20,7 @@ class BiLSTMEncoder(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float):
         super().__init__()
-        self.input_dropout = nn.Dropout(input_dropout)
+        self.input_dropout = Dropout(input_dropout)
         self.lstm = nn.LSTM(
             input_size,
             hidden_size // 2,
@@ -76,5 +77,5 @@ class PrivateFeatureExtractor(nn.Module):
 
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(batch, words, input_size) -> h_p (batch, words, private_hidden_size), gate logits (batch, words,
-        num_experts) or None"""
-        return self.mixture(self.encoder(embeddings, attention_mask))
+        num_experts) or None; both are zero at padded positions"""
+        return self.mixture(self.encoder(embeddings, attention_mask), attention_mask)

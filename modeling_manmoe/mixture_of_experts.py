@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from .dropout import Dropout
+
 
 class BatchedExperts(nn.Module):
     """`num_experts` two-layer MLPs evaluated together: dropout, linear, ReLU, [dropout], linear, activation.
@@ -31,7 +33,7 @@ class BatchedExperts(nn.Module):
         self.bias1 = nn.Parameter(torch.empty(num_experts, hidden_size))
         self.weight2 = nn.Parameter(torch.empty(num_experts, hidden_size, output_size))
         self.bias2 = nn.Parameter(torch.empty(num_experts, output_size))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.dropout_between = dropout_between
         if activation not in ("tanh", "log_softmax"):
             raise ValueError(f"unknown expert activation {activation!r}")
@@ -69,17 +71,31 @@ class MixtureOfExperts(nn.Module):
         self.gate = nn.Linear(input_size, experts.weight1.shape[0]) if use_gate else None
         self.detach_gate = detach_gate
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """
-        x: (..., input_size)
+        x: (..., input_size); mask: (...) real positions, or None for all. Experts and gate run on the real
+        positions only; padded positions get zeros (they never reach a loss or a prediction).
         Returns the mixture (..., output_size) and the gate logits (..., num_experts) or None without a gate.
         """
         leading = x.shape[:-1]
         flat = x.reshape(-1, x.shape[-1])
+        if mask is None:
+            mixture, gate_logits = self.mix(flat)
+        else:
+            keep = mask.reshape(-1).bool()
+            real_mixture, real_gates = self.mix(flat[keep])
+            mixture = real_mixture.new_zeros(flat.shape[0], real_mixture.shape[-1]).index_put((keep,), real_mixture)
+            gate_logits = None
+            if real_gates is not None:
+                gate_logits = real_gates.new_zeros(flat.shape[0], real_gates.shape[-1]).index_put((keep,), real_gates)
+        gate_logits = None if gate_logits is None else gate_logits.reshape(*leading, -1)
+        return mixture.reshape(*leading, -1), gate_logits
+
+    def mix(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(N, input_size) -> mixture (N, output_size), gate logits (N, num_experts) or None."""
         expert_outputs = self.experts(flat)  # (N, E, O)
         if self.gate is None:
-            return expert_outputs[:, 0].reshape(*leading, -1), None
+            return expert_outputs[:, 0], None
         gate_logits = self.gate(flat.detach() if self.detach_gate else flat)  # (N, E)
         weights = torch.softmax(gate_logits, dim=-1)
-        mixture = torch.bmm(weights.unsqueeze(1), expert_outputs).squeeze(1)  # (N, O)
-        return mixture.reshape(*leading, -1), gate_logits.reshape(*leading, -1)
+        return torch.bmm(weights.unsqueeze(1), expert_outputs).squeeze(1), gate_logits

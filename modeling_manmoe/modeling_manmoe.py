@@ -172,8 +172,12 @@ class ManMoeModel(ManMoePreTrainedModel):
         input_features: torch.Tensor | None = None,
         lang_ids: torch.LongTensor | None = None,
         return_language_logits: bool = False,
+        task_rows: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> ManMoeModelOutput:
+        """`task_rows` (batch,) bool: the rows that also get F_p (default: all). Training passes the labeled
+        rows: unlabeled rows only need h_s for the discriminator. `last_hidden_state` and the private gate
+        logits then hold the task rows only; `shared_features` always holds every row."""
         if attention_mask is None:
             attention_mask = self.word_attention_mask(input_ids)
         embeddings = self.embed(
@@ -186,6 +190,13 @@ class ManMoeModel(ManMoePreTrainedModel):
             input_features=input_features,
         )
         shared = self.shared_extractor(embeddings, attention_mask)
+        task_shared = shared
+        if task_rows is not None:
+            embeddings, attention_mask, task_shared = (
+                embeddings[task_rows],
+                attention_mask[task_rows],
+                shared[task_rows],
+            )
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
         language_logits = None
         if return_language_logits:
@@ -193,7 +204,7 @@ class ManMoeModel(ManMoePreTrainedModel):
                 raise ValueError("return_language_logits=True but the model has no discriminator (use_adversary)")
             language_logits = self.discriminator(shared)
         return ManMoeModelOutput(
-            last_hidden_state=torch.cat([shared, private], dim=-1),
+            last_hidden_state=torch.cat([task_shared, private], dim=-1),
             shared_features=shared,
             private_gate_logits=private_gate_logits,
             language_logits=language_logits,
@@ -248,11 +259,15 @@ class _ManMoeHead(ManMoePreTrainedModel):
         labels: torch.LongTensor | None = None,
         return_language_logits: bool = False,
         output_shared_features: bool = False,
+        task_rows: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> ManMoeClassifierOutput:
         """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
         `loss` = NLL of the mixture + private_gate_loss_weight x F_p gate loss + predictor_gate_loss_weight x
-        C gate loss (gate losses on the rows whose `lang_ids` is a source language)."""
+        C gate loss (gate losses on the rows whose `lang_ids` is a source language).
+
+        `task_rows` (batch,) bool, for training: only these rows go through F_p and C (`logits`, gate logits,
+        `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D."""
         if attention_mask is None:
             attention_mask = self.manmoe.word_attention_mask(input_ids)
         base = self.manmoe(
@@ -264,7 +279,12 @@ class _ManMoeHead(ManMoePreTrainedModel):
             encoder_word_ids=encoder_word_ids,
             input_features=input_features,
             return_language_logits=return_language_logits,
+            task_rows=task_rows,
         )
+        if task_rows is not None:
+            attention_mask = attention_mask[task_rows]
+            labels = labels[task_rows] if labels is not None else None
+            lang_ids = lang_ids[task_rows] if lang_ids is not None else None
         log_probs, predictor_gate_logits = self.predictor(base.last_hidden_state, attention_mask)
         loss = task = gates = None
         if labels is not None:

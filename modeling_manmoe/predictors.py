@@ -35,8 +35,8 @@ class MoETagger(nn.Module):
 
     def forward(self, features: torch.Tensor, attention_mask: torch.Tensor):
         """[h_s ; h_p] (batch, words, 2H) -> tag log-probabilities (batch, words, num_labels), gate logits
-        (batch, words, num_experts) or None"""
-        return self.mixture(features)
+        (batch, words, num_experts) or None; zeros at padded positions"""
+        return self.mixture(features, attention_mask)
 
 
 class MoESentenceClassifier(nn.Module):

@@ -59,16 +59,35 @@ def test_mixture_of_normalised_log_distributions(tiny_config):
     is a normalised log-distribution and the gate weights sum to one; the weighted sum itself is the log of an
     unnormalised geometric mixture (exp sums to <= 1), on which the reference takes the NLL."""
     model = build(tiny_config).eval()
-    logits = model(**random_batch(tiny_config)).logits
+    batch = random_batch(tiny_config, lengths=[7, 3, 5])
+    logits = model(**batch).logits
+    real = batch["attention_mask"].bool()
     predictor = model.predictor.mixture
-    features = model.manmoe(**{k: v for k, v in random_batch(tiny_config).items() if k != "labels"})
-    flat = features.last_hidden_state.reshape(-1, 16)
+    features = model.manmoe(**{k: v for k, v in batch.items() if k != "labels"})
+    flat = features.last_hidden_state[real]  # real positions only: the mixture is not computed on padding
     experts = predictor.experts(flat)
     assert torch.allclose(experts.exp().sum(-1), torch.ones_like(experts[..., 0]), atol=1e-5)
     weights = torch.softmax(predictor.gate(flat), -1)
     assert torch.allclose(weights.sum(-1), torch.ones(flat.shape[0]), atol=1e-6)
-    assert torch.allclose((weights.unsqueeze(-1) * experts).sum(1).reshape(logits.shape), logits, atol=1e-5)
-    assert (logits <= 1e-6).all()
+    assert torch.allclose((weights.unsqueeze(-1) * experts).sum(1), logits[real], atol=1e-5)
+    assert (logits[real] <= 1e-6).all()
+    assert (logits[~real] == 0).all()
+
+
+def test_task_rows_equal_the_full_forward_on_those_rows(tiny_config):
+    """Training sends only the labeled rows through F_p and C (`task_rows`); their outputs and loss are those of
+    a forward over those rows alone, and h_s still covers every row."""
+    model = build(tiny_config).eval()
+    batch = random_batch(tiny_config, lengths=[7, 3, 5])
+    rows = torch.tensor([True, False, True])
+    out = model(**batch, task_rows=rows, output_shared_features=True)
+    alone = model(**{k: v[rows] for k, v in batch.items()}, output_shared_features=True)
+    assert torch.allclose(out.logits, alone.logits, atol=1e-6)
+    assert torch.allclose(out.loss, alone.loss, atol=1e-6)
+    assert torch.allclose(out.private_gate_logits, alone.private_gate_logits, atol=1e-6)
+    full = model(**batch, output_shared_features=True)
+    assert out.shared_features.shape[0] == 3
+    assert torch.allclose(out.shared_features, full.shared_features, atol=1e-6)
 
 
 def test_padding_invariance(tiny_config):

@@ -212,11 +212,13 @@ class ManMoeTrainer(Trainer):
         config = unwrapped.config
         is_labeled, lang_ids, labels = inputs["is_labeled"], inputs["lang_ids"], inputs["labels"]
         mask = inputs["attention_mask"]
-        outputs = model(**_model_inputs(inputs), output_shared_features=True)
+        # F_p and C run on the labeled rows only; every row gets h_s for the adversarial term
+        outputs = model(**_model_inputs(inputs), output_shared_features=True, task_rows=is_labeled)
         loss = outputs.logits.new_zeros(())
         private_weight, predictor_weight = self.gate_weights
+        labeled_langs, labels, labeled_mask = lang_ids[is_labeled], labels[is_labeled], mask[is_labeled]
         for k, language in enumerate(config.source_languages):
-            rows = is_labeled & (lang_ids == k)
+            rows = labeled_langs == k
             if not rows.any():
                 continue
             log_probs = outputs.logits[rows]
@@ -229,7 +231,7 @@ class ManMoeTrainer(Trainer):
             ):
                 if gates is None:
                     continue
-                gates = gates[rows][mask[rows].bool()] if gates.dim() == 3 else gates[rows]
+                gates = gates[rows][labeled_mask[rows].bool()] if gates.dim() == 3 else gates[rows]
                 targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
                 loss = loss + weight * nn.functional.cross_entropy(gates, targets)
                 self._running[f"{name}_acc_{language}"].append((gates.argmax(-1) == k).float().mean().item())
