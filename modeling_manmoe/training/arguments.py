@@ -49,6 +49,9 @@ class ManMoeTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        if self.metric_for_best_model is None:  # before the parent's, which would pick "loss" for load_best_model
+            self.metric_for_best_model = "selection_score"
+            self.greater_is_better = True if self.greater_is_better is None else self.greater_is_better
         super().__post_init__()
         if self.adversarial_mode not in ADVERSARIAL_MODES:
             raise ValueError(f"adversarial_mode={self.adversarial_mode!r}; expected one of {list(ADVERSARIAL_MODES)}")
@@ -60,6 +63,3 @@ class ManMoeTrainingArguments(TrainingArguments):
             raise ValueError(f"n_critic must be positive in alternating mode, got {self.n_critic}")
         if self.per_device_train_batch_size <= 0:
             raise ValueError(f"per_device_train_batch_size must be positive, got {self.per_device_train_batch_size}")
-        if self.metric_for_best_model is None:
-            self.metric_for_best_model = "selection_score"
-            self.greater_is_better = True

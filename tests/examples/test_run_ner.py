@@ -1,0 +1,126 @@
+"""`examples/run_ner.py` end to end: offline on tiny fixture files, and on the real CoNLL data in ../shared."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LANGUAGES = ["en", "de", "es", "nl"]
+SENTENCES = {
+    "en": [("Peter lives in London .", "B-PER O O B-LOC O"), ("Acme Corp hired Mary .", "B-ORG I-ORG O B-PER O")],
+    "de": [("Peter wohnt in Berlin .", "B-PER O O B-LOC O"), ("Die Acme AG sucht Anna .", "O B-ORG I-ORG O B-PER O")],
+    "es": [("Pedro vive en Madrid .", "B-PER O O B-LOC O"), ("Acme SA contrata a Ana .", "B-ORG I-ORG O O B-PER O")],
+    "nl": [("Piet woont in Amsterdam .", "B-PER O O B-LOC O"), ("Acme BV zoekt Anna .", "B-ORG I-ORG O B-PER O")],
+}
+
+
+def load_run_ner():
+    """`examples/run_ner.py` as a module (registered in sys.modules, which its dataclasses need)."""
+    if "run_ner" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("run_ner", REPO / "examples" / "run_ner.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["run_ner"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["run_ner"]
+
+
+def write_fixtures(folder: Path) -> tuple[list[str], list[str]]:
+    """Tiny CoNLL files (train = dev = test, a few copies) and 6-d `.vec.gz` files for the four languages."""
+    rng = np.random.default_rng(0)
+    files, vectors = [], []
+    for lang, sentences in SENTENCES.items():
+        block = "\n\n".join(
+            "\n".join(f"{w} {t}" for w, t in zip(text.split(), tags.split(), strict=True)) for text, tags in sentences
+        )
+        path = folder / f"{lang}.conll"
+        path.write_text("\n\n".join([block] * 4) + "\n", encoding="utf-8")
+        files.append(f"{lang}={path}")
+        words = sorted({w for text, _ in sentences for w in text.split()})
+        vec = folder / f"{lang}.vec.gz"
+        with gzip.open(vec, "wt", encoding="utf-8") as handle:
+            handle.write(f"{len(words)} 6\n")
+            for word in words:
+                handle.write(word + " " + " ".join(f"{x:.4f}" for x in rng.normal(size=6)) + "\n")
+        vectors.append(f"{lang}={vec}")
+    return files, vectors
+
+
+def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    files, vectors = write_fixtures(tmp_path)
+    out = tmp_path / "run"
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors,
+            "--output_dir", str(out), "--do_train", "--do_eval", "--do_predict", "--max_steps", "3",
+            "--per_device_train_batch_size", "2", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    results = load_run_ner().main(argv)
+    saved = json.loads((out / "all_results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert saved["train"]["global_step"] == 3 and saved["seed"] == 42
+    for split in ("dev", "test"):
+        assert sorted(saved[split]) == sorted(LANGUAGES)
+        assert all(set(scores) == {"precision", "recall", "f1"} for scores in saved[split].values())
+    assert saved["config"]["unlabeled_languages"] == ["nl"] and saved["wall_time_s"] > 0
+    provenance = saved["data_and_vector_files"]
+    assert {"train/nl", "validation/en", "test/es", "word_vectors/de"} <= set(provenance)
+    assert all(len(entry["sha256"]) == 64 for entry in provenance.values())
+    # predictions: `word gold predicted`, one sentence per block, in the input order
+    lines = (out / "predictions_test_en.conll").read_text(encoding="utf-8").splitlines()
+    assert lines[0].split()[:2] == ["Peter", "B-PER"] and len(lines[0].split()) == 3
+    assert sum(1 for line in lines if line == "") == 8
+    assert not list(out.glob(".*.tmp")), "no temporary files left behind"
+    # the saved folder loads with the Auto classes and tags a sentence
+    model = AutoModelForTokenClassification.from_pretrained(out)
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    encoded = tokenizer(["Piet", "woont", "in", "Amsterdam"], language="nl", is_split_into_words=True,
+                        return_tensors="pt")  # fmt: skip
+    assert model(**encoded).logits.shape == (1, 4, 9)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--target_language", "en"], "also a source language"),
+        (["--word_vectors", "en=x.vec"], "no vector file for language"),
+        (["--train_files", "en"], "expected LANG=VALUE"),
+    ],
+)
+def test_run_ner_argument_errors_name_the_option(tmp_path, extra, message):
+    files, vectors = write_fixtures(tmp_path)
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--word_vectors", *vectors, "--output_dir", str(tmp_path / "run"),
+            "--do_train", "--max_steps", "1", "--report_to", "none"]  # fmt: skip
+    for option in ("--target_language", "--word_vectors", "--train_files"):
+        if extra[0] == option:
+            start = argv.index(option)
+            end = next((i for i in range(start + 1, len(argv)) if argv[i].startswith("--")), len(argv))
+            argv = argv[:start] + argv[end:]
+    with pytest.raises(ValueError, match=message):
+        load_run_ner().main(argv + extra)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
+    """A short schedule on a subset of the real CoNLL data (en, de, es labeled -> nl unlabeled): the Dutch test
+    F1 of the selected model must be well above zero (zero-shot transfer happened)."""
+    vectors = [f"{lang}={shared_dir}/embeddings/conll-use-m3/{lang}.vec.gz" for lang in LANGUAGES]
+    out = tmp_path / "run"
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--conll_dir",
+            str(shared_dir / "data"), "--word_vectors", *vectors, "--output_dir", str(out), "--do_train",
+            "--do_eval", "--do_predict", "--max_steps", "150", "--max_train_sentences", "3000",
+            "--max_eval_sentences", "500", "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps", "50",
+            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    results = load_run_ner().main(argv)
+    assert results["train"]["global_step"] == 150
+    assert results["data_and_vector_files"]["train/nl"]["sentences"] == 3000
+    assert results["test"]["en"]["f1"] > 40, results["test"]
+    assert results["test"]["nl"]["f1"] > 25, results["test"]
