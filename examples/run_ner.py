@@ -284,11 +284,11 @@ def main(argv: list[str] | None = None) -> dict:
     if training_args.do_train:
         train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
-        steps_per_epoch = len(trainer.train_dataset)
+        steps_per_epoch = math.ceil(len(trainer.train_dataset) / training_args.world_size)
         results["train"] = {
             "global_step": trainer.state.global_step,
             "steps_per_epoch": steps_per_epoch,
-            "epochs": round(trainer.state.global_step / steps_per_epoch, 3),
+            "epochs": round(trainer.state.epoch, 3),
             "train_runtime_s": round(train_output.metrics["train_runtime"], 1),
             "train_loss": round(train_output.training_loss, 4),
             "best_checkpoint": trainer.state.best_model_checkpoint,

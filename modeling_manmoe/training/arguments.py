@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
+import torch
 from transformers import TrainingArguments
 
 ADVERSARIAL_MODES = ("alternating", "gradient_reversal")
@@ -49,6 +51,10 @@ class ManMoeTrainingArguments(TrainingArguments):
     )
 
     def __post_init__(self):
+        if not self.use_cpu and int(os.environ.get("WORLD_SIZE", "1")) > 1 and not _has_accelerator():
+            # several launched processes on a machine without an accelerator: without use_cpu the Trainer would
+            # not run data-parallel (gloo) but train one independent copy per process
+            self.use_cpu = True
         if self.metric_for_best_model is None:  # before the parent's, which would pick "loss" for load_best_model
             self.metric_for_best_model = "selection_score"
             self.greater_is_better = True if self.greater_is_better is None else self.greater_is_better
@@ -63,3 +69,9 @@ class ManMoeTrainingArguments(TrainingArguments):
             raise ValueError(f"n_critic must be positive in alternating mode, got {self.n_critic}")
         if self.per_device_train_batch_size <= 0:
             raise ValueError(f"per_device_train_batch_size must be positive, got {self.per_device_train_batch_size}")
+
+
+def _has_accelerator() -> bool:
+    """True when torch sees a GPU or another accelerator."""
+    accelerator = getattr(torch, "accelerator", None)
+    return bool(accelerator.is_available()) if accelerator is not None else torch.cuda.is_available()

@@ -164,7 +164,7 @@ class ManMoeTrainer(Trainer):
         the Trainer's usual step of everything else (with -lambda x D loss)."""
         inputs = self._prepare_inputs(inputs)
         critic = inputs.pop("critic", [])
-        if self.alternating and self.adversarial_lambda > 0:
+        if self.alternating:  # D trains even with lambda = 0 (then it only measures the features)
             for batch in critic:
                 self._discriminator_step(model, batch)
         return super().training_step(model, inputs, num_items_in_batch)
@@ -235,7 +235,7 @@ class ManMoeTrainer(Trainer):
                 targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
                 loss = loss + weight * nn.functional.cross_entropy(gates, targets)
                 self._running[f"{name}_acc_{language}"].append((gates.argmax(-1) == k).float().mean().item())
-        if self.adversarial and self.adversarial_lambda > 0:
+        if self.adversarial:  # with lambda = 0 the term is zero but D accuracy is still logged
             rows = ~is_labeled
             reverse = None if self.alternating else self.adversarial_lambda
             d_loss, accuracy = self._language_loss(

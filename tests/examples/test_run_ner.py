@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -83,6 +85,27 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
     encoded = tokenizer(["Piet", "woont", "in", "Amsterdam"], language="nl", is_split_into_words=True,
                         return_tensors="pt")  # fmt: skip
     assert model(**encoded).logits.shape == (1, 4, 9)
+
+
+@pytest.mark.slow
+def test_run_ner_under_accelerate_launch_with_two_processes(tmp_path):
+    files, vectors = write_fixtures(tmp_path)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               str(REPO / "examples" / "run_ner.py"), "--source_languages", "en", "de", "es", "--target_language",
+               "nl", "--train_files", *files, "--validation_files", *files, "--test_files", *files,
+               "--word_vectors", *vectors, "--output_dir", str(out), "--do_train", "--do_eval", "--do_predict",
+               "--max_steps", "4", "--per_device_train_batch_size", "2", "--disable_tqdm", "true"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    saved = json.loads((out / "all_results.json").read_text())
+    assert saved["hardware"]["processes"] == 2, "the two processes train one model data-parallel"
+    assert saved["train"]["global_step"] == 4 and saved["train"]["steps_per_epoch"] == 2
+    # every test sentence predicted exactly once (no duplicates from the distributed sampler)
+    blocks = (out / "predictions_test_nl.conll").read_text(encoding="utf-8").strip().split("\n\n")
+    assert len(blocks) == 8
 
 
 @pytest.mark.parametrize(
