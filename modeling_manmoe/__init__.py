@@ -14,7 +14,7 @@ from transformers import (
 )
 
 from .configuration_manmoe import ManMoeConfig
-from .errors import DataFormatError, LanguageError, ManMoeConfigError, ManMoeError, VectorFileError
+from .errors import CheckpointError, DataFormatError, LanguageError, ManMoeConfigError, ManMoeError, VectorFileError
 from .modeling_manmoe import (
     ManMoeClassifierOutput,
     ManMoeForSequenceClassification,
@@ -40,6 +40,7 @@ ManMoeForSequenceClassification.register_for_auto_class("AutoModelForSequenceCla
 ManMoeTokenizer.register_for_auto_class("AutoTokenizer")
 
 __all__ = [
+    "CheckpointError",
     "DataFormatError",
     "LanguageError",
     "ManMoeClassifierOutput",

@@ -26,3 +26,7 @@ class VectorFileError(ManMoeError, ValueError):
 
 class LanguageError(ManMoeError, ValueError):
     """A language code that the model or the data does not know."""
+
+
+class CheckpointError(ManMoeError, ValueError):
+    """A training checkpoint that cannot be resumed from (missing, or left incomplete by a killed run)."""

@@ -14,6 +14,7 @@ from transformers import Trainer
 from ..tokenization_manmoe import collate_word_features
 from .arguments import ManMoeTrainingArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
+from .checkpoints import resolve_resume_checkpoint
 from .metrics import accuracy_metrics, seqeval_metrics
 
 DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.pt"
@@ -157,6 +158,16 @@ class ManMoeTrainer(Trainer):
             raise FileNotFoundError(f"checkpoint {checkpoint} has no {DISCRIMINATOR_OPTIMIZER} (alternating mode)")
         state = torch.load(path, map_location=self.args.device, weights_only=True)
         self.discriminator_optimizer.load_state_dict(state)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
+        """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
+        of `output_dir`, skipping one left half-written by a killed run, and an explicit checkpoint that lacks a
+        file resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`."""
+        required = () if self.args.save_only_model else ("optimizer.pt",)
+        if self.alternating:
+            required += (DISCRIMINATOR_OPTIMIZER,)
+        checkpoint = resolve_resume_checkpoint(resume_from_checkpoint, self.args.output_dir, required)
+        return super().train(resume_from_checkpoint=checkpoint, trial=trial, **kwargs)
 
     # -- one step -----------------------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):

@@ -6,12 +6,15 @@ import gzip
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ["en", "de", "es", "nl"]
@@ -147,3 +150,78 @@ def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
     assert results["data_and_vector_files"]["train/nl"]["sentences"] == 3000
     assert results["test"]["en"]["f1"] > 25, results["test"]
     assert results["test"]["nl"]["f1"] > 10, results["test"]
+
+
+@pytest.mark.slow
+def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
+    """SIGKILL a run while it writes checkpoint-6 (weights saved, optimizer and state not), resume with
+    `--resume_from_checkpoint last`: the half-written checkpoint is skipped, training continues from checkpoint-4,
+    and the final model and scores equal those of an uninterrupted run with the same seed."""
+    from safetensors.torch import load_file
+
+    files, vectors = write_fixtures(tmp_path)
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
+            "--do_predict", "--max_steps", "10", "--per_device_train_batch_size", "2", "--eval_strategy", "steps",
+            "--eval_steps", "2", "--save_total_limit", "3", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    script = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py")]
+    ready = tmp_path / "ready"
+    # bitwise equality needs one CPU thread: with several, some kernels reduce in thread-scheduling order and two
+    # identical runs differ by ~1e-8
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def run(pause_step: int, *extra: str) -> dict:  # each run in a fresh process
+        result = subprocess.run([*script, str(pause_step), str(ready), *argv, *extra], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads((Path(extra[extra.index("--output_dir") + 1]) / "all_results.json").read_text())
+
+    uninterrupted = run(0, "--output_dir", str(tmp_path / "full"))
+
+    killed = tmp_path / "killed"
+    command = [*script, "6", str(ready), *argv, "--output_dir", str(killed)]
+    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not ready.exists():
+            assert process.poll() is None, process.stdout.read()[-3000:]
+            assert time.monotonic() < deadline, "the run never reached checkpoint-6"
+            time.sleep(0.2)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    half_written = killed / "checkpoint-6"
+    assert (half_written / "model.safetensors").exists() and not (half_written / "trainer_state.json").exists()
+    assert not (killed / "all_results.json").exists(), "a killed run leaves no results file"
+
+    resumed = run(0, "--output_dir", str(killed), "--resume_from_checkpoint", "last")
+    assert resumed["train"]["global_step"] == 10
+    assert resumed["test"] == uninterrupted["test"] and resumed["dev"] == uninterrupted["dev"]
+    expected, actual = load_file(tmp_path / "full" / "model.safetensors"), load_file(killed / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+def test_resuming_from_an_incomplete_checkpoint_is_refused(tmp_path):
+    from modeling_manmoe import CheckpointError
+    from modeling_manmoe.training.checkpoints import last_complete_checkpoint, resolve_resume_checkpoint
+
+    for step, files in ((2, {"model.safetensors": "x", "optimizer.pt": "x", "trainer_state.json": "{}"}),
+                        (4, {"model.safetensors": "x", "optimizer.pt": "x", "trainer_state.json": '{"glob'}),
+                        (6, {"model.safetensors": "x"})):  # fmt: skip
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        for name, text in files.items():
+            (folder / name).write_text(text)
+    assert last_complete_checkpoint(str(tmp_path), ("optimizer.pt",)) == str(tmp_path / "checkpoint-2")
+    assert resolve_resume_checkpoint("last", str(tmp_path)) == str(tmp_path / "checkpoint-2")
+    assert resolve_resume_checkpoint(None, str(tmp_path)) is None
+    with pytest.raises(CheckpointError, match=r"checkpoint-4.*trainer_state.json"):
+        resolve_resume_checkpoint(str(tmp_path / "checkpoint-4"), str(tmp_path))
+    with pytest.raises(CheckpointError, match=r"checkpoint-6.*discriminator_optimizer.pt"):
+        resolve_resume_checkpoint(str(tmp_path / "checkpoint-6"), str(tmp_path), ("discriminator_optimizer.pt",))
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        resolve_resume_checkpoint(True, str(tmp_path / "empty"))
