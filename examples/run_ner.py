@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
     if training_args.do_train:
         train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
+        trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
         steps_per_epoch = math.ceil(len(trainer.train_dataset) / training_args.world_size)
         results["train"] = {
             "global_step": trainer.state.global_step,
