@@ -166,13 +166,10 @@ def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
             "--eval_steps", "2", "--save_total_limit", "3", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     script = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py")]
     ready = tmp_path / "ready"
-    # bitwise equality needs one CPU thread: with several, some kernels reduce in thread-scheduling order and two
-    # identical runs differ by ~1e-8
-    env = dict(os.environ, OMP_NUM_THREADS="1")
 
     def run(pause_step: int, *extra: str) -> dict:  # each run in a fresh process
-        result = subprocess.run([*script, str(pause_step), str(ready), *argv, *extra], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=600)  # fmt: skip
+        result = subprocess.run([*script, str(pause_step), str(ready), *argv, *extra], cwd=REPO, capture_output=True,
+                                text=True, timeout=600)  # fmt: skip
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         return json.loads((Path(extra[extra.index("--output_dir") + 1]) / "all_results.json").read_text())
 
@@ -180,7 +177,7 @@ def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
 
     killed = tmp_path / "killed"
     command = [*script, "6", str(ready), *argv, "--output_dir", str(killed)]
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
         while not ready.exists():
