@@ -98,6 +98,8 @@ class ManMoePreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
+        """`PreTrainedModel.from_pretrained`, with weights from safetensors only (never a pickled `.bin`)."""
+        kwargs.setdefault("use_safetensors", True)
         model = super().from_pretrained(*args, **kwargs)
         model = model[0] if isinstance(model, tuple) else model
         model._freeze_frozen_inputs()
@@ -138,10 +140,11 @@ class ManMoeModel(ManMoePreTrainedModel):
         self.inputs.word_embeddings.load_vectors(vectors)
 
     def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:
-        """Load the frozen encoder's pretrained weights (a Hub name or a local folder) into encoder mode."""
+        """Load the frozen encoder's pretrained weights (a Hub name or a local folder; safetensors only) into encoder
+        mode."""
         from transformers import AutoModel
 
-        pretrained = AutoModel.from_pretrained(name_or_path, **kwargs)
+        pretrained = AutoModel.from_pretrained(name_or_path, **{"use_safetensors": True, **kwargs})
         self.inputs.encoder_features.encoder.load_state_dict(pretrained.state_dict())
         self._freeze_frozen_inputs()
 
