@@ -1,7 +1,7 @@
 """Error classes raised by `modeling_manmoe`.
 
 Every error subclasses both `ManMoeError` (so callers can catch everything the package raises on bad input)
-and the matching built-in (`ValueError`, `FileNotFoundError`) so generic handlers keep working.
+and `ValueError`, so generic handlers keep working (a missing file is Python's own `FileNotFoundError`).
 Messages always name the culprit: the file and line, the field, the language or the value.
 """
 

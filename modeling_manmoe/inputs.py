@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 
 import torch
 
+from .errors import LanguageError
 from .tokenization_manmoe import ManMoeTokenizer
 from .vectors import check_same_dimension, read_word_vectors
 
@@ -27,11 +28,14 @@ def build_word_vector_inputs(
     vector drawn with `seed`. The character vocabulary is every character of the vector files' words plus
     `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
     `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
+
+    Raises `LanguageError` naming the languages of `languages` that have no file, `VectorFileError` for a
+    malformed file or files of different dimensions.
     """
     languages = list(languages) if languages is not None else list(vector_files)
     missing = [lang for lang in languages if lang not in vector_files]
     if missing:
-        raise ValueError(f"no word-vector file for language(s) {missing}; got files for {sorted(vector_files)}")
+        raise LanguageError(f"no word-vector file for language(s) {missing}; got files for {sorted(vector_files)}")
     vector_sets = {lang: read_word_vectors(vector_files[lang], max_words=max_words) for lang in languages}
     check_same_dimension(vector_sets)
     dim = next(iter(vector_sets.values())).dim

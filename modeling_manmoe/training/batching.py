@@ -16,24 +16,25 @@ from collections.abc import Callable, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import DataFormatError
 from ..tokenization_manmoe import ManMoeTokenizer, collate_word_features
 
 
 def encode_sentences(dataset, tokenizer: ManMoeTokenizer, language: str, label_column: str | None) -> list[dict]:
     """Encode a `datasets.Dataset` with a `tokens` column (and `label_column` unless None) into model features.
 
-    Errors name the language and the row of an empty sentence or a missing column.
+    A missing column or an empty sentence raises `DataFormatError` naming the language (and the row).
     """
     columns = set(dataset.column_names)
     if "tokens" not in columns:
-        raise ValueError(f"the {language!r} dataset has no 'tokens' column (columns: {sorted(columns)})")
+        raise DataFormatError(f"the {language!r} dataset has no 'tokens' column (columns: {sorted(columns)})")
     if label_column is not None and label_column not in columns:
-        raise ValueError(f"the {language!r} dataset has no {label_column!r} column (columns: {sorted(columns)})")
+        raise DataFormatError(f"the {language!r} dataset has no {label_column!r} column (columns: {sorted(columns)})")
     encoded = []
     labels = dataset[label_column] if label_column is not None else None
     for row, words in enumerate(dataset["tokens"]):
         if not words:
-            raise ValueError(f"the {language!r} dataset has an empty sentence at row {row}")
+            raise DataFormatError(f"the {language!r} dataset has an empty sentence at row {row}")
         item = tokenizer.encode_words(words, language)
         if labels is not None:
             item["labels"] = labels[row]

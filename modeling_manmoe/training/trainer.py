@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
 
+from ..errors import LanguageError
 from ..tokenization_manmoe import collate_word_features
 from .arguments import ManMoeTrainingArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
@@ -89,10 +90,12 @@ class ManMoeTrainer(Trainer):
             raise TypeError("train_dataset must be a dict {language: datasets.Dataset}, one per language")
         unknown = sorted(set(datasets) - set(config.all_languages))
         if unknown:
-            raise ValueError(f"train_dataset has language(s) {unknown} not in the model config {config.all_languages}")
+            raise LanguageError(
+                f"train_dataset has language(s) {unknown} not in the model config {config.all_languages}"
+            )
         missing = [lang for lang in config.all_languages if lang not in datasets]
         if missing:
-            raise ValueError(f"train_dataset has no data for language(s) {missing} (config.all_languages)")
+            raise LanguageError(f"train_dataset has no data for language(s) {missing} (config.all_languages)")
         labeled = {
             lang: encode_sentences(datasets[lang], tokenizer, lang, self.label_column)
             for lang in config.source_languages

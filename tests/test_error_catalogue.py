@@ -1,0 +1,313 @@
+"""The catalogue of bad inputs (docs/errors.md): each case raises a specific error whose message names the culprit.
+
+Every case writes its own small fixture under `tmp_path` and never trains. Cases already tested elsewhere (the
+pickled `pytorch_model.bin` and the corrupt `model.safetensors` in tests/test_safe_loading.py, the Hub loader in
+tests/data/test_conll.py) are listed in docs/errors.md rather than repeated here.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+
+import datasets
+import pytest
+import transformers
+
+from modeling_manmoe import (
+    CheckpointError,
+    DataFormatError,
+    LanguageError,
+    ManMoeConfig,
+    ManMoeConfigError,
+    ManMoeForTokenClassification,
+    ManMoeTokenizer,
+    VectorFileError,
+)
+from modeling_manmoe.data import read_conll
+from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
+from modeling_manmoe.vectors import read_word_vectors
+from tests.conftest import TINY
+from tests.synthetic import synthetic_model, synthetic_task
+
+transformers.logging.set_verbosity_error()
+
+GOOD_CONLL = "Peter B-PER\nlives O\nin O\nBerlin B-LOC\n"
+
+
+def write(path, content: str | bytes, compress: bool = False):
+    """Write `content` (UTF-8 if text, gzip-compressed if asked) to `path`; return the path."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+def truncated_gzip(text: str) -> bytes:
+    """The first half of the gzip compression of `text`: a download that stopped half-way."""
+    data = gzip.compress(text.encode("utf-8"))
+    return data[: len(data) // 2]
+
+
+def at(path, detail: str = "") -> str:
+    """A regex matching the file `path` followed (anywhere later) by the regex `detail`."""
+    return re.escape(str(path)) + detail
+
+
+# -- CoNLL data files (modeling_manmoe.data.read_conll) ------------------------------------------------------
+
+
+def test_conll_missing_file(tmp_path):
+    path = tmp_path / "missing.conll"
+    with pytest.raises(FileNotFoundError, match=at(path)):
+        read_conll(path, "en")
+
+
+def test_conll_empty_file(tmp_path):
+    path = write(tmp_path / "empty.conll", "")
+    with pytest.raises(DataFormatError, match=at(path, ": no sentences found")):
+        read_conll(path, "en")
+
+
+def test_conll_line_with_one_column(tmp_path):
+    path = write(tmp_path / "one_column.conll", "Peter B-PER\nlives\nin O\n")
+    with pytest.raises(DataFormatError, match=at(path, r":2: expected 2 to 5 columns .* found 1: 'lives'")):
+        read_conll(path, "en")
+
+
+def test_conll_tag_outside_iob(tmp_path):
+    path = write(tmp_path / "tags.conll", "Peter B-PER\nBerlin LOC\n")
+    with pytest.raises(DataFormatError, match=at(path, r":2: bad NER tag 'LOC'")):
+        read_conll(path, "en")
+
+
+def test_conll_tag_not_in_label_names(tmp_path):
+    path = write(tmp_path / "dates.conll", "Peter B-PER\nMonday B-DATE\n")
+    with pytest.raises(DataFormatError, match=at(path, r":2: NER tag 'B-DATE' is not one of the label names")):
+        read_conll(path, "en")
+
+
+def test_conll_binary_file_with_nul_bytes(tmp_path):
+    """Non-UTF-8 text is decoded as latin-1 (with a warning); only NUL bytes make the reader refuse a file."""
+    path = write(tmp_path / "weights.conll", b"Peter B-PER\n\x00\x01\x02 O\n")
+    with pytest.raises(DataFormatError, match=at(path, r": looks like a binary file \(it contains NUL bytes\)")):
+        read_conll(path, "en")
+
+
+def test_conll_truncated_gzip(tmp_path):
+    path = write(tmp_path / "train.conll.gz", truncated_gzip(GOOD_CONLL * 50))
+    with pytest.raises(DataFormatError, match=at(path, ": truncated or corrupt gzip data")):
+        read_conll(path, "en")
+
+
+# -- word-vector files (modeling_manmoe.vectors, modeling_manmoe.inputs) --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, expected",
+    [
+        pytest.param("", r":1: expected a header 'N DIM' .* got an empty file", id="empty-file"),
+        pytest.param("a 1 0\nb 0 1\n", r":1: expected a header 'N DIM' .* got 'a 1 0'", id="no-header"),
+        pytest.param("3 2\na 1 0\nb 0 1\n", r": the header announces 3 words but the file has 2 rows", id="count"),
+        pytest.param("2 3\na 1 0\nb 0 1\n", r":2: expected a word and 3 values, got 2 values", id="dimension"),
+        pytest.param("3 2\na 1 0\nb 1\nc 0 1\n", r":3: expected a word and 2 values, got 1 values", id="short-row"),
+        pytest.param("2 2\na 1 0\nb 1 x\n", r":3: expected a number, got 'x'", id="not-a-number"),
+        pytest.param("2 2\na 1 0\nb nan 1\n", r":3: the vector of word 'b' contains NaN, inf", id="nan"),
+        pytest.param("2 2\na 1 0\nb 1 -inf\n", r":3: the vector of word 'b' contains NaN, inf", id="inf"),
+        pytest.param(b"2 2\na 1 0\ncaf\xe9 1 0\n", r":3: not valid UTF-8", id="not-utf8"),
+    ],
+)
+def test_vec_malformed_file(tmp_path, content, expected):
+    path = write(tmp_path / "en.vec", content)
+    with pytest.raises(VectorFileError, match=at(path, expected)):
+        read_word_vectors(path)
+
+
+def test_vec_missing_file(tmp_path):
+    path = tmp_path / "missing.vec"
+    with pytest.raises(FileNotFoundError, match=at(path)):
+        read_word_vectors(path)
+
+
+def test_vec_truncated_gzip(tmp_path):
+    path = write(tmp_path / "en.vec.gz", truncated_gzip("200 2\n" + "".join(f"w{i} 1 0\n" for i in range(200))))
+    with pytest.raises(VectorFileError, match=at(path, r": corrupt or truncated gzip data \(EOFError\)")):
+        read_word_vectors(path)
+
+
+def test_vec_files_of_different_dimensions(tmp_path):
+    files = {"en": write(tmp_path / "en.vec", "1 2\nthe 1 0\n"), "de": write(tmp_path / "de.vec", "1 3\nder 1 0 0\n")}
+    expected = at(files["en"], r" \(en\) has dim 2, ") + at(files["de"], r" \(de\) has dim 3")
+    with pytest.raises(VectorFileError, match=expected):
+        build_word_vector_inputs(files, ["en", "de"])
+
+
+def test_vec_language_without_a_file(tmp_path):
+    files = {"en": write(tmp_path / "en.vec", "1 2\nthe 1 0\n")}
+    with pytest.raises(LanguageError, match=r"no word-vector file for language\(s\) \['nl'\]"):
+        build_word_vector_inputs(files, ["en", "nl"])
+
+
+def test_vec_table_that_does_not_fit_the_config(tmp_path, tiny_config):
+    """A table whose dimension differs from `word_embedding_dim`, e.g. from a header with a too small DIM."""
+    files = {lang: write(tmp_path / f"{lang}.vec", "1 2\nword 1 0\n") for lang in tiny_config.all_languages}
+    _, table = build_word_vector_inputs(files, tiny_config.all_languages)
+    model = ManMoeForTokenClassification(tiny_config)
+    with pytest.raises(ValueError, match=r"shape \(6, 2\), the config expects \(20, 6\) \(word_vocab_size, word_emb"):
+        model.set_word_vectors(table)
+
+
+# -- model configuration (ManMoeConfig) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        pytest.param(
+            "shared_hidden_size", -2, r"shared_hidden_size: must be a positive even number", id="negative-size"
+        ),
+        pytest.param("char_num_filters", -1, r"char_num_filters: must be positive, got -1", id="negative-filters"),
+        pytest.param("source_languages", [], r"source_languages: at least one labeled source language", id="no-source"),
+        pytest.param(
+            "source_languages",
+            ["en", "nl"],
+            r"unlabeled_languages: \['nl'\] also listed in source_languages",
+            id="overlap",
+        ),
+        pytest.param(
+            "source_languages", "en", r"source_languages: expected a list of language codes", id="bare-string"
+        ),
+        pytest.param("input_dropout", 1.5, r"input_dropout: a dropout probability must be in \[0, 1\)", id="dropout"),
+    ],
+)
+def test_config_invalid_field(field, value, expected):
+    with pytest.raises(ManMoeConfigError, match=r"^ManMoeConfig\." + expected):
+        ManMoeConfig(**{**TINY, field: value})
+
+
+# -- languages and sentences given to the tokenizer -----------------------------------------------------------
+
+
+@pytest.fixture
+def tokenizer():
+    return ManMoeTokenizer(vocabularies={"en": ["the"], "nl": ["de"]}, characters=list("thed"), languages=["en", "nl"])
+
+
+def test_tokenizer_unknown_language(tokenizer):
+    with pytest.raises(LanguageError, match=r"language 'fr' is not one of the tokenizer's languages \['en', 'nl'\]"):
+        tokenizer(["le"], language="fr", is_split_into_words=True)
+
+
+def test_config_unknown_language(tiny_config):
+    with pytest.raises(LanguageError, match=r"language 'fr' is not in the model's languages"):
+        tiny_config.language_id("fr")
+
+
+def test_tokenizer_empty_sentence(tokenizer):
+    with pytest.raises(ValueError, match="sentence 1 of the batch has no words"):
+        tokenizer([["the"], []], language="en", is_split_into_words=True)
+
+
+def test_tokenizer_empty_word(tokenizer):
+    with pytest.raises(ValueError, match=r"word 1 of a 'en' sentence is empty or not a string: ''"):
+        tokenizer(["the", ""], language="en", is_split_into_words=True)
+
+
+# -- training arguments (ManMoeTrainingArguments) -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        pytest.param(
+            "per_device_train_batch_size", 0, r"per_device_train_batch_size must be positive, got 0", id="batch-0"
+        ),
+        pytest.param(
+            "per_device_train_batch_size", -4, r"per_device_train_batch_size must be positive, got -4", id="batch-neg"
+        ),
+        pytest.param("adversarial_lambda", -0.1, r"adversarial_lambda must be >= 0, got -0.1", id="lambda"),
+        pytest.param("n_critic", 0, r"n_critic must be positive in alternating mode, got 0", id="n-critic"),
+        pytest.param("adversarial_mode", "wgan", r"adversarial_mode='wgan'; expected one of \[", id="mode"),
+    ],
+)
+def test_training_arguments_invalid_field(tmp_path, field, value, expected):
+    with pytest.raises(ValueError, match=expected):
+        ManMoeTrainingArguments(output_dir=str(tmp_path), use_cpu=True, **{field: value})
+
+
+# -- trainer: training data and resuming (ManMoeTrainer) ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def task():
+    """A tiny synthetic task: config (sources en/de/es, target nl), tokenizer, model and one Dataset per language."""
+    config, tokenizer, table, data = synthetic_task(sentences_per_language=4, concepts=6, dim=4)
+    return config, tokenizer, synthetic_model(config, table), data
+
+
+def make_trainer(task, tmp_path, data):
+    _, tokenizer, model, _ = task
+    args = ManMoeTrainingArguments(output_dir=str(tmp_path), use_cpu=True, save_strategy="no", disable_tqdm=True)
+    return ManMoeTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+
+
+def test_trainer_target_language_without_data(task, tmp_path):
+    data = {lang: dataset for lang, dataset in task[3].items() if lang != "nl"}
+    with pytest.raises(LanguageError, match=r"train_dataset has no data for language\(s\) \['nl'\]"):
+        make_trainer(task, tmp_path, data)
+
+
+def test_trainer_language_not_in_the_config(task, tmp_path):
+    data = {**task[3], "fr": task[3]["nl"]}
+    with pytest.raises(LanguageError, match=r"train_dataset has language\(s\) \['fr'\] not in the model config"):
+        make_trainer(task, tmp_path, data)
+
+
+def test_trainer_empty_sentence(task, tmp_path):
+    data = {**task[3], "nl": datasets.Dataset.from_dict({"tokens": [["nl0", "nl1"], []]})}
+    with pytest.raises(DataFormatError, match=r"the 'nl' dataset has an empty sentence at row 1"):
+        make_trainer(task, tmp_path, data)
+
+
+def test_trainer_source_without_labels(task, tmp_path):
+    data = {**task[3], "de": task[3]["de"].remove_columns("ner_tags")}
+    with pytest.raises(DataFormatError, match=r"the 'de' dataset has no 'ner_tags' column"):
+        make_trainer(task, tmp_path, data)
+
+
+def checkpoint(folder, files: dict[str, str]):
+    """A checkpoint folder holding `files` (name -> text)."""
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+def test_resume_from_incomplete_checkpoint(task, tmp_path):
+    folder = checkpoint(tmp_path / "checkpoint-4", {"model.safetensors": "x", "trainer_state.json": "{}"})
+    trainer = make_trainer(task, tmp_path / "run", task[3])
+    expected = at(folder, r"' is incomplete .*: no optimizer\.pt, discriminator_optimizer\.pt")
+    with pytest.raises(CheckpointError, match=expected):
+        trainer.train(resume_from_checkpoint=str(folder))
+
+
+def test_resume_from_checkpoint_with_truncated_state(task, tmp_path):
+    files = {"model.safetensors": "x", "trainer_state.json": '{"global_st', "optimizer.pt": "x"}
+    folder = checkpoint(tmp_path / "checkpoint-6", files | {"discriminator_optimizer.pt": "x"})
+    trainer = make_trainer(task, tmp_path / "run", task[3])
+    with pytest.raises(CheckpointError, match=at(folder, r"' is incomplete .*: no trainer_state\.json")):
+        trainer.train(resume_from_checkpoint=str(folder))
+
+
+def test_resume_from_a_path_that_is_not_a_folder(task, tmp_path):
+    path = write(tmp_path / "checkpoint-8.zip", b"PK")
+    trainer = make_trainer(task, tmp_path / "run", task[3])
+    with pytest.raises(CheckpointError, match=at(path, "' is not a folder")):
+        trainer.train(resume_from_checkpoint=str(path))
+
+
+def test_resume_last_without_a_complete_checkpoint(task, tmp_path):
+    checkpoint(tmp_path / "run" / "checkpoint-2", {"model.safetensors": "x"})
+    trainer = make_trainer(task, tmp_path / "run", task[3])
+    with pytest.raises(CheckpointError, match="no complete checkpoint-N folder in '" + at(tmp_path / "run", "'")):
+        trainer.train(resume_from_checkpoint="last")
