@@ -1,7 +1,5 @@
 """MAN-MoE model configuration."""
 
-from __future__ import annotations
-
 from dataclasses import field
 
 from huggingface_hub.dataclasses import strict
@@ -142,8 +140,6 @@ class ManMoeConfig(PreTrainedConfig):
             fail("source_languages", "at least one labeled source language is required")
         for name in ("source_languages", "unlabeled_languages"):
             langs = getattr(self, name)
-            if not isinstance(langs, (list, tuple)):  # a bare string would be read as one language per character
-                fail(name, f"expected a list of language codes, got {langs!r}")
             if any(not isinstance(lang, str) or not lang.strip() for lang in langs):
                 fail(name, f"language codes must be non-empty strings, got {langs}")
             duplicated = sorted({lang for lang in langs if langs.count(lang) > 1})

@@ -13,6 +13,7 @@ import re
 import datasets
 import pytest
 import transformers
+from huggingface_hub.errors import StrictDataclassFieldValidationError
 
 from modeling_manmoe import (
     CheckpointError,
@@ -174,14 +175,25 @@ def test_vec_table_that_does_not_fit_the_config(tmp_path, tiny_config):
             r"unlabeled_languages: \['nl'\] also listed in source_languages",
             id="overlap",
         ),
-        pytest.param(
-            "source_languages", "en", r"source_languages: expected a list of language codes", id="bare-string"
-        ),
         pytest.param("input_dropout", 1.5, r"input_dropout: a dropout probability must be in \[0, 1\)", id="dropout"),
     ],
 )
 def test_config_invalid_field(field, value, expected):
     with pytest.raises(ManMoeConfigError, match=r"^ManMoeConfig\." + expected):
+        ManMoeConfig(**{**TINY, field: value})
+
+
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        pytest.param("source_languages", "en", "expected a list, got str", id="bare-string"),
+        pytest.param("shared_hidden_size", 8.0, "expected int, got float", id="float-size"),
+        pytest.param("word_embedding_dim", "300", "expected int, got str", id="string-dim"),
+    ],
+)
+def test_config_field_of_the_wrong_type(field, value, expected):
+    """Types are checked by the `@strict` dataclass (huggingface_hub), whose error names the field."""
+    with pytest.raises(StrictDataclassFieldValidationError, match=rf"field '{field}'(.|\n)*{expected}"):
         ManMoeConfig(**{**TINY, field: value})
 
 
