@@ -16,7 +16,7 @@ LABELS = ["O", "B-PER", "B-LOC"]
 
 
 def synthetic_task(sentences_per_language: int = 48, concepts: int = 24, dim: int = 16, seed: int = 0,
-                   languages=("en", "de", "es", "nl"), normalize: bool = True, **config_overrides):  # fmt: skip
+                   languages=("en", "de", "es", "nl"), **config_overrides):  # fmt: skip
     generator = torch.Generator().manual_seed(seed)
     concept_vectors = torch.randn(concepts, dim, generator=generator)
     vocabularies, rows = {}, [torch.zeros(1, dim), torch.randn(1, dim, generator=generator)]
@@ -24,9 +24,7 @@ def synthetic_task(sentences_per_language: int = 48, concepts: int = 24, dim: in
         signature = torch.randn(1, dim, generator=generator)
         vocabularies[language] = [f"{language}{i}" for i in range(concepts)]
         rows.append(concept_vectors + signature)
-    table = torch.cat(rows)
-    if normalize:  # unit vectors, like MUSE's; without, the signature is exactly additive
-        table = torch.nn.functional.normalize(table, dim=-1)
+    table = torch.nn.functional.normalize(torch.cat(rows), dim=-1)
     table[0] = 0
     tokenizer = ManMoeTokenizer(
         vocabularies=vocabularies, characters=list("endsl0123456789"), languages=list(languages)

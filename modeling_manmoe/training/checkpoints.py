@@ -13,13 +13,13 @@ import logging
 import os
 import re
 
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..errors import CheckpointError
 
 logger = logging.getLogger(__name__)
 
-TRAINER_STATE = "trainer_state.json"
 _CHECKPOINT = re.compile(rf"^{PREFIX_CHECKPOINT_DIR}-(\d+)$")
 
 
@@ -28,10 +28,10 @@ def missing_checkpoint_files(checkpoint: str, required: tuple[str, ...] = ()) ->
     by a run that was killed), model weights, or any of `required`. Empty when the checkpoint is complete."""
     missing = []
     try:
-        with open(os.path.join(checkpoint, TRAINER_STATE), encoding="utf-8") as handle:
+        with open(os.path.join(checkpoint, TRAINER_STATE_NAME), encoding="utf-8") as handle:
             json.load(handle)
     except (OSError, ValueError):
-        missing.append(f"{TRAINER_STATE} (absent or truncated)")
+        missing.append(f"{TRAINER_STATE_NAME} (absent or truncated)")
     if not any(name.endswith(".safetensors") for name in _listdir(checkpoint)):
         missing.append("model weights (*.safetensors)")
     missing += [name for name in required if not os.path.isfile(os.path.join(checkpoint, name))]

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer
+from transformers.trainer import OPTIMIZER_NAME
 
 from ..errors import LanguageError
 from ..tokenization_manmoe import collate_word_features
@@ -166,7 +167,7 @@ class ManMoeTrainer(Trainer):
         """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
         of `output_dir`, skipping one left half-written by a killed run, and an explicit checkpoint that lacks a
         file resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`."""
-        required = () if self.args.save_only_model else ("optimizer.pt",)
+        required = () if self.args.save_only_model else (OPTIMIZER_NAME,)
         if self.alternating:
             required += (DISCRIMINATOR_OPTIMIZER,)
         checkpoint = resolve_resume_checkpoint(resume_from_checkpoint, self.args.output_dir, required)

@@ -30,8 +30,8 @@ def train_shared_extractor(tmp_path, adversarial_lambda: float, seed: int, steps
     config, tokenizer, table, data = synthetic_task(sentences_per_language=96, adversarial_lambda=adversarial_lambda)
     model = synthetic_model(config, table, seed)
     args = ManMoeTrainingArguments(output_dir=str(tmp_path), max_steps=steps, per_device_train_batch_size=8,
-                                   learning_rate=1e-2, adversarial_mode="gradient_reversal", save_strategy="no", logging_steps=50,
-                                   disable_tqdm=True, report_to=[], seed=seed, use_cpu=True)  # fmt: skip
+                                   learning_rate=1e-2, adversarial_mode="gradient_reversal", save_strategy="no",
+                                   logging_steps=50, disable_tqdm=True, report_to=[], seed=seed, use_cpu=True)  # fmt: skip
     trainer = ManMoeTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
     trainer.train()
     return model.eval(), tokenizer, data, trainer.state.log_history
