@@ -64,7 +64,7 @@ class ManMoeConfig(PreTrainedConfig):
     char_dropout: float = 0.5
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
-    encoder_layer: int = -1
+    encoder_layers: list[int] = field(default_factory=lambda: [-1])
     encoder_pooling: str = "first"
 
     # extractors F_s and F_p (bidirectional: half of the hidden size per direction)
@@ -156,6 +156,12 @@ class ManMoeConfig(PreTrainedConfig):
         if self.input_mode == "encoder":
             if not self.encoder_config or "hidden_size" not in self.encoder_config:
                 fail("encoder_config", "input_mode='encoder' needs the encoder's config dict (with hidden_size)")
+            depth = self.encoder_config.get("num_hidden_layers")
+            layers = self.encoder_layers
+            if not layers or len(set(layers)) != len(layers):
+                fail("encoder_layers", f"must be a non-empty list of distinct hidden-state indices, got {layers}")
+            if depth is not None and any(not -(depth + 1) <= layer <= depth for layer in layers):
+                fail("encoder_layers", f"{layers}: the encoder has hidden states 0..{depth} (or -{depth + 1}..-1)")
             if self.encoder_pooling not in ENCODER_POOLINGS:
                 fail("encoder_pooling", f"{self.encoder_pooling!r} is not one of {list(ENCODER_POOLINGS)}")
         elif self.word_vocab_size < 2:

@@ -10,6 +10,7 @@ from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
+from .encoder import FrozenEncoderFeatures, LayerMix
 
 
 class FrozenWordEmbedding(nn.Module):
@@ -88,82 +89,12 @@ class CharCNN(nn.Module):
         return torch.relu(torch.cat(pooled, dim=-1))  # relu(max) == max(relu); empty words -> 0
 
 
-class FrozenEncoderFeatures(nn.Module):
-    """Word features from a frozen HF encoder (`AutoModel`): one hidden layer, pooled per word from its
-    sub-tokens (first sub-token or mean). The encoder stays in eval mode and never receives gradients.
-    """
-
-    def __init__(self, config: ManMoeConfig):
-        super().__init__()
-        from transformers import AutoConfig, AutoModel
-
-        encoder_config = AutoConfig.for_model(**config.encoder_config)
-        self.encoder = AutoModel.from_config(encoder_config)
-        self.layer = config.encoder_layer
-        self.pooling = config.encoder_pooling
-        self.freeze()
-
-    def freeze(self) -> None:
-        self.encoder.requires_grad_(False)
-        self.encoder.eval()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        self.encoder.eval()  # frozen: dropout stays off even while the MAN-MoE layers train
-        return self
-
-    def max_length(self) -> int | None:
-        return getattr(self.encoder.config, "max_position_embeddings", None)
-
-    @torch.no_grad()
-    def forward(
-        self,
-        encoder_input_ids: torch.LongTensor,
-        encoder_attention_mask: torch.Tensor,
-        encoder_word_ids: torch.Tensor,
-        num_words: int,
-    ) -> torch.Tensor:
-        """
-        encoder_input_ids, encoder_attention_mask: (batch, sub_tokens)
-        encoder_word_ids: (batch, sub_tokens), the word index of each sub-token, -1 for special/padding ones.
-        Returns (batch, num_words, hidden).
-        """
-        limit = self.max_length()
-        if limit is not None and encoder_input_ids.shape[1] > limit:
-            raise ValueError(
-                f"a sentence has {encoder_input_ids.shape[1]} sub-tokens, more than the encoder's limit of {limit}"
-            )
-        outputs = self.encoder(
-            input_ids=encoder_input_ids, attention_mask=encoder_attention_mask, output_hidden_states=True
-        )
-        hidden = outputs.hidden_states[self.layer]  # (B, S, H)
-        return pool_subtokens(hidden, encoder_word_ids, num_words, self.pooling)
-
-
-def pool_subtokens(hidden: torch.Tensor, word_ids: torch.Tensor, num_words: int, pooling: str) -> torch.Tensor:
-    """Pool sub-token states (B, S, H) into word states (B, num_words, H) following `word_ids` (B, S), the word
-    index of each sub-token (-1 = special or padding). `pooling` is "first" (first sub-token) or "mean".
-    Words without any sub-token get zeros."""
-    batch, subtokens, size = hidden.shape
-    valid = word_ids >= 0
-    target = torch.where(valid, word_ids, torch.full_like(word_ids, num_words))  # slot num_words = discarded
-    if pooling == "first":
-        positions = torch.arange(subtokens, device=hidden.device).expand(batch, subtokens)
-        first = torch.full((batch, num_words + 1), subtokens, device=hidden.device, dtype=torch.long)
-        first = first.scatter_reduce(1, target, positions, reduce="amin")[:, :num_words]  # (B, W)
-        padded = torch.cat([hidden, hidden.new_zeros(batch, 1, size)], dim=1)  # position S holds zeros
-        return padded.gather(1, first.unsqueeze(-1).expand(-1, -1, size))
-    sums = hidden.new_zeros(batch, num_words + 1, size)
-    sums = sums.scatter_add(1, target.unsqueeze(-1).expand(-1, -1, size), hidden)[:, :num_words]
-    counts = hidden.new_zeros(batch, num_words + 1).scatter_add(1, target, valid.to(hidden.dtype))
-    return sums / counts[:, :num_words].clamp(min=1).unsqueeze(-1)
-
-
 class InputRepresentation(nn.Module):
     """E(x): the one place that builds the input layer for the configured `input_mode`.
 
     Word-vector mode: [frozen word vector ; CharCNN]. Encoder mode: [frozen encoder word feature ; CharCNN]
-    where the encoder feature may be passed precomputed (`input_features`) instead of running the encoder.
+    where the encoder feature may be passed precomputed (`input_features`, e.g. from `EncoderFeatureCache`)
+    instead of running the encoder; several encoder layers are mixed by the learned `LayerMix`.
     """
 
     def __init__(self, config: ManMoeConfig):
@@ -173,6 +104,7 @@ class InputRepresentation(nn.Module):
             self.word_embeddings = FrozenWordEmbedding(config.word_vocab_size, config.word_embedding_dim)
         else:
             self.encoder_features = FrozenEncoderFeatures(config)
+            self.layer_mix = LayerMix(len(config.encoder_layers)) if len(config.encoder_layers) > 1 else None
         self.char_cnn = CharCNN(config) if config.use_char_cnn else None
 
     def forward(
@@ -191,7 +123,7 @@ class InputRepresentation(nn.Module):
                 raise ValueError("input_mode='word_vectors' needs `input_ids` (word ids from ManMoeTokenizer)")
             parts = [self.word_embeddings(input_ids)]
         elif input_features is not None:
-            parts = [input_features]
+            parts = [self.mix_layers(input_features)]
         else:
             if encoder_input_ids is None or encoder_attention_mask is None or encoder_word_ids is None:
                 raise ValueError(
@@ -201,9 +133,22 @@ class InputRepresentation(nn.Module):
             if num_words is None:
                 num_words = int(encoder_word_ids.max().item()) + 1
             features = self.encoder_features(encoder_input_ids, encoder_attention_mask, encoder_word_ids, num_words)
-            parts = [features]
+            parts = [self.mix_layers(features)]
         if self.char_cnn is not None:
             if char_ids is None:
                 raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
             parts.append(self.char_cnn(char_ids))
         return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+
+    def mix_layers(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder word features (batch, words, layers, hidden) -> (batch, words, hidden): the learned mix of the
+        configured layers, or the one layer. (batch, words, hidden) passes through (one layer, precomputed)."""
+        if features.dim() == 3:
+            return features
+        if self.layer_mix is not None:
+            return self.layer_mix(features)
+        if features.shape[2] != 1:
+            raise ValueError(
+                f"input_features carry {features.shape[2]} layers but the config uses one (encoder_layers)"
+            )
+        return features[:, :, 0]

@@ -1,4 +1,4 @@
-"""Build the word-vector inputs of a model: one frozen multilingual table and the matching tokenizer."""
+"""Build a model's inputs: the word-vector table and its tokenizer, or the frozen encoder's config and tokenizer."""
 
 from __future__ import annotations
 
@@ -56,3 +56,23 @@ def build_word_vector_inputs(
         **tokenizer_kwargs,
     )
     return tokenizer, table
+
+
+def build_encoder_inputs(
+    encoder_name_or_path: str,
+    languages: list[str],
+    *,
+    characters: Iterable[str] = (),
+    **tokenizer_kwargs,
+) -> tuple[ManMoeTokenizer, dict]:
+    """The tokenizer (the encoder's own sub-token tokenizer plus a character vocabulary for the CharCNN) and the
+    encoder's config dict (`ManMoeConfig.encoder_config`) for encoder mode. `encoder_name_or_path` is a Hub
+    name (e.g. `bert-base-multilingual-cased`) or a local folder; `characters` are e.g. the training corpus' words
+    (their characters, in first-seen order). Load the weights with `model.load_pretrained_encoder`."""
+    from transformers import AutoConfig
+
+    seen: dict[str, None] = {}
+    for text in characters:
+        seen.update(dict.fromkeys(text))
+    tokenizer = ManMoeTokenizer.for_encoder(encoder_name_or_path, list(languages), list(seen), **tokenizer_kwargs)
+    return tokenizer, AutoConfig.from_pretrained(encoder_name_or_path).to_dict()

@@ -14,6 +14,7 @@ from transformers.utils import ModelOutput
 from .configuration_manmoe import ManMoeConfig
 from .discriminator import LanguageDiscriminator
 from .embeddings import CharCNN, FrozenWordEmbedding, InputRepresentation
+from .encoder import LayerMix
 from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
 from .mixture_of_experts import BatchedExperts
 from .predictors import MoESentenceClassifier, MoETagger
@@ -83,6 +84,9 @@ class ManMoePreTrainedModel(PreTrainedModel):
             vectors = vectors / vectors.norm(dim=-1, keepdim=True)
             vectors[0] = 0.0
             init.copy_(module.char_vectors, vectors)
+        elif isinstance(module, LayerMix):
+            init.zeros_(module.weights)
+            init.ones_(module.gamma)
         elif isinstance(module, FrozenWordEmbedding):
             pass  # filled by `set_word_vectors` or loaded from the checkpoint
 

@@ -35,6 +35,11 @@ class ManMoeTokenizer(PreTrainedTokenizer):
     looked up as is, then lower-cased, then falls back to unknown. Characters: one vocabulary for all languages
     (0 = padding, 1 = unknown). Raw text is split with the regex `\\w+|[^\\w\\s]` (optionally lower-cased).
 
+    Encoder mode: give `encoder_tokenizer`, the frozen encoder's fast tokenizer as `tokenizer.json` text (see
+    `ManMoeTokenizer.for_encoder`); it is stored in the vocabulary file, and every sentence is also encoded into
+    `encoder_input_ids` and `encoder_word_ids` (the word of each sub-token, -1 for the encoder's special tokens),
+    never truncated. The word table is then empty: `input_ids` are 1 (unknown) for every word and only mark words.
+
     Example:
 
     ```python
@@ -56,12 +61,14 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         language: str | None = None,
         do_lower_case: bool = False,
         lowercase_characters: bool = False,
+        encoder_tokenizer: str | None = None,
         **kwargs,
     ):
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as handle:
                 saved = json.load(handle)
             vocabularies, characters = saved["vocabularies"], saved["characters"]
+            encoder_tokenizer = saved.get("encoder_tokenizer", encoder_tokenizer)
         if vocabularies is None or characters is None:
             raise ValueError("ManMoeTokenizer needs `vocab_file` or both `vocabularies` and `characters`")
         self.vocabularies = {lang: list(words) for lang, words in vocabularies.items()}
@@ -78,6 +85,8 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         self.language = language
         self.do_lower_case = do_lower_case
         self.lowercase_characters = lowercase_characters
+        self.encoder_tokenizer_json = encoder_tokenizer
+        self.encoder_tokenizer = load_encoder_tokenizer(encoder_tokenizer) if encoder_tokenizer else None
         kwargs.setdefault("pad_token", PAD)
         kwargs.setdefault("unk_token", UNK)
         super().__init__(
@@ -123,7 +132,10 @@ class ManMoeTokenizer(PreTrainedTokenizer):
     def save_vocabulary(self, save_directory: str, filename_prefix: str | None = None) -> tuple[str]:
         path = os.path.join(save_directory, (filename_prefix + "-" if filename_prefix else "") + VOCAB_FILE)
         with open(path, "w", encoding="utf-8") as handle:
-            json.dump({"vocabularies": self.vocabularies, "characters": self.characters}, handle, ensure_ascii=False)
+            saved = {"vocabularies": self.vocabularies, "characters": self.characters}
+            if self.encoder_tokenizer_json is not None:
+                saved["encoder_tokenizer"] = self.encoder_tokenizer_json
+            json.dump(saved, handle, ensure_ascii=False)
         return (path,)
 
     # -- encoding -----------------------------------------------------------------------------------------
@@ -157,11 +169,39 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         for position, word in enumerate(words):
             if not isinstance(word, str) or word == "" or word.isspace():
                 raise ValueError(f"word {position} of a {language!r} sentence is empty or not a string: {word!r}")
-        return {
+        encoded = {
             "input_ids": [self.word_id(language, word) for word in words],
             "char_ids": [self.char_ids_of(word) for word in words],
             "lang_ids": self.languages.index(language),
         }
+        if self.encoder_tokenizer is not None:
+            encoded["encoder_input_ids"], encoded["encoder_word_ids"] = self.encoder_subtokens(words)
+        return encoded
+
+    def encoder_subtokens(self, words: list[str]) -> tuple[list[int], list[int]]:
+        """The encoder's sub-token ids of a sentence (with its special tokens, never truncated) and the word index
+        of each sub-token (-1 for special tokens)."""
+        if self.encoder_tokenizer is None:
+            raise ValueError("this ManMoeTokenizer has no encoder tokenizer (word-vector mode)")
+        encoding = self.encoder_tokenizer.encode(words, is_pretokenized=True)
+        return encoding.ids, [-1 if word is None else word for word in encoding.word_ids]
+
+    @classmethod
+    def for_encoder(cls, encoder_name_or_path: str, languages: list[str], characters: list[str], **kwargs):
+        """A tokenizer for encoder mode: the encoder's own fast tokenizer (Hub name or folder) for sub-tokens,
+        `characters` for the CharCNN, no word table."""
+        from transformers import AutoTokenizer
+
+        fast = AutoTokenizer.from_pretrained(encoder_name_or_path)
+        if not getattr(fast, "is_fast", False):
+            raise ValueError(f"encoder mode needs a fast (Rust) tokenizer; {encoder_name_or_path!r} has none")
+        return cls(
+            vocabularies={lang: [] for lang in languages},
+            characters=characters,
+            languages=languages,
+            encoder_tokenizer=fast.backend_tokenizer.to_str(),
+            **kwargs,
+        )
 
     def __call__(
         self,
@@ -198,8 +238,21 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         return ManMoeEncoding(features, tensor_type=return_tensors)
 
 
+def load_encoder_tokenizer(tokenizer_json: str):
+    """A `tokenizers.Tokenizer` from its JSON text, with truncation and padding switched off (a sentence is
+    never silently cut; windows handle long ones)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
-    """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,).
+    """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,);
+    in encoder mode also encoder_input_ids/encoder_attention_mask/encoder_word_ids (B, S) or the cached
+    input_features (B, W, layers, hidden) as float32.
     `labels`, when present, are padded with -100 (per word, for tagging) or stacked (one int per sentence)."""
     batch = len(items)
     max_words = max(len(item["input_ids"]) for item in items)
@@ -219,6 +272,21 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
         "attention_mask": attention_mask,
         "lang_ids": torch.tensor([item["lang_ids"] for item in items], dtype=torch.long),
     }
+    if "encoder_input_ids" in items[0]:  # encoder mode, live: sub-tokens (padding id 0, masked out)
+        subtokens = max(len(item["encoder_input_ids"]) for item in items)
+        features["encoder_input_ids"] = torch.zeros(batch, subtokens, dtype=torch.long)
+        features["encoder_attention_mask"] = torch.zeros(batch, subtokens, dtype=torch.long)
+        features["encoder_word_ids"] = torch.full((batch, subtokens), -1, dtype=torch.long)
+        for row, item in enumerate(items):
+            length = len(item["encoder_input_ids"])
+            features["encoder_input_ids"][row, :length] = torch.tensor(item["encoder_input_ids"])
+            features["encoder_attention_mask"][row, :length] = 1
+            features["encoder_word_ids"][row, :length] = torch.tensor(item["encoder_word_ids"])
+    if "input_features" in items[0]:  # encoder mode, cached: (words, layers, hidden) per sentence, any float dtype
+        first = items[0]["input_features"]
+        features["input_features"] = torch.zeros(batch, max_words, *first.shape[1:], dtype=torch.float32)
+        for row, item in enumerate(items):
+            features["input_features"][row, : len(item["input_features"])] = item["input_features"]
     if "labels" in items[0] and not isinstance(items[0]["labels"], list):
         features["labels"] = torch.tensor([item["labels"] for item in items], dtype=torch.long)
     elif "labels" in items[0]:

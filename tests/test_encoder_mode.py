@@ -5,7 +5,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-from modeling_manmoe.embeddings import pool_subtokens
+from modeling_manmoe.encoder import pool_subtokens, window_owners, window_starts
 from tests.conftest import TINY
 
 
@@ -99,13 +99,78 @@ def test_encoder_mode_with_char_cnn(encoder_dir):
         model(**batch())
 
 
-def test_too_long_sentence_is_an_error_not_a_truncation(encoder_dir):
-    model = ManMoeForTokenClassification(encoder_config(encoder_dir)).eval()
-    ids = torch.ones(1, 40, dtype=torch.long)
-    with pytest.raises(ValueError, match="limit of 32"):
-        model(
-            encoder_input_ids=ids,
-            encoder_attention_mask=ids,
-            encoder_word_ids=torch.arange(40)[None],
-            attention_mask=torch.ones(1, 40, dtype=torch.long),
-        )
+def test_window_starts_cover_every_position_with_context():
+    assert window_starts(10, 16) == [0]
+    starts = window_starts(40, 16)
+    assert starts == [0, 8, 16, 24]
+    owners = window_owners(40, 16, starts)
+    for position, owner in enumerate(owners.tolist()):
+        assert starts[owner] <= position < starts[owner] + 16
+    assert owners[:12].tolist() == [0] * 12 and owners[-4:].tolist() == [3] * 4
+
+
+def test_long_sentence_is_encoded_in_windows_not_truncated(tmp_path):
+    from tests.tiny_encoder import make_tiny_encoder
+
+    folder = make_tiny_encoder(tmp_path / "short", max_position_embeddings=16)
+    config = encoder_config(folder, encoder_layers=[-1, 1])
+    features = ManMoeForTokenClassification(config).manmoe.inputs.encoder_features
+    features.encoder.load_state_dict(BertModel.from_pretrained(folder).state_dict())
+    torch.manual_seed(1)
+    long_ids = torch.randint(4, 40, (1, 40))
+    short_ids = torch.randint(4, 40, (1, 9))
+    ids = torch.cat([long_ids, torch.cat([short_ids, torch.zeros(1, 31, dtype=torch.long)], 1)])
+    mask = (torch.arange(40)[None] < torch.tensor([[40], [9]])).long()
+    states = features.subtoken_states(ids, mask)  # (2, 40, 2 layers, 12)
+    assert states.shape == (2, 40, 2, 12)
+    alone = features.subtoken_states(long_ids[:, :16], torch.ones(1, 16, dtype=torch.long))
+    assert torch.allclose(states[0, :12], alone[0, :12], atol=1e-5), "the first window's own positions"
+    tail = features.subtoken_states(long_ids[:, 24:], torch.ones(1, 16, dtype=torch.long))
+    assert torch.allclose(states[0, 36:], tail[0, 12:], atol=1e-5), "the last window's own positions"
+    assert (states[0].abs().sum(dim=(1, 2)) > 0).all(), "every sub-token of the long sentence has a state"
+    short = features.subtoken_states(short_ids, torch.ones(1, 9, dtype=torch.long))
+    assert torch.allclose(states[1, :9], short[0], atol=1e-5), "a short row is unaffected by the long one"
+    word_ids = torch.arange(40)[None].expand(2, 40) // 2  # two sub-tokens per word
+    pooled = features(ids, mask, torch.where(mask.bool(), word_ids, -1), num_words=20)
+    assert pooled.shape == (2, 20, 2, 12)
+
+
+def test_layer_mix_weights_the_configured_layers(encoder_dir):
+    model = ManMoeForTokenClassification(encoder_config(encoder_dir, encoder_layers=[0, -1])).eval()
+    mix = model.manmoe.inputs.layer_mix
+    assert mix is not None and mix.weights.requires_grad
+    features = torch.randn(2, 3, 2, 12)
+    assert torch.allclose(mix(features), features.mean(dim=2), atol=1e-6), "starts as the plain average"
+    with torch.no_grad():
+        mix.weights.copy_(torch.tensor([0.0, 30.0]))
+    assert torch.allclose(mix(features), features[:, :, 1], atol=1e-5)
+    out = model(input_features=features, attention_mask=torch.ones(2, 3, dtype=torch.long))
+    assert out.logits.shape == (2, 3, 5)
+
+
+@pytest.mark.parametrize("layers, message", [([], "non-empty"), ([5], "hidden states 0..2"), ([-1, -1], "distinct")])
+def test_encoder_layers_are_validated(encoder_dir, layers, message):
+    from modeling_manmoe import ManMoeConfigError
+
+    with pytest.raises(ManMoeConfigError, match=message):
+        encoder_config(encoder_dir, encoder_layers=layers)
+
+
+def test_encoder_tokenizer_round_trips_through_save_pretrained(tmp_path):
+    from transformers import AutoTokenizer
+
+    from modeling_manmoe.inputs import build_encoder_inputs
+    from tests.tiny_encoder import make_tiny_encoder
+
+    folder = make_tiny_encoder(tmp_path / "encoder")
+    tokenizer, _ = build_encoder_inputs(str(folder), ["en", "nl"], characters=["Peter woont"])
+    words = ["Peter", "woont", "in", "Amsterdamx"]
+    encoded = tokenizer.encode_words(words, "nl")
+    assert encoded["encoder_word_ids"] == [-1, 0, 1, 2, 3, 3, -1], "Amsterdamx is two pieces; CLS/SEP are -1"
+    tokenizer.save_pretrained(tmp_path / "saved")
+    loaded = AutoTokenizer.from_pretrained(tmp_path / "saved")
+    assert loaded.encode_words(words, "nl") == encoded
+    batch = loaded([words, words[:2]], language="nl", is_split_into_words=True, return_tensors="pt")
+    assert (
+        batch["encoder_input_ids"].shape == (2, 7) and batch["encoder_attention_mask"][1].tolist() == [1] * 4 + [0] * 3
+    )
