@@ -44,10 +44,12 @@ class ManMoeTrainer(Trainer):
     `eval_dataset`: `{language: Dataset}` with labels; evaluation reports each language, the target's score and
     the mean over sources, and `selection_score` (the one chosen by `args.model_selection`).
     `processing_class`: the `ManMoeTokenizer`.
+    `feature_cache`: an `EncoderFeatureCache` (encoder mode): every dataset's frozen-encoder features are read from
+    it (built once) instead of running the encoder at every step; without it the encoder runs live.
     """
 
     def __init__(self, model=None, args: ManMoeTrainingArguments | None = None, train_dataset=None,
-                 eval_dataset=None, processing_class=None, compute_metrics=None, **kwargs):  # fmt: skip
+                 eval_dataset=None, processing_class=None, compute_metrics=None, feature_cache=None, **kwargs):  # fmt: skip
         if args is None:
             args = ManMoeTrainingArguments(output_dir="manmoe_output")
         if not isinstance(args, ManMoeTrainingArguments):
@@ -55,6 +57,7 @@ class ManMoeTrainer(Trainer):
         if processing_class is None:
             raise ValueError("ManMoeTrainer needs processing_class=<ManMoeTokenizer> to encode the datasets")
         config = model.config
+        self.feature_cache = feature_cache
         self.is_tagging = model.__class__.__name__.endswith("TokenClassification")
         self.label_column = "ner_tags" if self.is_tagging else "label"
         self.adversarial = config.use_adversary
@@ -71,7 +74,7 @@ class ManMoeTrainer(Trainer):
             if not isinstance(eval_dataset, dict):
                 raise TypeError("eval_dataset must be a dict {language: datasets.Dataset}")
             evaluation = {
-                lang: EncodedDataset(encode_sentences(ds, processing_class, lang, self.label_column), lang)
+                lang: EncodedDataset(self.encode_dataset(ds, processing_class, lang, self.label_column), lang)
                 for lang, ds in eval_dataset.items()
             }
         if compute_metrics is None:
@@ -86,6 +89,18 @@ class ManMoeTrainer(Trainer):
         self._running = defaultdict(list)
 
     # -- data ---------------------------------------------------------------------------------------------
+    def encode_dataset(self, dataset, tokenizer, language: str, label_column: str | None) -> list[dict]:
+        """`encode_sentences`, plus each sentence's cached encoder features when a `feature_cache` is set (the
+        live encoder's sub-token inputs are then dropped)."""
+        items = encode_sentences(dataset, tokenizer, language, label_column)
+        if self.feature_cache is not None:
+            features = self.feature_cache.features(dataset["tokens"], description=language)
+            for item, feature in zip(items, features, strict=True):
+                for live_input in ("encoder_input_ids", "encoder_word_ids"):
+                    item.pop(live_input, None)
+                item["input_features"] = feature
+        return items
+
     def _encode_training_sets(self, datasets, tokenizer, config, args) -> MultiSourceStepDataset:
         if not isinstance(datasets, dict):
             raise TypeError("train_dataset must be a dict {language: datasets.Dataset}, one per language")
@@ -98,11 +113,11 @@ class ManMoeTrainer(Trainer):
         if missing:
             raise LanguageError(f"train_dataset has no data for language(s) {missing} (config.all_languages)")
         labeled = {
-            lang: encode_sentences(datasets[lang], tokenizer, lang, self.label_column)
+            lang: self.encode_dataset(datasets[lang], tokenizer, lang, self.label_column)
             for lang in config.source_languages
         }
         unlabeled = {
-            lang: labeled[lang] if lang in labeled else encode_sentences(datasets[lang], tokenizer, lang, None)
+            lang: labeled[lang] if lang in labeled else self.encode_dataset(datasets[lang], tokenizer, lang, None)
             for lang in config.all_languages
         }
         return MultiSourceStepDataset(
