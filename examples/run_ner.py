@@ -31,9 +31,10 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgum
 import modeling_manmoe
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.feature_cache import EncoderFeatureCache, tensors_sha256
+from modeling_manmoe.inputs import build_encoder_inputs, build_word_vector_inputs
 from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
-from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments, encode_sentences
+from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
 
 logger = logging.getLogger("run_ner")
 SPLITS = ("train", "validation", "test")
@@ -79,7 +80,23 @@ class ModelArguments:
     )
     max_vectors_per_language: int | None = field(default=None, metadata={"help": "Read only the first N vectors."})
     encoder_name_or_path: str | None = field(
-        default=None, metadata={"help": "A frozen multilingual encoder (not available in this script yet)."}
+        default=None,
+        metadata={"help": "A frozen multilingual encoder instead of word vectors: a Hub name (e.g. "
+                  "bert-base-multilingual-cased) or a local folder."},
+    )  # fmt: skip
+    encoder_layers: list[int] = field(
+        default_factory=lambda: [-1],
+        metadata={"help": "Encoder hidden states to use (0 = embeddings, -1 = last); several are mixed by learned "
+                  "softmax weights."},
+    )  # fmt: skip
+    encoder_pooling: str = field(default="first", metadata={"help": "Word feature: 'first' sub-token or 'mean'."})
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where encoder features are cached (default $MANMOE_FEATURE_CACHE or "
+                  "$HF_HOME/modeling_manmoe/features)."},
+    )  # fmt: skip
+    no_feature_cache: bool = field(
+        default=False, metadata={"help": "Run the frozen encoder at every step instead of reading cached features."}
     )
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
     lowercase_characters: str = field(
@@ -156,24 +173,56 @@ def limit(dataset: datasets.Dataset, count: int | None, seed: int | None) -> dat
 
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, train: dict, provenance: dict):
-    """A new word-vector MAN-MoE tagger and its tokenizer for `data_args.languages` (records vector provenance)."""
-    if model_args.encoder_name_or_path is not None:
-        raise NotImplementedError(
-            "--encoder_name_or_path: frozen-encoder input is not wired into run_ner.py yet (the model supports it, "
-            "the data path does not); use --word_vectors"
-        )
+    """A new MAN-MoE tagger and its tokenizer for `data_args.languages`, with word vectors or a frozen encoder as
+    input (records the vector files' or the encoder's provenance)."""
     languages = data_args.languages
-    vector_files = parse_pairs(model_args.word_vectors, "word_vectors")
-    missing = [lang for lang in languages if lang not in vector_files]
-    if missing:
-        raise ValueError(f"--word_vectors: no vector file for language(s) {missing}; give LANG=PATH for each of "
-                         f"{languages}")  # fmt: skip
     lowercase = {"auto": data_args.target_language == "de", "yes": True, "no": False}.get(
         model_args.lowercase_characters
     )
     if lowercase is None:
         raise ValueError(f"--lowercase_characters: expected auto, yes or no, got {model_args.lowercase_characters!r}")
     corpus_words = (word for dataset in train.values() for sentence in dataset["tokens"] for word in sentence)
+    common = dict(
+        source_languages=list(data_args.source_languages),
+        unlabeled_languages=[data_args.target_language],
+        use_char_cnn=model_args.use_char_cnn,
+        use_adversary=not model_args.no_adversary,
+        use_private_moe=not model_args.no_private_moe,
+        use_predictor_moe=not model_args.no_predictor_moe,
+        id2label=dict(enumerate(CONLL_NER_LABELS)),
+        label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)},
+    )
+    if model_args.encoder_name_or_path is not None:
+        if model_args.word_vectors:
+            raise ValueError("give either --word_vectors or --encoder_name_or_path, not both")
+        tokenizer, encoder_config = build_encoder_inputs(
+            model_args.encoder_name_or_path,
+            languages,
+            characters=corpus_words,
+            language=data_args.target_language,
+            lowercase_characters=lowercase,
+        )
+        config = ManMoeConfig(
+            input_mode="encoder",
+            encoder_config=encoder_config,
+            encoder_name_or_path=model_args.encoder_name_or_path,
+            encoder_layers=list(model_args.encoder_layers),
+            encoder_pooling=model_args.encoder_pooling,
+            char_vocab_size=tokenizer.char_vocab_size,
+            **common,
+        )
+        model = ManMoeForTokenClassification(config)
+        model.load_pretrained_encoder(model_args.encoder_name_or_path)
+        provenance["encoder"] = {
+            "name_or_path": model_args.encoder_name_or_path,
+            "weights_sha256": tensors_sha256(model.manmoe.inputs.encoder_features.encoder),
+        }
+        return model, tokenizer
+    vector_files = parse_pairs(model_args.word_vectors, "word_vectors")
+    missing = [lang for lang in languages if lang not in vector_files]
+    if missing:
+        raise ValueError(f"--word_vectors: no vector file for language(s) {missing}; give LANG=PATH for each of "
+                         f"{languages}, or use --encoder_name_or_path")  # fmt: skip
     tokenizer, table = build_word_vector_inputs(
         {lang: vector_files[lang] for lang in languages},
         languages,
@@ -186,17 +235,10 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, train: dic
         provenance[f"word_vectors/{lang}"] = {"path": os.path.abspath(vector_files[lang]),
                                               "sha256": sha256_file(vector_files[lang])}  # fmt: skip
     config = ManMoeConfig(
-        source_languages=list(data_args.source_languages),
-        unlabeled_languages=[data_args.target_language],
         word_vocab_size=table.shape[0],
         word_embedding_dim=table.shape[1],
         char_vocab_size=tokenizer.char_vocab_size,
-        use_char_cnn=model_args.use_char_cnn,
-        use_adversary=not model_args.no_adversary,
-        use_private_moe=not model_args.no_private_moe,
-        use_predictor_moe=not model_args.no_predictor_moe,
-        id2label=dict(enumerate(CONLL_NER_LABELS)),
-        label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)},
+        **common,
     )
     model = ManMoeForTokenClassification(config)
     model.set_word_vectors(table)
@@ -205,7 +247,7 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, train: dic
 
 def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Dataset, language: str, path: str):
     """Tag `dataset`, write `word gold predicted` lines to `path` (atomically) and return the metrics."""
-    encoded = EncodedDataset(encode_sentences(dataset, tokenizer, language, "ner_tags"), language)
+    encoded = EncodedDataset(trainer.encode_dataset(dataset, tokenizer, language, "ner_tags"), language)
     output = trainer.predict(encoded, metric_key_prefix=f"test_{language}")
     id2label = trainer.model.config.id2label
     sentences = []
@@ -272,12 +314,18 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")
         model, tokenizer = build_model(model_args, data_args, train, provenance)
 
+    feature_cache = None
+    if model.config.input_mode == "encoder" and not model_args.no_feature_cache:
+        feature_cache = EncoderFeatureCache.for_model(
+            model, tokenizer, cache_dir=model_args.feature_cache_dir, show_progress=not training_args.disable_tqdm
+        )
     trainer = ManMoeTrainer(
         model=model,
         args=training_args,
         train_dataset=train or None,
         eval_dataset=dev or None,
         processing_class=tokenizer,
+        feature_cache=feature_cache,
     )
     results: dict = {"task": "token-classification", "source_languages": list(data_args.source_languages),
                      "target_language": data_args.target_language, "seed": training_args.seed}  # fmt: skip

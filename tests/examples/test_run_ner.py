@@ -90,6 +90,41 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
     assert model(**encoded).logits.shape == (1, 4, 9)
 
 
+def test_run_ner_with_a_frozen_encoder_and_its_feature_cache(tmp_path):
+    """Encoder mode end to end on the fixtures with a tiny BERT made here: the first run builds the feature cache,
+    a second run over the same data reuses it, and the saved model tags raw words with the live encoder."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from tests.tiny_encoder import make_tiny_encoder
+
+    files, _ = write_fixtures(tmp_path)
+    encoder = make_tiny_encoder(tmp_path / "encoder")
+    cache = tmp_path / "cache"
+
+    def run(name: str) -> dict:
+        argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+                "--validation_files", *files, "--test_files", *files, "--encoder_name_or_path", str(encoder),
+                "--encoder_layers", "0", "-1", "--feature_cache_dir", str(cache), "--output_dir", str(tmp_path / name),
+                "--do_train", "--do_eval", "--do_predict", "--max_steps", "3", "--per_device_train_batch_size", "2",
+                "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+        return load_run_ner().main(argv)
+
+    results = run("first")
+    files_after_first = {path.name: path.stat().st_mtime_ns for path in cache.iterdir()}
+    assert len(files_after_first) == 4, "one cache file per distinct dataset (train = dev = test here)"
+    assert results["config"]["input_mode"] == "encoder" and results["config"]["encoder_layers"] == [0, -1]
+    assert len(results["data_and_vector_files"]["encoder"]["weights_sha256"]) == 64
+    assert sorted(results["test"]) == sorted(LANGUAGES)
+    again = run("second")
+    assert {path.name: path.stat().st_mtime_ns for path in cache.iterdir()} == files_after_first, "cache reused"
+    assert again["test"] == results["test"], "same seed, same cached features: same scores"
+    model = AutoModelForTokenClassification.from_pretrained(tmp_path / "first").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "first")
+    encoded = tokenizer(["Piet", "woont", "in", "Amsterdam"], language="nl", is_split_into_words=True,
+                        return_tensors="pt")  # fmt: skip
+    assert model(**encoded).logits.shape == (1, 4, 9)
+
+
 @pytest.mark.slow
 def test_run_ner_under_accelerate_launch_with_two_processes(tmp_path):
     files, vectors = write_fixtures(tmp_path)
