@@ -14,7 +14,15 @@ from transformers import (
 )
 
 from .configuration_manmoe import ManMoeConfig
-from .errors import CheckpointError, DataFormatError, LanguageError, ManMoeConfigError, ManMoeError, VectorFileError
+from .errors import (
+    CheckpointError,
+    DataFormatError,
+    LabelError,
+    LanguageError,
+    ManMoeConfigError,
+    ManMoeError,
+    VectorFileError,
+)
 from .modeling_manmoe import (
     ManMoeClassifierOutput,
     ManMoeForSequenceClassification,
@@ -42,6 +50,7 @@ ManMoeTokenizer.register_for_auto_class("AutoTokenizer")
 __all__ = [
     "CheckpointError",
     "DataFormatError",
+    "LabelError",
     "LanguageError",
     "ManMoeClassifierOutput",
     "ManMoeConfig",

@@ -24,6 +24,10 @@ class VectorFileError(ManMoeError, ValueError):
     """A word-vector file (`.vec` / `.vec.gz`) that does not follow the MUSE/fastText text format."""
 
 
+class LabelError(DataFormatError):
+    """A dataset whose labels are not the model's (`config.id2label`): other label names, or ids out of range."""
+
+
 class LanguageError(ManMoeError, ValueError):
     """A language code that the model or the data does not know."""
 

@@ -18,6 +18,7 @@ from huggingface_hub.errors import StrictDataclassFieldValidationError
 from modeling_manmoe import (
     CheckpointError,
     DataFormatError,
+    LabelError,
     LanguageError,
     ManMoeConfig,
     ManMoeConfigError,
@@ -285,6 +286,33 @@ def test_trainer_source_without_labels(task, tmp_path):
     data = {**task[3], "de": task[3]["de"].remove_columns("ner_tags")}
     with pytest.raises(DataFormatError, match=r"the 'de' dataset has no 'ner_tags' column"):
         make_trainer(task, tmp_path, data)
+
+
+def test_trainer_label_set_differs_from_the_model(task, tmp_path):
+    """A model (a checkpoint) trained on labels ['O', 'B-PER', 'B-LOC'] given data labelled with another set."""
+    names = ["O", "B-ORG", "B-LOC"]
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=names)),
+        }
+    )
+    data = {**task[3], "de": datasets.Dataset.from_dict(task[3]["de"].to_dict(), features=features)}
+    expected = r"the 'de' dataset's 'ner_tags' labels \['O', 'B-ORG', 'B-LOC'\] differ from the model's labels \['O', 'B-PER', 'B-LOC'\]"
+    with pytest.raises(
+        LabelError, match=expected + r" \(config\.id2label\); the model has no \['B-ORG'\]: .* Train a new model"
+    ):
+        make_trainer(task, tmp_path, data)
+
+
+def test_trainer_label_id_out_of_range(task, tmp_path):
+    """An evaluation dataset of plain int labels, one of them not an id of the model's 3 labels."""
+    _, tokenizer, model, data = task
+    evaluation = {"nl": datasets.Dataset.from_dict({"tokens": [["nl0"], ["nl1", "nl2"]], "ner_tags": [[0], [2, 7]]})}
+    args = ManMoeTrainingArguments(output_dir=str(tmp_path), use_cpu=True, save_strategy="no", disable_tqdm=True)
+    expected = r"the 'nl' dataset's 'ner_tags' column has label 7 at row 1, not one of the model's 3 label ids 0\.\.2"
+    with pytest.raises(LabelError, match=expected):
+        ManMoeTrainer(model=model, args=args, train_dataset=data, eval_dataset=evaluation, processing_class=tokenizer)
 
 
 def checkpoint(folder, files: dict[str, str]):

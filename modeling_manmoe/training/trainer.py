@@ -17,6 +17,7 @@ from ..tokenization_manmoe import collate_word_features
 from .arguments import ManMoeTrainingArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
 from .checkpoints import resolve_resume_checkpoint
+from .labels import check_label_names
 from .metrics import accuracy_metrics, seqeval_metrics
 
 DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.pt"
@@ -73,6 +74,8 @@ class ManMoeTrainer(Trainer):
         if eval_dataset is not None:
             if not isinstance(eval_dataset, dict):
                 raise TypeError("eval_dataset must be a dict {language: datasets.Dataset}")
+            for lang, ds in eval_dataset.items():
+                check_label_names(ds, config.id2label, lang, self.label_column)
             evaluation = {
                 lang: EncodedDataset(self.encode_dataset(ds, processing_class, lang, self.label_column), lang)
                 for lang, ds in eval_dataset.items()
@@ -112,6 +115,8 @@ class ManMoeTrainer(Trainer):
         missing = [lang for lang in config.all_languages if lang not in datasets]
         if missing:
             raise LanguageError(f"train_dataset has no data for language(s) {missing} (config.all_languages)")
+        for lang in config.source_languages:
+            check_label_names(datasets[lang], config.id2label, lang, self.label_column)
         labeled = {
             lang: self.encode_dataset(datasets[lang], tokenizer, lang, self.label_column)
             for lang in config.source_languages
