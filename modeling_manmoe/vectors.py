@@ -24,6 +24,7 @@ from .errors import VectorFileError
 logger = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
+MAX_HEADER_NUMBER = 2**31 - 1  # the largest word count or dimension a header may announce
 
 
 @dataclass(frozen=True)
@@ -69,14 +70,22 @@ def _decode(path: str, number: int, raw: bytes) -> str:
 
 
 def _parse_header(path: str, line: str | None) -> tuple[int, int]:
+    """(N, DIM) of the header; numbers above `MAX_HEADER_NUMBER` are refused before `int()` sees them (Python
+    refuses to convert more than 4300 digits, numpy to allocate a dimension near 2**61, even with no rows)."""
     fields = line.split() if line is not None else []
-    valid = len(fields) == 2 and all(f.isascii() and f.isdigit() and int(f) > 0 for f in fields)
+    valid = len(fields) == 2 and all(f.isascii() and f.isdigit() and f.strip("0") for f in fields)
     if not valid:
         got = "an empty file" if line is None else repr(line.rstrip("\r\n")[:80])
         raise VectorFileError(
             f"{path}:1: expected a header 'N DIM' (two positive integers: word count and dimension), got {got}"
         )
-    return int(fields[0]), int(fields[1])
+    numbers = [f.lstrip("0") for f in fields]
+    if any(len(n) > len(str(MAX_HEADER_NUMBER)) or int(n) > MAX_HEADER_NUMBER for n in numbers):
+        raise VectorFileError(
+            f"{path}:1: header {line.strip()[:80]!r} holds a number above {MAX_HEADER_NUMBER}; expected the word "
+            "count and dimension of the file"
+        )
+    return int(numbers[0]), int(numbers[1])
 
 
 def _split_row(path: str, number: int, line: str, dim: int) -> tuple[str, str]:
@@ -174,8 +183,8 @@ def read_word_vectors(
         )
         keep = list(first_index.values())
         words, vectors = [words[i] for i in keep], vectors[keep]
-    if normalize:
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    if normalize:  # norms in float64: float32 squares overflow above ~1e19 and underflow below ~1e-19
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
         vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
     return WordVectors(words=words, vectors=vectors, path=path)
 

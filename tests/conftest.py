@@ -2,6 +2,11 @@
 
 Tests that read `../shared` request `shared_dir`. Without the folder they skip with the reason; with
 `MANMOE_REQUIRE_SHARED=1` (set by `.ci/run`) a missing or broken folder fails them instead.
+
+Hypothesis profiles decide how many examples every property test runs (tests set no `max_examples` of their own):
+"ci" (the default, fast) and "fuzz" (2,000 examples per test, no deadline), picked by the environment variable
+`HYPOTHESIS_PROFILE` (or Hypothesis's own `--hypothesis-profile` option), e.g. to fuzz every reader:
+`HYPOTHESIS_PROFILE=fuzz python -m pytest -q tests/data/test_conll.py tests/test_vectors.py -k fuzz`.
 """
 
 from __future__ import annotations
@@ -10,6 +15,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# tests write their examples under `tmp_path`, which is fine to share between examples
+_FIXTURES = [HealthCheck.function_scoped_fixture]
+settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=_FIXTURES)
+settings.register_profile("fuzz", max_examples=2000, deadline=None, suppress_health_check=_FIXTURES)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MANMOE_SHARED", REPO.parent / "shared"))

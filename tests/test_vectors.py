@@ -5,7 +5,7 @@ import logging
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from modeling_manmoe.errors import VectorFileError
@@ -144,7 +144,6 @@ def test_check_same_dimension(tmp_path):
 FUZZ_TEXT = st.text(alphabet=st.sampled_from(list("0123456789 .-+eEnaif\n\r\t\xa0x#é\ufeff")), max_size=120)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     content=st.one_of(
         st.binary(max_size=200),
@@ -174,7 +173,6 @@ WORD = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["C
 )
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), dim=st.integers(1, 5), compress=st.booleans())
 def test_round_trip_of_valid_files(tmp_path, data, dim, compress):
     words = data.draw(st.lists(WORD, min_size=1, max_size=6, unique=True))
@@ -188,6 +186,140 @@ def test_round_trip_of_valid_files(tmp_path, data, dim, compress):
     ]
     vectors = read_word_vectors(write(tmp_path / "r.vec", "\n".join(lines) + "\n", compress))
     assert vectors.words == words and np.array_equal(vectors.vectors, table)
+
+
+FUZZ_BAD_VALUES = ["nan", "NaN", "inf", "-inf", "1e39", "-1e39", "x", "", "1,5", "1.2.3", "0x1p3", "1_0", "1e", "½"]
+FUZZ_BAD_HEADERS = [
+    "",
+    "2",
+    "0 2",
+    "-1 2",
+    "2 3 4",
+    "a b",
+    "² 3",
+    "2 -3",
+    "1.0 2",
+    "99999999999999999999 2",
+    "2 99999999999999999999",
+]
+
+
+@st.composite
+def vec_like_files(draw):
+    """(file name, bytes, expected rows): a header and rows of random words (spaces, unicode, duplicates) and
+    values, CRLF, trailing spaces, BOM, gzip. Noisy files also get bad or huge headers, missing or extra values,
+    NaN / inf / non-numbers, blank lines, invalid UTF-8 and truncated gzip. `expected` lists the (word, values)
+    rows when the file is valid, else None."""
+    noisy = draw(st.booleans())
+    dim = draw(st.integers(1, 4))
+    pool = draw(st.lists(WORD, min_size=1, max_size=6))
+    floats = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    rows, lines, valid = [], [], True
+    for _ in range(draw(st.integers(0, 6))):
+        if noisy and draw(st.integers(0, 9)) == 0:
+            lines.append(draw(st.sampled_from(["", " ", "\r"])))
+            valid = False
+            continue
+        word = draw(st.sampled_from(pool) | WORD)
+        values = [np.float32(draw(floats)) for _ in range(dim)]
+        texts = [repr(float(value)) for value in values]
+        if noisy and draw(st.integers(0, 3)) == 0:
+            change = draw(st.sampled_from(["bad value", "missing value", "extra value"]))
+            position = draw(st.integers(0, dim - 1))
+            if change == "bad value":
+                texts[position] = draw(st.sampled_from(FUZZ_BAD_VALUES))
+            elif change == "missing value":
+                del texts[position]
+            else:
+                texts.append(texts[position])
+            valid = False
+        lines.append(word + " " + " ".join(texts) + draw(st.sampled_from(["", " ", "  "])))
+        rows.append((word, values))
+    header = f"{len(rows)} {dim}"
+    if noisy and draw(st.booleans()):
+        header = draw(
+            st.sampled_from(FUZZ_BAD_HEADERS)
+            | st.builds("{} {}".format, st.integers(1, 10**25), st.integers(1, 10**25))
+            | st.builds("{} {}".format, st.integers(0, 8), st.integers(0, 6))
+        )
+        valid &= header == f"{len(rows)} {dim}"
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    text = (
+        ("\ufeff" if draw(st.booleans()) else "")
+        + newline.join([header, *lines])
+        + draw(st.sampled_from(["", newline]))
+    )
+    data = text.encode("utf-8")
+    if noisy and draw(st.booleans()):
+        position = draw(st.integers(0, len(data)))
+        data = data[:position] + bytes([draw(st.integers(0x80, 0xFF))]) + data[position:]
+        valid = False
+    container = draw(st.sampled_from(["plain", "gzip"] + (["truncated"] if noisy else [])))
+    if container != "plain":
+        data = gzip.compress(data)
+    if container == "truncated":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+        valid = False
+    name = draw(st.sampled_from(["fuzz.vec", "fuzz.vec.gz", "fuzz.txt"]))
+    return name, data, rows if valid else None
+
+
+@example(file=("t.vec", b"1 1\n0 2.4e-35\n", [("0", [np.float32(2.4e-35)])]), max_words=None, normalize=True)
+@example(
+    file=("h.vec", b"1 2\na 1e20 -1e20\n", [("a", [np.float32(1e20), np.float32(-1e20)])]), max_words=1, normalize=True
+)
+@given(file=vec_like_files(), max_words=st.sampled_from([None, 1, 2, 5]), normalize=st.booleans())
+def test_fuzz_read_word_vectors_of_vec_like_files(tmp_path, file, max_words, normalize):
+    name, data, expected = file
+    path = write(tmp_path / name, data)
+    try:
+        vectors = read_word_vectors(path, max_words=max_words, normalize=normalize)
+    except VectorFileError as error:
+        assert str(path) in str(error)
+        event("VectorFileError")
+        assert expected is None or not expected
+        return
+    event("read")
+    assert vectors.vectors.dtype == np.float32 and vectors.vectors.shape == (len(vectors.words), vectors.dim)
+    assert np.isfinite(vectors.vectors).all() and len(set(vectors.words)) == len(vectors.words)
+    if expected is not None:  # a valid file: its first max_words rows, duplicates dropped after the first
+        event("valid file")
+        kept = {}
+        for word, values in expected[:max_words]:
+            kept.setdefault(word, values)
+        assert vectors.words == list(kept)
+        table = np.array(list(kept.values()), dtype=np.float32).reshape(len(kept), vectors.dim)
+        if normalize:  # unit vectors (zero ones stay zero), however large or small the values
+            norms = np.linalg.norm(table.astype(np.float64), axis=1, keepdims=True)
+            assert np.allclose(vectors.vectors, table / np.where(norms == 0, 1, norms), rtol=1e-5, atol=1e-6)
+            assert np.allclose(np.linalg.norm(vectors.vectors.astype(np.float64), axis=1), norms[:, 0] > 0)
+        else:
+            assert np.array_equal(vectors.vectors, table)
+
+
+HEADER_NUMBER = st.integers(-1, 2**70).map(str) | st.text("0123456789", min_size=1, max_size=5000)
+
+
+@example(header="1 2305843009213693952", rows=[], max_words=1, normalize=False)  # numpy: "array is too big"
+@example(header="1 " + "9" * 5000, rows=[], max_words=None, normalize=False)  # int(): more than 4300 digits
+@given(
+    header=st.builds("{} {}".format, HEADER_NUMBER, HEADER_NUMBER) | st.text(max_size=12),
+    rows=st.lists(st.sampled_from(["a 1", "b 1 2", "c 0 0 0", "a 1 1", "", "d x", "e nan 1"]), max_size=3),
+    max_words=st.sampled_from([None, 1, 2]),
+    normalize=st.booleans(),
+)
+def test_fuzz_read_word_vectors_headers(tmp_path, header, rows, max_words, normalize):
+    """Random headers (huge, zero or negative numbers, any text) over a few rows: only VectorFileError escapes."""
+    path = write(tmp_path / "header.vec", "\n".join([header, *rows]) + "\n")
+    try:
+        vectors = read_word_vectors(path, max_words=max_words, normalize=normalize)
+    except VectorFileError as error:
+        assert str(path) in str(error)
+        event("VectorFileError")
+        return
+    event("read")
+    assert vectors.vectors.shape == (len(vectors.words), vectors.dim) and len(vectors.words) <= len(rows)
+    assert vectors.dim == int(header.split()[1]) and np.isfinite(vectors.vectors).all()
 
 
 @pytest.mark.integration

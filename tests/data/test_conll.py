@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import time
 
 import datasets
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from modeling_manmoe.data import (
@@ -262,7 +263,6 @@ tags_strategy = st.lists(st.sampled_from(CONLL_NER_LABELS), min_size=1, max_size
 words_strategy = st.text(st.characters(codec="utf-8", exclude_categories=["Z", "C"]), min_size=1, max_size=6)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(tags_strategy, min_size=1, max_size=4), st.data())
 def test_round_trip_of_iob2_sentences(tmp_path, tag_lists, data):
     tag_lists = [iob1_to_iob2(tags) for tags in tag_lists]
@@ -273,6 +273,174 @@ def test_round_trip_of_iob2_sentences(tmp_path, tag_lists, data):
     dataset = read_conll(write(tmp_path, text, "round.txt"), "xx")
     assert dataset["tokens"] == words
     assert names_of(dataset) == tag_lists
+
+
+# --- fuzzing: whatever the file holds, only DataFormatError escapes and what is read is consistent -------------
+# The Hypothesis profile (tests/conftest.py) sets the number of examples: `HYPOTHESIS_PROFILE=fuzz` runs 2,000.
+
+FUZZ_LABEL_NAMES = [None, ["O", "B-DATE", "I-DATE"], ["O", "I-ORG"]]
+FUZZ_TAG = st.one_of(
+    st.sampled_from(CONLL_NER_LABELS),
+    st.sampled_from(["B-DATE", "I-DATE", "PER", "B-", "I-", "0", "b-per", "E-LOC", "S-PER", "B_PER", "O-X", "-X-"]),
+    st.text(st.characters(exclude_characters=" \t\n"), min_size=1, max_size=5),
+)
+FUZZ_FIELD = st.one_of(words_strategy, st.sampled_from(["-DOCSTART-", "-X-", "NNP", "I-NP", "O"]))
+SEPARATORS = st.sampled_from([" ", "\t", "  ", " \t ", "\t\t"])
+FUZZ_PIECES = [
+    "EU B-PER\n",
+    "Löwe O\n",
+    "x NN I-LOC\n",
+    "\n",
+    "\r\n",
+    "-DOCSTART- -X- O\n",
+    "EU",
+    "Löwe",
+    "東京",
+    "O",
+    "B-PER",
+    "I-PER",
+    "I-LOC",
+    "B-DATE",
+    "-DOCSTART-",
+    "-X-",
+    " ",
+    "\t",
+    "\n",
+]
+FUZZ_PIECES += ["\n", "\r\n", "\r", "\x00", "\ufeff", "\xa0", "\x85", "\u2028", "\x1c"]
+
+
+def read_or_format_error(path, **kwargs):
+    """`read_conll(path, "xx")`, or None when it raises a DataFormatError naming the file."""
+    try:
+        dataset = read_conll(path, "xx", **kwargs)
+    except DataFormatError as error:
+        assert str(path) in str(error)
+        event("DataFormatError")
+        return None
+    event("read")
+    return dataset
+
+
+def assert_consistent(dataset, label_names=None, tag_scheme="auto", source_words=True):
+    """The invariants of any dataset a reader returns."""
+    names = list(label_names or CONLL_NER_LABELS)
+    assert dataset.column_names == ["tokens", "ner_tags", "language"]
+    assert dataset.features["ner_tags"].feature.names == names
+    assert len(dataset) > 0 and set(dataset["language"]) == {"xx"}
+    for words, tags in zip(dataset["tokens"], names_of(dataset), strict=True):
+        assert len(words) == len(tags) > 0
+        assert all(re.fullmatch(r"O|[BI]-\S+", tag) for tag in tags)
+        if tag_scheme != "iob2":
+            assert not starts_chunk_with_inside(tags)
+        if source_words:  # words of a CoNLL file: one whitespace-free field, never a -DOCSTART- marker
+            assert all(word and not word[0].isspace() and not set(word) & {" ", "\t", "\n"} for word in words)
+            assert "-DOCSTART-" not in words
+
+
+def contain(data: bytes, draw, noisy: bool = True) -> tuple[bytes, str, bool]:
+    """Store `data` plain or gzipped (named .gz or not), or if `noisy` maybe as a truncated gzip or plain under a
+    .gz name. Returns the bytes, the file name and whether the file still holds `data` intact."""
+    containers = ["plain", "plain", "gzip", "gzip.gz"] + (["truncated", "plain.gz"] if noisy else [])
+    container = draw(st.sampled_from(containers))
+    if container in ("gzip", "gzip.gz", "truncated"):
+        data = gzip.compress(data)
+    if container == "truncated":
+        data = data[: draw(st.integers(0, len(data) - 1))]
+    name = (
+        "fuzz.conll.gz"
+        if container.endswith(".gz") or (container == "truncated" and draw(st.booleans()))
+        else "fuzz.conll"
+    )
+    return data, name, container in ("plain", "gzip", "gzip.gz")
+
+
+@st.composite
+def conll_like_files(draw, label_names=None):
+    """(file name, bytes, expected): random columns, tags, blank and -DOCSTART- lines, CRLF, BOM, latin-1 or
+    invalid UTF-8, gzip or truncated gzip. Half the files are noisy (broken lines, bytes or gzip); the others
+    hold 2-5 columns and tags of `label_names`. `expected` holds the sentences ([(word, tag), ...] each) when
+    the text of the file is valid, else None."""
+    labels = list(label_names or CONLL_NER_LABELS)
+    noisy = draw(st.booleans())
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    lines, sentences, current, valid = [], [], [], True
+    for _ in range(draw(st.integers(0, 25))):
+        kinds = ["token"] * 4 + ["blank", "docstart"] + (["garbage"] if noisy else [])
+        kind = draw(st.sampled_from(kinds))
+        ends_sentence = kind in ("blank", "docstart")
+        if kind == "token":
+            extra = draw(st.integers(0, 6) if noisy else st.integers(1, 4))
+            fields = [draw(FUZZ_FIELD) for _ in range(extra)] + [draw(FUZZ_TAG if noisy else st.sampled_from(labels))]
+            line = draw(SEPARATORS).join(fields)
+            line = draw(st.sampled_from(["", " ", "\t"])) + line + draw(st.sampled_from(["", " ", "\t"]))
+            ends_sentence = fields[0] == "-DOCSTART-"
+            if not ends_sentence:
+                valid &= 2 <= len(fields) <= 5 and fields[-1] in labels
+                current.append((fields[0], fields[-1]))
+        elif kind == "blank":
+            line = draw(st.sampled_from(["", " ", "\t", " \t "]))
+        elif kind == "docstart":
+            line = draw(st.sampled_from(["-DOCSTART- -X- -X- O", "-DOCSTART-", "-DOCSTART- O"]))
+        else:
+            line, valid = draw(st.text(max_size=20)), False
+        if ends_sentence and current:
+            sentences.append(current)
+            current = []
+        lines.append(line)
+    if current:
+        sentences.append(current)
+    text = ("\ufeff" if draw(st.booleans()) else "") + newline.join(lines) + draw(st.sampled_from(["", newline]))
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "latin-1"] + (["invalid-utf-8"] if noisy else [])))
+    if encoding == "latin-1":
+        data = text.encode("latin-1", "replace")
+        valid &= text.isascii()
+    else:
+        data = text.encode("utf-8")
+    if encoding == "invalid-utf-8":
+        position = draw(st.integers(0, len(data)))
+        data = data[:position] + bytes([draw(st.integers(0x80, 0xFF))]) + data[position:]
+        valid = False
+    data, name, intact = contain(data, draw, noisy)
+    return name, data, sentences if valid and intact else None
+
+
+@given(st.sampled_from(FUZZ_LABEL_NAMES), st.sampled_from(["auto", "iob1", "iob2"]), st.data())
+def test_fuzz_read_conll_of_conll_like_files(tmp_path, label_names, tag_scheme, data):
+    name, content, expected = data.draw(conll_like_files(label_names), label="file")
+    dataset = read_or_format_error(write(tmp_path, content, name), label_names=label_names, tag_scheme=tag_scheme)
+    if dataset is not None:
+        assert_consistent(dataset, label_names, tag_scheme)
+    if expected is not None:  # a valid text: read exactly, or refused when it has no sentence or a tag converts
+        event("valid text")  # to a B- tag that is not a label name (IOB1 conversion)
+        tags = [[tag for _, tag in sentence] for sentence in expected]
+        if tag_scheme == "iob1" or (tag_scheme == "auto" and any(map(starts_chunk_with_inside, tags))):
+            tags = [iob1_to_iob2(row) for row in tags]
+        labels = label_names or CONLL_NER_LABELS
+        assert (dataset is None) == (not expected or any(tag not in labels for row in tags for tag in row))
+        if dataset is not None:
+            assert dataset["tokens"] == [[word for word, _ in sentence] for sentence in expected]
+            assert names_of(dataset) == tags
+
+
+@st.composite
+def arbitrary_files(draw):
+    """(file name, bytes): random bytes, or random CoNLL-ish pieces in UTF-8 or latin-1, maybe gzipped."""
+    if draw(st.booleans()):
+        data = draw(st.binary(max_size=300))
+    else:
+        text = "".join(draw(st.lists(st.sampled_from(FUZZ_PIECES), max_size=60)))
+        data = text.encode(draw(st.sampled_from(["utf-8", "latin-1"])), "replace")
+    data, name, _ = contain(data, draw)
+    return name, data
+
+
+@given(arbitrary_files(), st.sampled_from(["auto", "iob1", "iob2"]), st.sampled_from(FUZZ_LABEL_NAMES))
+def test_fuzz_read_conll_of_arbitrary_bytes(tmp_path, file, tag_scheme, label_names):
+    name, data = file
+    dataset = read_or_format_error(write(tmp_path, data, name), label_names=label_names, tag_scheme=tag_scheme)
+    if dataset is not None:
+        assert_consistent(dataset, label_names, tag_scheme)
 
 
 # --- conll_file_path -----------------------------------------------------------------------------------
@@ -409,6 +577,46 @@ def test_load_hub_ner_forced_scheme_and_empty_dataset(fake_hub):
     fake_hub["dataset"] = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"tokens": [["a"]]})})
     with pytest.raises(DataFormatError, match=r"expected one split"):
         load_hub_ner("x/y", "en", None)
+
+
+@st.composite
+def hub_datasets(draw):
+    """A Hub-like dataset: tokens and tags as strings or ClassLabel ids. Noisy ones have empty rows or words,
+    -1 ids ("unlabelled"), bad tags and sometimes one tag too many or too few."""
+    noisy = draw(st.booleans())
+    class_label = draw(st.booleans())
+    extra_names = st.lists(st.sampled_from([*CONLL_NER_LABELS, "B-DATE", "PER"]), min_size=1, unique=True)
+    hub_names = draw(st.permutations(CONLL_NER_LABELS) | extra_names) if noisy else CONLL_NER_LABELS
+    if class_label:
+        tag = st.sampled_from(list(range(len(hub_names))) + ([-1] if noisy else []))
+    else:
+        tag = FUZZ_TAG if noisy else st.sampled_from(CONLL_NER_LABELS)
+    word = st.one_of(words_strategy, st.text(max_size=3)) if noisy else words_strategy
+    tokens, tags = [], []
+    for _ in range(draw(st.integers(0 if noisy else 1, 5))):
+        words = draw(st.lists(word, min_size=0 if noisy else 1, max_size=5))
+        length = len(words) + (draw(st.sampled_from([-1, 0, 0, 0, 1])) if words and noisy else 0)
+        tokens.append(words)
+        tags.append([draw(tag) for _ in range(length)])
+    inner = datasets.ClassLabel(names=hub_names) if class_label else datasets.Value("string")
+    features = datasets.Features(
+        {"tokens": datasets.Sequence(datasets.Value("string")), "ner_tags": datasets.Sequence(inner)}
+    )
+    return datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": tags}, features=features)
+
+
+@given(hub_datasets(), st.sampled_from(["auto", "iob1", "iob2"]))
+def test_fuzz_load_hub_ner(fake_hub, dataset, tag_scheme):
+    fake_hub["dataset"] = dataset
+    try:
+        loaded = load_hub_ner("x/y", "xx", "train", tag_scheme=tag_scheme)
+    except DataFormatError as error:
+        assert "'x/y'" in str(error)
+        event("DataFormatError")
+        return
+    event("read")
+    assert_consistent(loaded, None, tag_scheme, source_words=False)
+    assert loaded["tokens"] == [words for words in dataset["tokens"] if words]
 
 
 # --- the real CoNLL-2002/2003 files ---------------------------------------------------------------------
