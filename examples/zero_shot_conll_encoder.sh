@@ -21,5 +21,5 @@ for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
 cd "$repo"
 python examples/run_ner.py --source_languages "${sources[@]}" --target_language "$target" \
     --conll_dir "$shared/data" --encoder_name_or_path "$encoder" --use_char_cnn false --output_dir "$output" \
-    --do_train --do_eval --do_predict --max_steps 2000 --eval_strategy steps --eval_steps 500 \
+    --do_train --do_eval --do_predict --max_steps 1500 --eval_strategy steps --eval_steps 300 \
     --logging_steps 100 --disable_tqdm true "$@"

@@ -101,9 +101,12 @@ class EncoderFeatureCache:
         if self._weights_sha256 is None:
             self._weights_sha256 = tensors_sha256(self.encoder_features.encoder)
         data = hashlib.sha256(json.dumps(sentences, ensure_ascii=False).encode("utf-8")).hexdigest()
+        encoder = self.encoder_name_or_path
+        if encoder is not None and os.path.isdir(encoder):  # a local folder: the same key from any working directory
+            encoder = os.path.abspath(encoder)
         return {
             "format": FORMAT_VERSION,
-            "encoder": self.encoder_name_or_path,
+            "encoder": encoder,
             "encoder_weights_sha256": self._weights_sha256,
             "layers": list(self.encoder_features.layers),
             "pooling": self.encoder_features.pooling,

@@ -187,6 +187,25 @@ def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
     assert results["test"]["nl"]["f1"] > 10, results["test"]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
+def test_zero_shot_ner_with_the_shared_frozen_encoder_learns(shared_dir, tmp_path):
+    """Encoder mode on a subset of the real CoNLL data with ../shared/models/multilingual-e5-small-trimmed (en, de,
+    es labeled -> nl unlabeled; features cached in a fresh folder): the Dutch test F1 must be well above zero."""
+    out = tmp_path / "run"
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--conll_dir",
+            str(shared_dir / "data"), "--encoder_name_or_path", str(shared_dir / "models/multilingual-e5-small-trimmed"),
+            "--use_char_cnn", "false", "--feature_cache_dir", str(tmp_path / "cache"), "--output_dir", str(out),
+            "--do_train", "--do_eval", "--do_predict", "--max_steps", "150", "--max_train_sentences", "400",
+            "--max_eval_sentences", "300", "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps", "25",
+            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    results = load_run_ner().main(argv)
+    assert results["train"]["global_step"] == 150 and results["config"]["input_mode"] == "encoder"
+    assert len(list((tmp_path / "cache").iterdir())) == 12, "one cache file per language and split"
+    assert results["test"]["en"]["f1"] > 30, results["test"]
+    assert results["test"]["nl"]["f1"] > 20, results["test"]
+
+
 @pytest.mark.slow
 def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
     """SIGKILL a run while it writes checkpoint-6 (weights saved, optimizer and state not), resume with
