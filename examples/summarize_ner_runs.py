@@ -19,13 +19,26 @@ def describe(config: dict) -> str:
     return ", ".join(off) if off else "MAN-MoE"
 
 
+def describe_input(config: dict) -> str:
+    """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers), +CharCNN."""
+    if config.get("input_mode") == "encoder":
+        name = Path(config.get("encoder_name_or_path") or "encoder").name
+        layers = config.get("encoder_layers", [-1])
+        text = f"{name} layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}"
+    else:
+        text = "word vectors"
+    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run output folders holding all_results.json")
     options = parser.parse_args()
-    print("| target | sources | model | steps | best step | target dev F1 | target test F1 (P / R) | wall time |")
-    print("|---|---|---|---|---|---|---|---|")
-    targets = []
+    print(
+        "| target | sources | input | model | steps | best step | target dev F1 | target test F1 (P / R) | wall time |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    targets: dict[str, list[float]] = {}
     for run in options.runs:
         path = run / "all_results.json"
         if not path.is_file():
@@ -37,15 +50,15 @@ def main() -> None:
             raise SystemExit(f"{path}: no {' or '.join(missing)} scores for the target {target!r}")
         dev, test, train = results["dev"][target], results["test"][target], results.get("train", {})
         best = (train.get("best_checkpoint") or "").rsplit("-", 1)[-1] or "?"
-        print(f"| {target} | {' '.join(results['source_languages'])} | {describe(results['config'])} | "
+        print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results['config'])} | "
+              f"{describe(results['config'])} | "
               f"{train.get('global_step', '?')} | {best} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
         if describe(results["config"]) == "MAN-MoE":
-            targets.append(test["f1"])
-    if targets:
-        print(
-            f"\nMean target test F1 of the full model over {len(targets)} target(s): {sum(targets) / len(targets):.1f}"
-        )
+            targets.setdefault(describe_input(results["config"]), []).append(test["f1"])
+    for inputs, scores in targets.items():
+        print(f"\nMean target test F1 of the full model ({inputs}) over {len(scores)} target(s): "
+              f"{sum(scores) / len(scores):.1f}")  # fmt: skip
 
 
 if __name__ == "__main__":
