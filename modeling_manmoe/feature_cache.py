@@ -8,7 +8,7 @@ the sentences themselves; change any of them and a new file is built.
 
 Location: `cache_dir`, else `$MANMOE_FEATURE_CACHE`, else `$HF_HOME/modeling_manmoe/features`
 (`~/.cache/huggingface/modeling_manmoe/features`). Size: 2 bytes x words x layers x hidden in float16, e.g.
-about 0.8 GB for all CoNLL en/de/es/nl splits with one 384-d layer. Delete the folder to reclaim the space.
+about 0.99 GB for all CoNLL en/de/es/nl splits with one 384-d layer. Delete the folder to reclaim the space.
 """
 
 from __future__ import annotations
