@@ -33,7 +33,7 @@ from transformers import AutoModel, TrainerCallback
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
-from modeling_manmoe.feature_cache import EncoderFeatureCache, _length_sorted_batches
+from modeling_manmoe.feature_cache import EncoderFeatureCache, length_sorted_batches
 from modeling_manmoe.inputs import build_encoder_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
@@ -60,7 +60,7 @@ def bare_forward_seconds(encoder, tokenizer, sentences, budget: int) -> float:
     """A plain AutoModel forward over the cache builder's length-sorted batches (tokenization excluded)."""
     subtokens = [tokenizer.encoder_subtokens(words)[0] for words in sentences]
     order = sorted(range(len(sentences)), key=lambda i: len(subtokens[i]), reverse=True)
-    batches = _length_sorted_batches(order, [len(subtokens[i]) for i in order], budget)
+    batches = length_sorted_batches(order, [len(subtokens[i]) for i in order], budget)
     padded = []
     for batch in batches:
         width = len(subtokens[batch[0]])

@@ -162,7 +162,7 @@ class EncoderFeatureCache:
         stored = torch.zeros(offsets[-1], len(encoder.layers), size, dtype=self.dtype)
         progress = tqdm(total=len(sentences), unit="sent", desc=f"encoding {description}".strip(),
                         disable=not self.show_progress)  # fmt: skip
-        for batch in _length_sorted_batches(order, [len(subtokens[i][0]) for i in order], self.max_batch_subtokens):
+        for batch in length_sorted_batches(order, [len(subtokens[i][0]) for i in order], self.max_batch_subtokens):
             width = len(subtokens[batch[0]][0])
             ids = torch.zeros(len(batch), width, dtype=torch.long)
             mask = torch.zeros(len(batch), width, dtype=torch.long)
@@ -208,7 +208,7 @@ def _split(features: torch.Tensor, offsets: torch.Tensor) -> list[torch.Tensor]:
     return [features[start:end] for start, end in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
-def _length_sorted_batches(order: list[int], lengths: list[int], budget: int) -> list[list[int]]:
+def length_sorted_batches(order: list[int], lengths: list[int], budget: int) -> list[list[int]]:
     """Consecutive runs of `order` (longest first) whose padded size (rows x longest) stays within `budget`
     sub-tokens; a sentence longer than the budget gets a batch of its own."""
     batches, current, width = [], [], 0
