@@ -29,12 +29,14 @@ import time
 
 import torch
 import transformers
-from transformers import AutoModel, TrainerCallback
+from step_timer import StepTimer
+from transformers import AutoModel
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
 from modeling_manmoe.feature_cache import EncoderFeatureCache, length_sorted_batches
 from modeling_manmoe.inputs import build_encoder_inputs
+from modeling_manmoe.tokenization_manmoe import pad_subtokens
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
 LANGUAGES = ["en", "de", "es", "nl"]
@@ -58,16 +60,10 @@ def random_bert_base(tokenizer_source: str, folder: str) -> str:
 
 def bare_forward_seconds(encoder, tokenizer, sentences, budget: int) -> float:
     """A plain AutoModel forward over the cache builder's length-sorted batches (tokenization excluded)."""
-    subtokens = [tokenizer.encoder_subtokens(words)[0] for words in sentences]
-    order = sorted(range(len(sentences)), key=lambda i: len(subtokens[i]), reverse=True)
-    batches = length_sorted_batches(order, [len(subtokens[i]) for i in order], budget)
-    padded = []
-    for batch in batches:
-        width = len(subtokens[batch[0]])
-        ids, mask = torch.zeros(len(batch), width, dtype=torch.long), torch.zeros(len(batch), width, dtype=torch.long)
-        for row, index in enumerate(batch):
-            ids[row, : len(subtokens[index])], mask[row, : len(subtokens[index])] = torch.tensor(subtokens[index]), 1
-        padded.append((ids, mask))
+    subtokens = [tokenizer.encoder_subtokens(words) for words in sentences]
+    order = sorted(range(len(sentences)), key=lambda i: len(subtokens[i][0]), reverse=True)
+    batches = length_sorted_batches(order, [len(subtokens[i][0]) for i in order], budget)
+    padded = [pad_subtokens(*zip(*(subtokens[i] for i in batch), strict=True))[:2] for batch in batches]
     started = time.perf_counter()
     with torch.inference_mode():
         for ids, mask in padded:
@@ -75,24 +71,16 @@ def bare_forward_seconds(encoder, tokenizer, sentences, budget: int) -> float:
     return time.perf_counter() - started
 
 
-def step_seconds(model, tokenizer, train, cache, steps: int) -> list[float]:
-    times = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.start = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            times.append(time.perf_counter() - self.start)
-
+def step_seconds(model, tokenizer, train, cache, steps: int) -> tuple[list[float], int]:
+    timer = StepTimer()
     with tempfile.TemporaryDirectory() as output_dir:
         args = ManMoeTrainingArguments(output_dir=output_dir, max_steps=steps + 2, save_strategy="no", report_to=[],
                                        disable_tqdm=True, logging_steps=10**6)  # fmt: skip
         trainer = ManMoeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
-                                feature_cache=cache, callbacks=[Timer()])  # fmt: skip
+                                feature_cache=cache, callbacks=[timer])  # fmt: skip
         trainer.train()
         steps_per_epoch = len(trainer.train_dataset)
-    return times[2:], steps_per_epoch
+    return timer.times[2:], steps_per_epoch
 
 
 def main() -> None:

@@ -7,10 +7,9 @@ Prints JSON: steps, warm-up excluded median seconds per step, labeled sentences 
 import argparse
 import json
 import statistics
-import time
 
 import transformers
-from transformers import TrainerCallback
+from step_timer import StepTimer
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
@@ -32,22 +31,12 @@ config = ManMoeConfig(word_vocab_size=table.shape[0], char_vocab_size=tokenizer.
 model = ManMoeForTokenClassification(config)
 model.set_word_vectors(table)
 train = {lang: read_conll(conll_file_path(f"{options.shared}/data", lang, "train"), lang) for lang in languages}
-times = []
-
-
-class Timer(TrainerCallback):
-    def on_step_begin(self, args, state, control, **kwargs):
-        self.start = time.perf_counter()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        times.append(time.perf_counter() - self.start)
-
-
+timer = StepTimer()
 args = ManMoeTrainingArguments(output_dir="/tmp/manmoe_step_time", max_steps=options.steps, save_strategy="no",
                                report_to=[], disable_tqdm=True, logging_steps=10**6)  # fmt: skip
-trainer = ManMoeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[Timer()])
+trainer = ManMoeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[timer])
 trainer.train()
-steady = times[3:]
+steady = timer.times[3:]
 median = statistics.median(steady)
 result = {"steps_timed": len(steady), "seconds_per_step": round(median, 3),
           "labeled_sentences_per_second": round(3 * 16 / median, 1), "trainable_parameters": model.num_trainable_parameters()}  # fmt: skip

@@ -174,7 +174,7 @@ def limit(dataset: datasets.Dataset, count: int | None, seed: int | None) -> dat
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, train: dict, provenance: dict):
     """A new MAN-MoE tagger and its tokenizer for `data_args.languages`, with word vectors or a frozen encoder as
-    input (records the vector files' or the encoder's provenance)."""
+    input (records the vector files' provenance)."""
     languages = data_args.languages
     lowercase = {"auto": data_args.target_language == "de", "yes": True, "no": False}.get(
         model_args.lowercase_characters
@@ -213,10 +213,6 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, train: dic
         )
         model = ManMoeForTokenClassification(config)
         model.load_pretrained_encoder(model_args.encoder_name_or_path)
-        provenance["encoder"] = {
-            "name_or_path": model_args.encoder_name_or_path,
-            "weights_sha256": tensors_sha256(model.manmoe.inputs.encoder_features.encoder),
-        }
         return model, tokenizer
     vector_files = parse_pairs(model_args.word_vectors, "word_vectors")
     missing = [lang for lang in languages if lang not in vector_files]
@@ -315,10 +311,16 @@ def main(argv: list[str] | None = None) -> dict:
         model, tokenizer = build_model(model_args, data_args, train, provenance)
 
     feature_cache = None
-    if model.config.input_mode == "encoder" and not model_args.no_feature_cache:
-        feature_cache = EncoderFeatureCache.for_model(
-            model, tokenizer, cache_dir=model_args.feature_cache_dir, show_progress=not training_args.disable_tqdm
-        )
+    if model.config.input_mode == "encoder":
+        encoder = model.manmoe.inputs.encoder_features.encoder
+        if not model_args.no_feature_cache:
+            feature_cache = EncoderFeatureCache.for_model(
+                model, tokenizer, cache_dir=model_args.feature_cache_dir, show_progress=not training_args.disable_tqdm
+            )
+        provenance["encoder"] = {
+            "name_or_path": model.config.encoder_name_or_path,
+            "weights_sha256": feature_cache.encoder_weights_sha256 if feature_cache else tensors_sha256(encoder),
+        }
     trainer = ManMoeTrainer(
         model=model,
         args=training_args,

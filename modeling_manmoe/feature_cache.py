@@ -25,7 +25,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from .encoder import FrozenEncoderFeatures
-from .tokenization_manmoe import ManMoeTokenizer
+from .tokenization_manmoe import ManMoeTokenizer, pad_subtokens
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -96,10 +96,15 @@ class EncoderFeatureCache:
         return cls(base.inputs.encoder_features, tokenizer, **kwargs)
 
     # -- keys ---------------------------------------------------------------------------------------------
-    def key(self, sentences: list[list[str]]) -> dict:
-        """Everything the features of `sentences` depend on (the file name is its hash)."""
+    @property
+    def encoder_weights_sha256(self) -> str:
+        """`tensors_sha256` of the encoder, computed once per cache object."""
         if self._weights_sha256 is None:
             self._weights_sha256 = tensors_sha256(self.encoder_features.encoder)
+        return self._weights_sha256
+
+    def key(self, sentences: list[list[str]]) -> dict:
+        """Everything the features of `sentences` depend on (the file name is its hash)."""
         data = hashlib.sha256(json.dumps(sentences, ensure_ascii=False).encode("utf-8")).hexdigest()
         encoder = self.encoder_name_or_path
         if encoder is not None and os.path.isdir(encoder):  # a local folder: the same key from any working directory
@@ -107,7 +112,7 @@ class EncoderFeatureCache:
         return {
             "format": FORMAT_VERSION,
             "encoder": encoder,
-            "encoder_weights_sha256": self._weights_sha256,
+            "encoder_weights_sha256": self.encoder_weights_sha256,
             "layers": list(self.encoder_features.layers),
             "pooling": self.encoder_features.pooling,
             "position_limit": self.encoder_features.max_length(),
@@ -163,14 +168,7 @@ class EncoderFeatureCache:
         progress = tqdm(total=len(sentences), unit="sent", desc=f"encoding {description}".strip(),
                         disable=not self.show_progress)  # fmt: skip
         for batch in length_sorted_batches(order, [len(subtokens[i][0]) for i in order], self.max_batch_subtokens):
-            width = len(subtokens[batch[0]][0])
-            ids = torch.zeros(len(batch), width, dtype=torch.long)
-            mask = torch.zeros(len(batch), width, dtype=torch.long)
-            word_ids = torch.full((len(batch), width), -1, dtype=torch.long)
-            for row, index in enumerate(batch):
-                sub_ids, sub_words = subtokens[index]
-                ids[row, : len(sub_ids)], mask[row, : len(sub_ids)] = torch.tensor(sub_ids), 1
-                word_ids[row, : len(sub_ids)] = torch.tensor(sub_words)
+            ids, mask, word_ids = pad_subtokens(*zip(*(subtokens[index] for index in batch), strict=True))
             num_words = max(lengths[index] for index in batch)
             pooled = encoder(ids.to(device), mask.to(device), word_ids.to(device), num_words).cpu()
             for row, index in enumerate(batch):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 
 import torch
 from transformers import BatchEncoding, PreTrainedTokenizer
@@ -162,9 +163,10 @@ class ManMoeTokenizer(PreTrainedTokenizer):
             word = word.lower()
         return [self.char_to_id.get(char, 1) for char in word] or [1]
 
-    def encode_words(self, words: list[str], language: str | None = None) -> dict[str, list]:
+    def encode_words(self, words: list[str], language: str | None = None, encoder_inputs: bool = True) -> dict:
         """One sentence (a list of words) -> `input_ids`, `char_ids` (per word), `lang_ids` (the language's index
-        in `self.languages`)."""
+        in `self.languages`); in encoder mode also `encoder_input_ids`/`encoder_word_ids`, unless `encoder_inputs`
+        is False (the encoder's features come from a feature cache)."""
         language = self._require_language(language)
         for position, word in enumerate(words):
             if not isinstance(word, str) or word == "" or word.isspace():
@@ -174,7 +176,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
             "char_ids": [self.char_ids_of(word) for word in words],
             "lang_ids": self.languages.index(language),
         }
-        if self.encoder_tokenizer is not None:
+        if self.encoder_tokenizer is not None and encoder_inputs:
             encoded["encoder_input_ids"], encoded["encoder_word_ids"] = self.encoder_subtokens(words)
         return encoded
 
@@ -249,6 +251,21 @@ def load_encoder_tokenizer(tokenizer_json: str):
     return tokenizer
 
 
+def pad_subtokens(
+    input_ids: Sequence[Sequence[int]], word_ids: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pad per-sentence encoder sub-token ids and their word indices (from `encoder_subtokens`) into
+    `encoder_input_ids`, `encoder_attention_mask` (padding id 0, masked out) and `encoder_word_ids` (-1), each (B, S)."""
+    width = max(len(ids) for ids in input_ids)
+    padded_ids = torch.zeros(len(input_ids), width, dtype=torch.long)
+    mask = torch.zeros(len(input_ids), width, dtype=torch.long)
+    padded_word_ids = torch.full((len(input_ids), width), -1, dtype=torch.long)
+    for row, (ids, words) in enumerate(zip(input_ids, word_ids, strict=True)):
+        padded_ids[row, : len(ids)], mask[row, : len(ids)] = torch.tensor(ids), 1
+        padded_word_ids[row, : len(ids)] = torch.tensor(words)
+    return padded_ids, mask, padded_word_ids
+
+
 def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,);
     in encoder mode also encoder_input_ids/encoder_attention_mask/encoder_word_ids (B, S) or the cached
@@ -272,16 +289,10 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
         "attention_mask": attention_mask,
         "lang_ids": torch.tensor([item["lang_ids"] for item in items], dtype=torch.long),
     }
-    if "encoder_input_ids" in items[0]:  # encoder mode, live: sub-tokens (padding id 0, masked out)
-        subtokens = max(len(item["encoder_input_ids"]) for item in items)
-        features["encoder_input_ids"] = torch.zeros(batch, subtokens, dtype=torch.long)
-        features["encoder_attention_mask"] = torch.zeros(batch, subtokens, dtype=torch.long)
-        features["encoder_word_ids"] = torch.full((batch, subtokens), -1, dtype=torch.long)
-        for row, item in enumerate(items):
-            length = len(item["encoder_input_ids"])
-            features["encoder_input_ids"][row, :length] = torch.tensor(item["encoder_input_ids"])
-            features["encoder_attention_mask"][row, :length] = 1
-            features["encoder_word_ids"][row, :length] = torch.tensor(item["encoder_word_ids"])
+    if "encoder_input_ids" in items[0]:  # encoder mode, live
+        (features["encoder_input_ids"], features["encoder_attention_mask"], features["encoder_word_ids"]) = (
+            pad_subtokens([item["encoder_input_ids"] for item in items], [item["encoder_word_ids"] for item in items])
+        )
     if "input_features" in items[0]:  # encoder mode, cached: (words, layers, hidden) per sentence, any float dtype
         first = items[0]["input_features"]
         features["input_features"] = torch.zeros(batch, max_words, *first.shape[1:], dtype=torch.float32)
@@ -297,4 +308,4 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     return features
 
 
-__all__ = ["ManMoeEncoding", "ManMoeTokenizer", "collate_word_features"]
+__all__ = ["ManMoeEncoding", "ManMoeTokenizer", "collate_word_features", "pad_subtokens"]

@@ -20,8 +20,11 @@ from ..errors import DataFormatError
 from ..tokenization_manmoe import ManMoeTokenizer, collate_word_features
 
 
-def encode_sentences(dataset, tokenizer: ManMoeTokenizer, language: str, label_column: str | None) -> list[dict]:
-    """Encode a `datasets.Dataset` with a `tokens` column (and `label_column` unless None) into model features.
+def encode_sentences(
+    dataset, tokenizer: ManMoeTokenizer, language: str, label_column: str | None, encoder_inputs: bool = True
+) -> list[dict]:
+    """Encode a `datasets.Dataset` with a `tokens` column (and `label_column` unless None) into model features
+    (`encoder_inputs=False`: without the live encoder's sub-tokens, see `ManMoeTokenizer.encode_words`).
 
     A missing column or an empty sentence raises `DataFormatError` naming the language (and the row).
     """
@@ -35,7 +38,7 @@ def encode_sentences(dataset, tokenizer: ManMoeTokenizer, language: str, label_c
     for row, words in enumerate(dataset["tokens"]):
         if not words:
             raise DataFormatError(f"the {language!r} dataset has an empty sentence at row {row}")
-        item = tokenizer.encode_words(words, language)
+        item = tokenizer.encode_words(words, language, encoder_inputs=encoder_inputs)
         if labels is not None:
             item["labels"] = labels[row]
         encoded.append(item)

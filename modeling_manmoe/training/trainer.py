@@ -93,14 +93,12 @@ class ManMoeTrainer(Trainer):
 
     # -- data ---------------------------------------------------------------------------------------------
     def encode_dataset(self, dataset, tokenizer, language: str, label_column: str | None) -> list[dict]:
-        """`encode_sentences`, plus each sentence's cached encoder features when a `feature_cache` is set (the
-        live encoder's sub-token inputs are then dropped)."""
-        items = encode_sentences(dataset, tokenizer, language, label_column)
+        """`encode_sentences`; with a `feature_cache`, each sentence's cached encoder features instead of the live
+        encoder's sub-token inputs."""
+        items = encode_sentences(dataset, tokenizer, language, label_column, encoder_inputs=self.feature_cache is None)
         if self.feature_cache is not None:
             features = self.feature_cache.features(dataset["tokens"], description=language)
             for item, feature in zip(items, features, strict=True):
-                for live_input in ("encoder_input_ids", "encoder_word_ids"):
-                    item.pop(live_input, None)
                 item["input_features"] = feature
         return items
 
