@@ -18,22 +18,24 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
-import sys
 import time
 from dataclasses import dataclass, field
 
 import datasets
-import torch
 import transformers
 from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser, set_seed
 
-import modeling_manmoe
-from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
+from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
-from modeling_manmoe.feature_cache import EncoderFeatureCache, tensors_sha256
-from modeling_manmoe.inputs import build_encoder_inputs, build_word_vector_inputs
 from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
+from modeling_manmoe.run_setup import (
+    ModelArguments,
+    build_model,
+    encoder_feature_cache,
+    limit,
+    parse_pairs,
+    run_record,
+)
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
 
 logger = logging.getLogger("run_ner")
@@ -69,45 +71,6 @@ class DataArguments:
 
 
 @dataclass
-class ModelArguments:
-    """The input representation and the model's ablation switches."""
-
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A trained MAN-MoE folder or Hub name (for --do_eval/--do_predict)."}
-    )
-    word_vectors: list[str] = field(
-        default_factory=list, metadata={"help": "LANG=PATH aligned vectors (.vec/.vec.gz), one per language."}
-    )
-    max_vectors_per_language: int | None = field(default=None, metadata={"help": "Read only the first N vectors."})
-    encoder_name_or_path: str | None = field(
-        default=None,
-        metadata={"help": "A frozen multilingual encoder instead of word vectors: a Hub name (e.g. "
-                  "bert-base-multilingual-cased) or a local folder."},
-    )  # fmt: skip
-    encoder_layers: list[int] = field(
-        default_factory=lambda: [-1],
-        metadata={"help": "Encoder hidden states to use (0 = embeddings, -1 = last); several are mixed by learned "
-                  "softmax weights."},
-    )  # fmt: skip
-    encoder_pooling: str = field(default="first", metadata={"help": "Word feature: 'first' sub-token or 'mean'."})
-    feature_cache_dir: str | None = field(
-        default=None,
-        metadata={"help": "Where encoder features are cached (default $MANMOE_FEATURE_CACHE or "
-                  "$HF_HOME/modeling_manmoe/features)."},
-    )  # fmt: skip
-    no_feature_cache: bool = field(
-        default=False, metadata={"help": "Run the frozen encoder at every step instead of reading cached features."}
-    )
-    use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
-    lowercase_characters: str = field(
-        default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
-    )
-    no_adversary: bool = field(default=False, metadata={"help": "Ablation: no language discriminator."})
-    no_private_moe: bool = field(default=False, metadata={"help": "Ablation: one shared private expert, no gate."})
-    no_predictor_moe: bool = field(default=False, metadata={"help": "Ablation: one shared tagger, no gate."})
-
-
-@dataclass
 class NerTrainingArguments(ManMoeTrainingArguments):
     """The paper's schedule: 15,000 steps, dev F1 after every epoch, the best checkpoint kept."""
 
@@ -124,19 +87,6 @@ class NerTrainingArguments(ManMoeTrainingArguments):
         if self.load_best_model_at_end and self.save_strategy == "epoch" and self.eval_strategy == "steps":
             self.save_strategy, self.save_steps = "steps", self.eval_steps or self.save_steps
         super().__post_init__()
-
-
-def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
-    """['en=PATH', ...] -> {'en': 'PATH'}; errors name the option and the bad item."""
-    parsed = {}
-    for item in pairs:
-        language, sep, value = item.partition("=")
-        if not sep or not language or not value:
-            raise ValueError(f"--{option}: expected LANG=VALUE items, got {item!r}")
-        if language in parsed:
-            raise ValueError(f"--{option}: language {language!r} given twice")
-        parsed[language] = value
-    return parsed
 
 
 def load_split(data_args: DataArguments, language: str, split: str) -> tuple[datasets.Dataset | None, dict]:
@@ -163,82 +113,6 @@ def load_split(data_args: DataArguments, language: str, split: str) -> tuple[dat
                              f"{language}=PATH or --hub_datasets {language}=NAME")  # fmt: skip
         return None, {}
     return read_conll(path, language), {"path": os.path.abspath(path), "sha256": sha256_file(path)}
-
-
-def limit(dataset: datasets.Dataset, count: int | None, seed: int | None) -> datasets.Dataset:
-    """The first `count` rows (or a seeded random subset when `seed` is given); all rows for None."""
-    if count is None or count >= len(dataset):
-        return dataset
-    return (dataset.shuffle(seed=seed) if seed is not None else dataset).select(range(count))
-
-
-def build_model(model_args: ModelArguments, data_args: DataArguments, train: dict, provenance: dict):
-    """A new MAN-MoE tagger and its tokenizer for `data_args.languages`, with word vectors or a frozen encoder as
-    input (records the vector files' provenance)."""
-    languages = data_args.languages
-    lowercase = {"auto": data_args.target_language == "de", "yes": True, "no": False}.get(
-        model_args.lowercase_characters
-    )
-    if lowercase is None:
-        raise ValueError(f"--lowercase_characters: expected auto, yes or no, got {model_args.lowercase_characters!r}")
-    corpus_words = (word for dataset in train.values() for sentence in dataset["tokens"] for word in sentence)
-    common = dict(
-        source_languages=list(data_args.source_languages),
-        unlabeled_languages=[data_args.target_language],
-        use_char_cnn=model_args.use_char_cnn,
-        use_adversary=not model_args.no_adversary,
-        use_private_moe=not model_args.no_private_moe,
-        use_predictor_moe=not model_args.no_predictor_moe,
-        id2label=dict(enumerate(CONLL_NER_LABELS)),
-        label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)},
-    )
-    if model_args.encoder_name_or_path is not None:
-        if model_args.word_vectors:
-            raise ValueError("give either --word_vectors or --encoder_name_or_path, not both")
-        tokenizer, encoder_config = build_encoder_inputs(
-            model_args.encoder_name_or_path,
-            languages,
-            characters=corpus_words,
-            language=data_args.target_language,
-            lowercase_characters=lowercase,
-        )
-        config = ManMoeConfig(
-            input_mode="encoder",
-            encoder_config=encoder_config,
-            encoder_name_or_path=model_args.encoder_name_or_path,
-            encoder_layers=list(model_args.encoder_layers),
-            encoder_pooling=model_args.encoder_pooling,
-            char_vocab_size=tokenizer.char_vocab_size,
-            **common,
-        )
-        model = ManMoeForTokenClassification(config)
-        model.load_pretrained_encoder(model_args.encoder_name_or_path)
-        return model, tokenizer
-    vector_files = parse_pairs(model_args.word_vectors, "word_vectors")
-    missing = [lang for lang in languages if lang not in vector_files]
-    if missing:
-        raise ValueError(f"--word_vectors: no vector file for language(s) {missing}; give LANG=PATH for each of "
-                         f"{languages}, or use --encoder_name_or_path")  # fmt: skip
-    tokenizer, table = build_word_vector_inputs(
-        {lang: vector_files[lang] for lang in languages},
-        languages,
-        max_words=model_args.max_vectors_per_language,
-        extra_characters=corpus_words,
-        language=data_args.target_language,
-        lowercase_characters=lowercase,
-    )
-    for lang in languages:
-        provenance[f"word_vectors/{lang}"] = {"path": os.path.abspath(vector_files[lang]),
-                                              "sha256": sha256_file(vector_files[lang])}  # fmt: skip
-    config = ManMoeConfig(
-        word_vocab_size=table.shape[0],
-        word_embedding_dim=table.shape[1],
-        char_vocab_size=tokenizer.char_vocab_size,
-        **common,
-    )
-    model = ManMoeForTokenClassification(config)
-    model.set_word_vectors(table)
-    return model, tokenizer
 
 
 def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Dataset, language: str, path: str):
@@ -308,19 +182,10 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")
-        model, tokenizer = build_model(model_args, data_args, train, provenance)
-
-    feature_cache = None
-    if model.config.input_mode == "encoder":
-        encoder = model.manmoe.inputs.encoder_features.encoder
-        if not model_args.no_feature_cache:
-            feature_cache = EncoderFeatureCache.for_model(
-                model, tokenizer, cache_dir=model_args.feature_cache_dir, show_progress=not training_args.disable_tqdm
-            )
-        provenance["encoder"] = {
-            "name_or_path": model.config.encoder_name_or_path,
-            "weights_sha256": feature_cache.encoder_weights_sha256 if feature_cache else tensors_sha256(encoder),
-        }
+        corpus_words = (word for dataset in train.values() for sentence in dataset["tokens"] for word in sentence)
+        model, tokenizer = build_model(ManMoeForTokenClassification, model_args, data_args.source_languages,
+                                       data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance)  # fmt: skip
+    feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
     trainer = ManMoeTrainer(
         model=model,
         args=training_args,
@@ -358,21 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
         config=trainer.model.config.to_dict(),
         training_arguments=training_args.to_dict(),
         data_and_vector_files=provenance,
-        command=" ".join(["python"] + sys.argv if argv is None else ["python", "examples/run_ner.py"] + argv),
-        wall_time_s=round(time.time() - started, 1),
-        hardware={
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "processes": training_args.world_size,
-        },  # fmt: skip
-        versions={
-            "modeling_manmoe": modeling_manmoe.__version__,
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-        },  # fmt: skip
+        **run_record("examples/run_ner.py", argv, started, training_args.world_size),
     )
     if trainer.is_world_process_zero():
         write_json(os.path.join(training_args.output_dir, "all_results.json"), results)

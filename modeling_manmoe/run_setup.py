@@ -1,0 +1,194 @@
+"""What the example scripts (`examples/run_ner.py`, `examples/run_classification.py`) share: the input and ablation
+arguments, building a new model with its tokenizer (word vectors or a frozen encoder), the encoder feature cache,
+and the record of how a run was made (command, wall time, hardware, versions)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import datasets
+import torch
+import transformers
+
+from .configuration_manmoe import ManMoeConfig
+from .feature_cache import EncoderFeatureCache, tensors_sha256
+from .inputs import build_encoder_inputs, build_word_vector_inputs
+from .run_outputs import sha256_file
+
+
+@dataclass
+class ModelArguments:
+    """The input representation and the model's ablation switches."""
+
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "A trained MAN-MoE folder or Hub name (for --do_eval/--do_predict)."}
+    )
+    word_vectors: list[str] = field(
+        default_factory=list, metadata={"help": "LANG=PATH aligned vectors (.vec/.vec.gz), one per language."}
+    )
+    max_vectors_per_language: int | None = field(default=None, metadata={"help": "Read only the first N vectors."})
+    encoder_name_or_path: str | None = field(
+        default=None,
+        metadata={"help": "A frozen multilingual encoder instead of word vectors: a Hub name (e.g. "
+                  "bert-base-multilingual-cased) or a local folder."},
+    )  # fmt: skip
+    encoder_layers: list[int] = field(
+        default_factory=lambda: [-1],
+        metadata={"help": "Encoder hidden states to use (0 = embeddings, -1 = last); several are mixed by learned "
+                  "softmax weights."},
+    )  # fmt: skip
+    encoder_pooling: str = field(default="first", metadata={"help": "Word feature: 'first' sub-token or 'mean'."})
+    feature_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where encoder features are cached (default $MANMOE_FEATURE_CACHE or "
+                  "$HF_HOME/modeling_manmoe/features)."},
+    )  # fmt: skip
+    no_feature_cache: bool = field(
+        default=False, metadata={"help": "Run the frozen encoder at every step instead of reading cached features."}
+    )
+    use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
+    lowercase_characters: str = field(
+        default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
+    )
+    no_adversary: bool = field(default=False, metadata={"help": "Ablation: no language discriminator."})
+    no_private_moe: bool = field(default=False, metadata={"help": "Ablation: one shared private expert, no gate."})
+    no_predictor_moe: bool = field(default=False, metadata={"help": "Ablation: one shared predictor, no gate."})
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    """['en=PATH', ...] -> {'en': 'PATH'}; errors name the option and the bad item."""
+    parsed = {}
+    for item in pairs:
+        language, sep, value = item.partition("=")
+        if not sep or not language or not value:
+            raise ValueError(f"--{option}: expected LANG=VALUE items, got {item!r}")
+        if language in parsed:
+            raise ValueError(f"--{option}: language {language!r} given twice")
+        parsed[language] = value
+    return parsed
+
+
+def limit(dataset: datasets.Dataset, count: int | None, seed: int | None) -> datasets.Dataset:
+    """The first `count` rows (or a seeded random subset when `seed` is given); all rows for None."""
+    if count is None or count >= len(dataset):
+        return dataset
+    return (dataset.shuffle(seed=seed) if seed is not None else dataset).select(range(count))
+
+
+def build_model(
+    model_class: type,
+    model_args: ModelArguments,
+    source_languages: list[str],
+    target_language: str,
+    label_names: list[str],
+    corpus_words: Iterable[str],
+    provenance: dict,
+    **tokenizer_kwargs,
+):
+    """A new `model_class` (a MAN-MoE head) and its tokenizer for the sources + target, with word vectors or a
+    frozen encoder as input; `corpus_words` give the CharCNN's characters. Records the vector files' sha256 in
+    `provenance`. Returns (model, tokenizer)."""
+    languages = list(source_languages) + [target_language]
+    lowercase = {"auto": target_language == "de", "yes": True, "no": False}.get(model_args.lowercase_characters)
+    if lowercase is None:
+        raise ValueError(f"--lowercase_characters: expected auto, yes or no, got {model_args.lowercase_characters!r}")
+    tokenizer_kwargs = dict(language=target_language, lowercase_characters=lowercase, **tokenizer_kwargs)
+    common = dict(
+        source_languages=list(source_languages),
+        unlabeled_languages=[target_language],
+        use_char_cnn=model_args.use_char_cnn,
+        use_adversary=not model_args.no_adversary,
+        use_private_moe=not model_args.no_private_moe,
+        use_predictor_moe=not model_args.no_predictor_moe,
+        id2label=dict(enumerate(label_names)),
+        label2id={label: i for i, label in enumerate(label_names)},
+    )
+    if model_args.encoder_name_or_path is not None:
+        if model_args.word_vectors:
+            raise ValueError("give either --word_vectors or --encoder_name_or_path, not both")
+        tokenizer, encoder_config = build_encoder_inputs(
+            model_args.encoder_name_or_path, languages, characters=corpus_words, **tokenizer_kwargs
+        )
+        config = ManMoeConfig(
+            input_mode="encoder",
+            encoder_config=encoder_config,
+            encoder_name_or_path=model_args.encoder_name_or_path,
+            encoder_layers=list(model_args.encoder_layers),
+            encoder_pooling=model_args.encoder_pooling,
+            char_vocab_size=tokenizer.char_vocab_size,
+            **common,
+        )
+        model = model_class(config)
+        model.load_pretrained_encoder(model_args.encoder_name_or_path)
+        return model, tokenizer
+    vector_files = parse_pairs(model_args.word_vectors, "word_vectors")
+    missing = [lang for lang in languages if lang not in vector_files]
+    if missing:
+        raise ValueError(f"--word_vectors: no vector file for language(s) {missing}; give LANG=PATH for each of "
+                         f"{languages}, or use --encoder_name_or_path")  # fmt: skip
+    tokenizer, table = build_word_vector_inputs(
+        {lang: vector_files[lang] for lang in languages},
+        languages,
+        max_words=model_args.max_vectors_per_language,
+        extra_characters=corpus_words if model_args.use_char_cnn else (),
+        **tokenizer_kwargs,
+    )
+    for lang in languages:
+        provenance[f"word_vectors/{lang}"] = {"path": os.path.abspath(vector_files[lang]),
+                                              "sha256": sha256_file(vector_files[lang])}  # fmt: skip
+    config = ManMoeConfig(
+        word_vocab_size=table.shape[0],
+        word_embedding_dim=table.shape[1],
+        char_vocab_size=tokenizer.char_vocab_size,
+        **common,
+    )
+    model = model_class(config)
+    model.set_word_vectors(table)
+    return model, tokenizer
+
+
+def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_progress: bool, provenance: dict):
+    """Encoder mode: the `EncoderFeatureCache` the trainer reads features from (None with --no_feature_cache or in
+    word-vector mode); records the encoder's name and weight hash in `provenance`."""
+    if model.config.input_mode != "encoder":
+        return None
+    cache = None
+    if not model_args.no_feature_cache:
+        cache = EncoderFeatureCache.for_model(
+            model, tokenizer, cache_dir=model_args.feature_cache_dir, show_progress=show_progress
+        )
+    encoder = model.manmoe.inputs.encoder_features.encoder
+    provenance["encoder"] = {
+        "name_or_path": model.config.encoder_name_or_path,
+        "weights_sha256": cache.encoder_weights_sha256 if cache else tensors_sha256(encoder),
+    }
+    return cache
+
+
+def run_record(script: str, argv: list[str] | None, started: float, world_size: int) -> dict:
+    """How the run was made: the command line, wall time since `started`, hardware and library versions."""
+    from . import __version__
+
+    command = ["python"] + sys.argv if argv is None else ["python", script] + list(argv)
+    return {
+        "command": " ".join(command),
+        "wall_time_s": round(time.time() - started, 1),
+        "hardware": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "processes": world_size,
+        },
+        "versions": {
+            "modeling_manmoe": __version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+    }
