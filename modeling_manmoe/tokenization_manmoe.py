@@ -34,7 +34,10 @@ class ManMoeTokenizer(PreTrainedTokenizer):
 
     Word table rows: 0 = padding, 1 = unknown, then each language's words in `vocabularies` order. A word is
     looked up as is, then lower-cased, then falls back to unknown. Characters: one vocabulary for all languages
-    (0 = padding, 1 = unknown). Raw text is split with the regex `\\w+|[^\\w\\s]` (optionally lower-cased).
+    (0 = padding, 1 = unknown). Raw text is split into words by `split_words`: lower-cased when `do_lower_case`,
+    then the regex `\\w+|[^\\w\\s]`, or MeCab (`fugashi` + `ipadic`, the `ja` extra) for the languages in
+    `mecab_languages` (U+3000 ideographic spaces become spaces first). Both settings are saved with the tokenizer,
+    so inference splits text as training did (the Webis-CLS-10 vectors were made with exactly this splitting).
 
     Encoder mode: give `encoder_tokenizer`, the frozen encoder's fast tokenizer as `tokenizer.json` text (see
     `ManMoeTokenizer.for_encoder`); it is stored in the vocabulary file, and every sentence is also encoded into
@@ -63,6 +66,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         do_lower_case: bool = False,
         lowercase_characters: bool = False,
         encoder_tokenizer: str | None = None,
+        mecab_languages: list[str] | None = None,
         **kwargs,
     ):
         if vocab_file is not None:
@@ -86,6 +90,8 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         self.language = language
         self.do_lower_case = do_lower_case
         self.lowercase_characters = lowercase_characters
+        self.mecab_languages = list(mecab_languages or [])
+        self._mecab = None
         self.encoder_tokenizer_json = encoder_tokenizer
         self.encoder_tokenizer = load_encoder_tokenizer(encoder_tokenizer) if encoder_tokenizer else None
         kwargs.setdefault("pad_token", PAD)
@@ -95,6 +101,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
             language=language,
             do_lower_case=do_lower_case,
             lowercase_characters=lowercase_characters,
+            mecab_languages=self.mecab_languages,
             **kwargs,
         )
 
@@ -111,9 +118,30 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         return vocab
 
     def _tokenize(self, text: str, **kwargs) -> list[str]:
+        return self.split_words(text)
+
+    def split_words(self, text: str, language: str | None = None) -> list[str]:
+        """Raw text of `language` (default: `self.language`) -> words: lower-cased when `do_lower_case`, then MeCab
+        for the `mecab_languages` (after U+3000 -> space), the regex `\\w+|[^\\w\\s]` for the others."""
+        language = language or self.language
         if self.do_lower_case:
             text = text.lower()
+        if language in self.mecab_languages:
+            return [word.surface for word in self._mecab_tagger()(text.replace("\u3000", " ")) if word.surface.strip()]
         return WORD_PATTERN.findall(text)
+
+    def _mecab_tagger(self):
+        if self._mecab is None:
+            try:
+                import fugashi
+                import ipadic
+            except ImportError as error:
+                raise ImportError(
+                    f"splitting {self.mecab_languages} text needs MeCab: pip install 'modeling-manmoe[ja]' "
+                    "(fugashi and ipadic)"
+                ) from error
+            self._mecab = fugashi.GenericTagger(ipadic.MECAB_ARGS)
+        return self._mecab
 
     def _convert_token_to_id(self, token: str) -> int:
         return self.word_id(self._require_language(None), token)
@@ -218,12 +246,12 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         (`is_split_into_words=True`) or a list of word lists. Returns `input_ids` (words), `char_ids`
         (words x chars), `attention_mask` and `lang_ids`; padded (and tensors) for batches."""
         if isinstance(text, str):
-            batch, single = [self._tokenize(text)], True
+            batch, single = [self.split_words(text, language)], True
         elif is_split_into_words:
             single = bool(text) and isinstance(text[0], str)
             batch = [list(text)] if single else [list(words) for words in text]
         else:
-            batch, single = [self._tokenize(sentence) for sentence in text], False
+            batch, single = [self.split_words(sentence, language) for sentence in text], False
         for index, words in enumerate(batch):
             if not words:
                 raise ValueError(f"sentence {index} of the batch has no words")

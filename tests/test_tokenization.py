@@ -68,3 +68,28 @@ def test_save_and_auto_load(tokenizer, tmp_path):
             loaded(words, language="de", is_split_into_words=True)[key],
             tokenizer(words, language="de", is_split_into_words=True)[key],
         )
+
+
+def test_split_words_lower_cases_and_uses_the_regex_per_language():
+    tokenizer = ManMoeTokenizer(vocabularies={"en": ["great"]}, characters=[], languages=["en"], do_lower_case=True)
+    assert tokenizer.split_words("GREAT book!! Don't", "en") == ["great", "book", "!", "!", "don", "'", "t"]
+    assert tokenizer("GREAT!", language="en")["input_ids"].tolist() == [[2, 1]]
+
+
+def test_japanese_text_is_split_by_mecab_and_the_setting_is_saved(tmp_path):
+    pytest.importorskip("fugashi", reason="MeCab splitting needs the 'ja' extra (fugashi, ipadic)")
+    pytest.importorskip("ipadic", reason="MeCab splitting needs the 'ja' extra (fugashi, ipadic)")
+    tokenizer = ManMoeTokenizer(
+        vocabularies={"en": [], "ja": ["素晴らしい", "出来"]},
+        characters=[],
+        languages=["en", "ja"],
+        do_lower_case=True,
+        mecab_languages=["ja"],
+    )
+    # U+3000 (ideographic space) separates words like a space; Latin letters are lower-cased
+    assert tokenizer.split_words("素晴らしい出来です!\u3000CD", "ja") == ["素晴らしい", "出来", "です", "!", "cd"]
+    assert tokenizer.split_words("Great CD", "en") == ["great", "cd"]  # other languages keep the regex
+    tokenizer.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.mecab_languages == ["ja"] and loaded.do_lower_case
+    assert loaded("素晴らしい出来", language="ja")["input_ids"].tolist() == [[2, 3]]
