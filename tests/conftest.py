@@ -25,7 +25,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MANMOE_SHARED", REPO.parent / "shared"))
-EXPECTED = ["data/conll2002", "data/conll2003", "embeddings/conll-use-m3", "models"]
+EXPECTED = [
+    "data/conll2002",
+    "data/conll2003",
+    "data/webis-cls-10",
+    "embeddings/conll-use-m3",
+    "embeddings/webis-use-m3",
+    "models",
+]
 
 
 def pytest_configure(config):

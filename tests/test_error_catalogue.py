@@ -26,7 +26,7 @@ from modeling_manmoe import (
     ManMoeTokenizer,
     VectorFileError,
 )
-from modeling_manmoe.data import read_conll
+from modeling_manmoe.data import load_text_classification, read_conll, read_webis_reviews, webis_file_path
 from modeling_manmoe.inputs import build_word_vector_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 from modeling_manmoe.vectors import read_word_vectors
@@ -100,6 +100,136 @@ def test_conll_truncated_gzip(tmp_path):
     path = write(tmp_path / "train.conll.gz", truncated_gzip(GOOD_CONLL * 50))
     with pytest.raises(DataFormatError, match=at(path, ": truncated or corrupt gzip data")):
         read_conll(path, "en")
+
+
+# -- sentiment review files (modeling_manmoe.data.read_webis_reviews, load_text_classification) --------------
+
+
+def review(rating: str = "5.0", summary: str = "Great", text: str = "I liked it.") -> str:
+    """One Webis `<item>` (5 lines)."""
+    return f"<item>\n\t<summary>{summary}</summary>\n\t<rating>{rating}</rating>\n\t<text>{text}</text>\n</item>\n"
+
+
+def reviews(*items: str) -> str:
+    """A Webis review document: the XML declaration on line 1, the first item from line 2."""
+    return '<?xml version="1.0" encoding="utf-8"?>\n<items>' + "".join(items) + "</items>\n"
+
+
+def test_reviews_missing_file(tmp_path):
+    path = tmp_path / "train.review.gz"
+    with pytest.raises(FileNotFoundError, match=at(path)):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_empty_file(tmp_path):
+    path = write(tmp_path / "empty.review", "")
+    with pytest.raises(
+        DataFormatError, match=at(path, r": empty file; expected a Webis review document <items><item>")
+    ):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_not_xml(tmp_path):
+    """A CoNLL file given as a review file."""
+    path = write(tmp_path / "eng.review", GOOD_CONLL)
+    with pytest.raises(DataFormatError, match=at(path, r":1: malformed XML \(expat: syntax error: line 1, column 0\)")):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_malformed_xml(tmp_path):
+    path = write(tmp_path / "unclosed.review", reviews(review(), review(text="unclosed</item>\n<text>")))
+    expected = r":10: malformed XML in item 2 \(starting at line 7\) \(expat: mismatched tag: line 10, column 17\)"
+    with pytest.raises(DataFormatError, match=at(path, expected)):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_dtd_with_entities_refused(tmp_path):
+    """A "billion laughs" document: entities that expand to gigabytes. Refused before any entity is declared."""
+    dtd = '<!DOCTYPE items [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>\n'
+    path = write(tmp_path / "laughs.review", dtd + reviews(review(text="&lol2;")))
+    with pytest.raises(
+        DataFormatError, match=at(path, r":1: the document declares a DTD \(<!DOCTYPE items …>\); refused")
+    ):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_without_items(tmp_path):
+    path = write(tmp_path / "none.review", reviews())
+    with pytest.raises(DataFormatError, match=at(path, r": no <item> elements; expected a Webis review document")):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_item_without_rating(tmp_path):
+    path = write(tmp_path / "norating.review", reviews(review(), review().replace("<rating>5.0</rating>", "")))
+    with pytest.raises(DataFormatError, match=at(path, r":7: item 2: no <rating>; expected a rating from 1.0 to 5.0")):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_rating_not_a_number(tmp_path):
+    path = write(tmp_path / "stars.review", reviews(review("five stars")))
+    expected = r":2: item 1: <rating> 'five stars' \(line 4\) is not a number; expected a rating from 1\.0 to 5\.0"
+    with pytest.raises(DataFormatError, match=at(path, expected)):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_rating_outside_one_to_five(tmp_path):
+    path = write(tmp_path / "ten.review", reviews(review(), review(), review("10.0")))
+    expected = r":12: item 3: <rating> '10\.0' \(line 14\) is outside 1 to 5; expected a rating from 1\.0 to 5\.0"
+    with pytest.raises(DataFormatError, match=at(path, expected)):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_item_without_summary_and_text(tmp_path):
+    path = write(tmp_path / "blank.review", reviews(review(summary=" ", text="")))
+    with pytest.raises(DataFormatError, match=at(path, r":2: item 1: neither <summary> nor <text> holds text")):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_truncated_gzip(tmp_path):
+    path = write(tmp_path / "train.review.gz", truncated_gzip(reviews(*[review()] * 50)))
+    with pytest.raises(DataFormatError, match=at(path, ": truncated or corrupt gzip data")):
+        read_webis_reviews(path, "en")
+
+
+def test_reviews_binary_file(tmp_path):
+    path = write(tmp_path / "model.review", b"\x89HDF\r\n\x1a\n\x00\x00\x00\x00")
+    with pytest.raises(DataFormatError, match=at(path, r": looks like a binary file \(it contains NUL bytes\)")):
+        read_webis_reviews(path, "en")
+
+
+def test_webis_file_path_not_found(tmp_path):
+    expected = r"no Webis-CLS-10 file for language 'ja', domain 'books', split 'test'; tried: " + at(tmp_path / "jp")
+    with pytest.raises(FileNotFoundError, match=expected):
+        webis_file_path(tmp_path, "ja", "books", "test")
+
+
+def test_text_classification_missing_column(tmp_path):
+    path = write(tmp_path / "reviews.csv", "review,stars\ngreat,5\n")
+    with pytest.raises(
+        DataFormatError, match=at(path, r" has no column 'text' \(text_column\); columns: \['review', 'stars'\]")
+    ):
+        load_text_classification(path, "en", cache_dir=str(tmp_path / "cache"))
+
+
+def test_text_classification_empty_text(tmp_path):
+    path = write(tmp_path / "reviews.jsonl", '{"text": "great", "label": "pos"}\n{"text": "", "label": "neg"}\n')
+    with pytest.raises(DataFormatError, match=at(path, r", row 1: empty text '' in column 'text'")):
+        load_text_classification(path, "en", cache_dir=str(tmp_path / "cache"))
+
+
+def test_text_classification_label_not_in_label_names(tmp_path):
+    path = write(tmp_path / "reviews.tsv", "text\tlabel\ngreat\tpositive\nso-so\tneutral\n")
+    expected = r", row 1: label 'neutral' is not one of the label names \['negative', 'positive'\]"
+    with pytest.raises(DataFormatError, match=at(path, expected)):
+        load_text_classification(path, "en", label_names=["negative", "positive"], cache_dir=str(tmp_path / "cache"))
+
+
+def test_text_classification_unparsable_file(tmp_path):
+    path = write(tmp_path / "reviews.jsonl", '{"text": "great", "label": "pos"}\n{"text": "bad", "label": \n')
+    with pytest.raises(
+        DataFormatError, match=at(path, r": cannot be read as a JSONL file \(ArrowInvalid: JSON parse error")
+    ):
+        load_text_classification(path, "en", cache_dir=str(tmp_path / "cache"))
 
 
 # -- word-vector files (modeling_manmoe.vectors, modeling_manmoe.inputs) --------------------------------------
