@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Zero-shot review sentiment on Webis-CLS-10 (the paper's Amazon experiment): the three other languages of
+# en/de/fr/ja labeled -> TARGET unlabeled, one DOMAIN, the aligned vectors of ../shared/embeddings/webis-use-m3.
+# Usage: bash examples/zero_shot_webis.sh TARGET DOMAIN [OUTPUT_DIR] [extra run_classification.py options]
+set -euo pipefail
+TARGET=${1:?usage: zero_shot_webis.sh TARGET(de|fr|ja) DOMAIN(books|dvd|music) [OUTPUT_DIR] [options]}
+DOMAIN=${2:?usage: zero_shot_webis.sh TARGET DOMAIN [OUTPUT_DIR] [options]}
+OUT=${3:-runs/cls-$TARGET-$DOMAIN}
+shift $(( $# < 3 ? $# : 3 ))
+SHARED=${MANMOE_SHARED:-$(dirname "$0")/../../shared}
+VECTORS=$SHARED/embeddings/webis-use-m3
+SOURCES=()
+for lang in en de fr ja; do [[ $lang != "$TARGET" ]] && SOURCES+=("$lang"); done
+python "$(dirname "$0")/run_classification.py" \
+  --source_languages "${SOURCES[@]}" --target_language "$TARGET" --domain "$DOMAIN" \
+  --webis_dir "$SHARED/data/webis-cls-10" \
+  --word_vectors "en=$VECTORS/en.vec.gz" "de=$VECTORS/de.vec.gz" "fr=$VECTORS/fr.vec.gz" "ja=$VECTORS/ja.vec.gz" \
+  --max_words 128 --max_steps 200 --eval_steps 50 --seed 42 \
+  --output_dir "$OUT" --do_train --do_eval --do_predict --disable_tqdm true "$@"
