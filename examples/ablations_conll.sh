@@ -6,7 +6,7 @@
 # VARIANTs: full no_adversary no_private_moe no_predictor_moe (default: all four, one after the other; give one per
 # invocation to run them in parallel). Each run lands in runs/ner-TARGET-VARIANT-STEPS (dev F1 of the target every
 # STEPS/2 steps, the best checkpoint kept); then
-#   python examples/summarize_ner_runs.py runs/ner-TARGET-*-STEPS
+#   python examples/summarize_runs.py runs/ner-TARGET-*-STEPS
 # prints the table. STEPS defaults to 600.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)

@@ -1,0 +1,104 @@
+#!/usr/bin/env python
+"""Print a Markdown table of finished runs, read from their `all_results.json` files, so that published figures are
+never typed by hand: test (and dev) F1 of `run_ner.py` runs, or test accuracy of `run_classification.py` runs.
+
+    python examples/summarize_runs.py runs/ner-de runs/ner-es runs/ner-nl
+    python examples/summarize_runs.py runs/cls-*-books runs/cls-*-dvd runs/cls-*-music
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def describe(config: dict) -> str:
+    """The model variant: full MAN-MoE or the ablation(s) its config names."""
+    off = [name for flag, name in (("use_adversary", "no adversary"), ("use_private_moe", "no private MoE"),
+                                   ("use_predictor_moe", "no predictor MoE")) if not config.get(flag, True)]  # fmt: skip
+    return ", ".join(off) if off else "MAN-MoE"
+
+
+def describe_input(config: dict) -> str:
+    """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers), +CharCNN."""
+    if config.get("input_mode") == "encoder":
+        name = Path(config.get("encoder_name_or_path") or "encoder").name
+        layers = config.get("encoder_layers", [-1])
+        text = f"{name} layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}"
+    else:
+        text = "word vectors"
+    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
+
+
+def load_results(run: Path) -> dict:
+    """A finished run's `all_results.json`, with dev and test scores for its target."""
+    path = run / "all_results.json"
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found (is the run finished?)")
+    results = json.loads(path.read_text(encoding="utf-8"))
+    target = results["target_language"]
+    needed = ("test",) if results.get("task") == "text-classification" else ("dev", "test")
+    missing = [split for split in needed if target not in results.get(split, {})]
+    if missing:
+        raise SystemExit(f"{path}: no {' or '.join(missing)} scores for the target {target!r}")
+    return results
+
+
+def best_step(results: dict) -> str:
+    return (results.get("train", {}).get("best_checkpoint") or "").rsplit("-", 1)[-1] or "?"
+
+
+def ner_table(runs: list[dict]) -> None:
+    print(
+        "| target | sources | input | model | steps | best step | target dev F1 | target test F1 (P / R) | wall time |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    targets: dict[str, list[float]] = {}
+    for results in runs:
+        target = results["target_language"]
+        dev, test, train = results["dev"][target], results["test"][target], results.get("train", {})
+        print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results['config'])} | "
+              f"{describe(results['config'])} | "
+              f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
+              f"({test['precision']:.1f} / {test['recall']:.1f}) | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
+        if describe(results["config"]) == "MAN-MoE":
+            targets.setdefault(describe_input(results["config"]), []).append(test["f1"])
+    for inputs, scores in targets.items():
+        print(f"\nMean target test F1 of the full model ({inputs}) over {len(scores)} target(s): "
+              f"{sum(scores) / len(scores):.1f}")  # fmt: skip
+
+
+def classification_table(runs: list[dict]) -> None:
+    print("| target | domain | sources | input | model | steps | best step | source dev acc. (mean) | "
+          "target test acc. | source test acc. | wall time |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    targets: dict[str, list[float]] = {}
+    for results in runs:
+        target, sources, train = results["target_language"], results["source_languages"], results.get("train", {})
+        test = results["test"]
+        source_test = " / ".join(f"{lang} {test[lang]['accuracy']:.1f}" for lang in sources if lang in test)
+        print(f"| {target} | {results.get('domain') or '-'} | {' '.join(sources)} | "
+              f"{describe_input(results['config'])} | {describe(results['config'])} | {train.get('global_step', '?')} "
+              f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
+              f"{test[target]['accuracy']:.1f} | {source_test} | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
+        if describe(results["config"]) == "MAN-MoE":
+            targets.setdefault(describe_input(results["config"]), []).append(test[target]["accuracy"])
+    for inputs, scores in targets.items():
+        print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "
+              f"{sum(scores) / len(scores):.1f}, lowest {min(scores):.1f}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run output folders holding all_results.json")
+    options = parser.parse_args()
+    runs = [load_results(run) for run in options.runs]
+    tasks = {results.get("task", "token-classification") for results in runs}
+    if len(tasks) > 1:
+        raise SystemExit(f"the runs are of different tasks {sorted(tasks)}: summarize them separately")
+    (classification_table if tasks == {"text-classification"} else ner_table)(runs)
+
+
+if __name__ == "__main__":
+    main()
