@@ -124,6 +124,28 @@ def test_run_classification_reads_csv_and_jsonl_files(tmp_path):
     assert sorted(results["test"]) == sorted(LANGUAGES)
 
 
+def test_run_classification_with_a_frozen_encoder_and_its_feature_cache(tmp_path):
+    """Encoder mode on the review fixtures with a tiny BERT made here: features are cached once per dataset and the
+    saved model classifies raw text with the live encoder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from tests.tiny_encoder import make_tiny_encoder
+
+    files, _ = write_fixtures(tmp_path)
+    encoder = make_tiny_encoder(tmp_path / "encoder")
+    argv = ["--source_languages", "en", "de", "fr", "--target_language", "ja", "--train_files", *files,
+            "--test_files", *files, "--encoder_name_or_path", str(encoder), "--feature_cache_dir",
+            str(tmp_path / "cache"), "--output_dir", str(tmp_path / "run"), "--do_train", "--do_predict",
+            "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "2", "--report_to", "none",
+            "--disable_tqdm", "true"]  # fmt: skip
+    results = load_run_classification().main(argv)
+    assert results["config"]["input_mode"] == "encoder" and sorted(results["test"]) == sorted(LANGUAGES)
+    assert len(list((tmp_path / "cache").iterdir())) >= 4, "features cached per dataset"
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run").eval()
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run")
+    assert model(**tokenizer(["great book"], language="en", return_tensors="pt")).logits.shape == (1, 2)
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -153,11 +175,11 @@ def test_zero_shot_sentiment_on_real_webis_learns(shared_dir, tmp_path):
     vectors = [f"{lang}={shared_dir}/embeddings/webis-use-m3/{lang}.vec.gz" for lang in LANGUAGES]
     argv = ["--source_languages", "en", "fr", "ja", "--target_language", "de", "--webis_dir",
             str(shared_dir / "data/webis-cls-10"), "--domain", "books", "--word_vectors", *vectors,
-            "--output_dir", str(tmp_path / "run"), "--do_train", "--do_eval", "--do_predict", "--max_steps", "80",
-            "--eval_steps", "40", "--max_words", "48", "--max_train_sentences", "800", "--max_eval_sentences", "400",
-            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            "--output_dir", str(tmp_path / "run"), "--do_train", "--do_eval", "--do_predict", "--max_steps", "100",
+            "--eval_steps", "50", "--learning_rate", "3e-3", "--max_words", "40", "--max_train_sentences", "800",
+            "--max_eval_sentences", "400", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_classification().main(argv)
-    assert results["train"]["global_step"] == 80
+    assert results["train"]["global_step"] == 100
     assert results["data_and_vector_files"]["test/de"]["texts"] == 400
     assert results["test"]["en"]["accuracy"] > 65, results["test"]
     assert results["test"]["de"]["accuracy"] > 60, results["test"]
