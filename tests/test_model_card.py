@@ -1,0 +1,262 @@
+"""Model cards from a run's `all_results.json`: the model-index equals the file, the body says what the file says,
+incomplete files are refused, and the `manmoe-card` console script writes README.md."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+
+from modeling_manmoe.errors import DataFormatError
+from modeling_manmoe.model_card import ResultsFileNotFoundError, build_model_card, main, write_model_card
+
+SHA = {name: f"{index:x}" * 64 for index, name in enumerate("abcdefghijklmnop", start=1)}
+CONLL = {"en": "conll2003/eng", "de": "conll2003/deu", "es": "conll2002/esp", "nl": "conll2002/ned"}
+SUFFIXES = {"train": "train", "validation": "testa", "test": "testb"}
+
+
+def ner_results() -> dict:
+    """A `run_ner.py` results file in the shape of runs/ner-*: sources en de es, target nl, word vectors."""
+    scores = {
+        "dev": {"en": (74.6, 73.9, 74.2369), "de": (68.0722, 64.8, 66.4), "es": (60.6, 63.0, 61.8), "nl": (67.4, 57.7, 62.1783)},
+        "test": {"en": (73.1, 72.2, 72.6512), "de": (64.7, 61.1, 62.8307), "es": (62.0, 64.6, 63.3), "nl": (65.5713, 55.189, 59.9339)},
+    }  # fmt: skip
+    provenance = {
+        f"{split}/{lang}": {"path": f"/data/{CONLL[lang]}.{suffix}", "sha256": SHA["abcd"[i]], "sentences": 100 + i}
+        for split, suffix in SUFFIXES.items()
+        for i, lang in enumerate(CONLL)
+    }
+    provenance |= {f"word_vectors/{lang}": {"path": f"/vec/{lang}.vec.gz", "sha256": SHA["m"]} for lang in CONLL}
+    return {
+        "task": "token-classification",
+        "source_languages": ["en", "de", "es"],
+        "target_language": "nl",
+        "seed": 42,
+        "command": "python examples/run_ner.py --source_languages en de es --target_language nl --max_steps 600",
+        "config": {
+            "input_mode": "word_vectors",
+            "use_char_cnn": True,
+            "use_adversary": True,
+            "use_private_moe": True,
+            "use_predictor_moe": True,
+            "source_languages": ["en", "de", "es"],
+            "unlabeled_languages": ["nl"],
+            "id2label": {"0": "O", "1": "B-PER", "2": "I-PER"},
+        },
+        "dev": {lang: dict(zip(("precision", "recall", "f1"), v, strict=True)) for lang, v in scores["dev"].items()},
+        "test": {lang: dict(zip(("precision", "recall", "f1"), v, strict=True)) for lang, v in scores["test"].items()},
+        "train": {
+            "global_step": 600,
+            "epochs": 0.853,
+            "steps_per_epoch": 703,
+            "train_runtime_s": 2450.4,
+            "best_checkpoint": "/work/runs/ner-nl/checkpoint-600",
+            "best_selection_score": 49.2,
+            "model_selection": "target",
+        },
+        "training_arguments": {"learning_rate": 0.001, "per_device_train_batch_size": 16, "seed": 42},
+        "data_and_vector_files": provenance,
+        "hardware": {"cpu_count": 2, "cuda": None, "processes": 1, "torch_threads": 1, "platform": "Linux-x"},
+        "versions": {"modeling_manmoe": "0.1.0", "torch": "2.13.0+cpu", "transformers": "5.23.0"},
+        "wall_time_s": 2950.7,
+    }
+
+
+def classification_results() -> dict:
+    """A `run_classification.py` results file in the shape of runs/cls-de-books: dev held out from training."""
+    folders = {"en": "en", "fr": "fr", "ja": "jp", "de": "de"}
+    provenance = {
+        f"{split}/{lang}": {"path": f"/webis/{folder}/books/{split}.review.gz", "sha256": SHA["e"], "texts": 2000}
+        for split in ("train", "test")
+        for lang, folder in folders.items()
+    }
+    provenance |= {
+        f"validation/{lang}": {"held_out_from": f"train/{lang}", "texts": 200} for lang in ("en", "fr", "ja")
+    }
+    return {
+        "task": "text-classification",
+        "source_languages": ["en", "fr", "ja"],
+        "target_language": "de",
+        "domain": "books",
+        "max_words": 64,
+        "seed": 42,
+        "command": "python examples/run_classification.py --target_language de --domain books --max_words 64",
+        "config": {"input_mode": "word_vectors", "use_char_cnn": False, "id2label": {"0": "negative", "1": "positive"}},
+        "dev": {"en": {"accuracy": 75.5}, "fr": {"accuracy": 75.0}, "ja": {"accuracy": 67.5}},
+        "test": {"de": {"accuracy": 73.05}, "en": {"accuracy": 77.1}, "fr": {"accuracy": 75.05}, "ja": {"accuracy": 67.2}},
+        "train": {"global_step": 200, "epochs": 1.77, "best_checkpoint": "runs/x/checkpoint-150",
+                  "best_selection_score": 72.66666666666667, "model_selection": "source_mean", "train_runtime_s": 497.0},
+        "data_and_vector_files": provenance,
+        "wall_time_s": 541.2,
+    }  # fmt: skip
+
+
+RESULTS = {"token-classification": ner_results, "text-classification": classification_results}
+
+
+def write_run(folder: Path, results: dict | str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    text = results if isinstance(results, str) else json.dumps(results, indent=2)
+    (folder / "all_results.json").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("task", sorted(RESULTS))
+def test_model_index_equals_the_results_file(task, tmp_path):
+    results = RESULTS[task]()
+    run = write_run(tmp_path / "run", results)
+    card = ModelCard.load(write_model_card(run))
+    found = {
+        (e.dataset_split, e.dataset_config.split("-")[0], e.metric_type): e.metric_value for e in card.data.eval_results
+    }
+    expected = {
+        ({"dev": "validation", "test": "test"}[split], lang, metric): value
+        for split in ("dev", "test")
+        for lang, scores in results[split].items()
+        for metric, value in scores.items()
+    }
+    assert found == expected  # every score, exactly as written, and nothing else
+    assert len(card.data.eval_results) == len(expected)
+    target_test = card.data.eval_results[0]  # the headline: the target's test score comes first
+    assert (target_test.dataset_config.split("-")[0], target_test.dataset_split) == (results["target_language"], "test")
+    assert {e.task_type for e in card.data.eval_results} == {task}
+    assert card.data.pipeline_tag == task and card.data.library_name == "transformers" and card.data.license == "mit"
+    assert card.data.language == [*results["source_languages"], results["target_language"]]
+    assert {"manmoe", "cross-lingual", "zero-shot", "mixture-of-experts"} <= set(card.data.tags)
+    assert results["command"] in card.text and "3098--3112" in card.text and "Xilun" in card.text
+
+
+def test_ner_card_datasets_provenance_and_limitations(tmp_path):
+    card = build_model_card(write_run(tmp_path / "ner-nl", ner_results()), model_id="someone/manmoe-ner-nl")
+    datasets = {(e.dataset_config, e.dataset_split): (e.dataset_type, e.dataset_name) for e in card.data.eval_results}
+    assert datasets[("nl", "test")] == ("conll2002", "CoNLL-2002")
+    assert datasets[("es", "validation")] == ("conll2002", "CoNLL-2002")
+    assert datasets[("en", "test")] == ("conll2003", "CoNLL-2003")
+    assert datasets[("de", "validation")] == ("conll2003", "CoNLL-2003")
+    assert card.data.datasets == ["conll2002", "conll2003"] and card.data.model_name == "someone/manmoe-ner-nl"
+    text = card.text
+    assert "| nl | **target (zero-shot)** | **67.4** | **57.7** | **62.1783** |" in text
+    assert "| en | source (labeled) | 74.6 | 73.9 | 74.2369 |" in text
+    assert "`/data/conll2002/ned.train` | `" + SHA["d"] + "` | 103 sentences, labels not used |" in text
+    assert "`/vec/nl.vec.gz`" in text and SHA["m"] in text
+    assert 'from_pretrained("someone/manmoe-ner-nl", trust_remote_code=True)' in text
+    assert "600 optimizer steps (0.853 epochs" in text and "`checkpoint-600`" in text
+    assert "2450.4 s (40.8 min) of training" in text and "2950.7 s" in text and "2 CPU cores" in text
+    assert "Shortened schedule: 600 steps instead of the paper's 15,000" in text
+    assert "selected on the target language's dev score" in text and "seed 42" in text
+    assert "gate" not in text.split("## How to use")[0].lower()  # no picture section without a picture
+
+
+def test_classification_card_webis_configs_picture_and_no_ner_limitation(tmp_path):
+    run = write_run(tmp_path / "cls-de-books", classification_results())
+    card = build_model_card(run, picture="gates.png", license="apache-2.0")
+    by_key = {(e.dataset_config, e.dataset_split): e for e in card.data.eval_results}
+    assert by_key[("de-books", "test")].dataset_type == "webis-cls-10"
+    assert by_key[("de-books", "test")].metric_value == 73.05
+    assert by_key[("en-books", "validation")].dataset_args == {"held_out_from": "train/en"}
+    assert ("de-books", "validation") not in by_key  # the target has no labeled dev set
+    assert card.data.license == "apache-2.0" and "sentiment-analysis" in card.data.tags
+    text = card.text
+    assert "![Mean gate weight per source expert](gates.png)" in text
+    assert (
+        "| de | **target (zero-shot)** | – | **73.05** |" in text and "| fr | source (labeled) | 75.0 | 75.05 |" in text
+    )
+    assert 'pipeline("text-classification"' in text and "first 64 words" in text
+    assert "Shortened schedule" not in text and "source languages' mean dev score (no target labels used)" in text
+    assert "selection score 72.67" in text
+
+
+def test_ablation_card_says_so(tmp_path):
+    results = ner_results()
+    results["config"]["use_private_moe"] = False
+    results["config"]["use_adversary"] = False
+    card = build_model_card(write_run(tmp_path / "run", results))
+    assert "ablation" in card.data.tags and "adversarial-training" not in card.data.tags
+    assert "This is an ablation (no adversary, no private MoE)" in card.text
+
+
+def _without(field):
+    def change(results):
+        del results[field]
+
+    return change
+
+
+def _set(path, value):
+    def change(results):
+        *parents, last = path
+        for key in parents:
+            results = results[key]
+        results[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (_without("task"), "missing field 'task'"),
+        (_without("source_languages"), "missing field 'source_languages'"),
+        (_without("target_language"), "missing field 'target_language'"),
+        (_without("config"), "missing field 'config'"),
+        (_without("command"), "missing field 'command'"),
+        (_without("test"), "missing field 'test'"),
+        (_set(["task"], "translation"), "field 'task' is 'translation'"),
+        (_set(["source_languages"], []), "field 'source_languages' should be"),
+        (_set(["command"], ""), "field 'command' should be"),
+        (_set(["config"], "{}"), "field 'config' should be"),
+        (lambda r: r["test"].pop("nl"), "no test score for the target language: field 'test.nl.f1'"),
+        (_set(["test", "nl"], {"precision": 1.0}), "field 'test.nl.f1'"),
+        (_set(["test", "en", "f1"], float("nan")), "field 'test.en.f1' is nan, not a finite number"),
+        (_set(["dev", "de", "recall"], float("inf")), "field 'dev.de.recall' is inf, not a finite number"),
+        (_set(["test", "nl", "f1"], "59.9"), "field 'test.nl.f1' is '59.9', not a finite number"),
+        (_set(["dev", "es", "f1"], None), "field 'dev.es.f1' is None, not a finite number"),
+        (_set(["dev", "es", "f1"], True), "field 'dev.es.f1' is True, not a finite number"),
+        (_set(["dev", "es"], 61.8), "field 'dev.es' should map metrics to numbers"),
+    ],
+)
+def test_incomplete_results_are_refused_naming_file_and_field(change, message, tmp_path):
+    results = ner_results()
+    change(results)
+    run = write_run(tmp_path / "run", results)
+    with pytest.raises(DataFormatError, match="all_results.json") as error:
+        build_model_card(run)
+    assert message in str(error.value)
+    assert not (run / "README.md").exists()
+
+
+def test_missing_and_invalid_results_files_are_refused(tmp_path):
+    with pytest.raises(DataFormatError, match=r"empty[/\\]all_results.json: not found") as error:
+        build_model_card(tmp_path / "empty")
+    assert isinstance(error.value, (ResultsFileNotFoundError, FileNotFoundError))
+    run = write_run(tmp_path / "run", '{"task": "token-classification",')
+    with pytest.raises(DataFormatError, match=r"run[/\\]all_results.json: not valid JSON"):
+        build_model_card(run)
+    write_run(run, "[1, 2]")
+    with pytest.raises(DataFormatError, match="expected a JSON object, found list"):
+        build_model_card(run)
+
+
+def test_console_script_writes_readme_and_links_the_picture(tmp_path, capsys):
+    run = write_run(tmp_path / "run", classification_results())
+    (run / "gates.png").write_bytes(b"\x89PNG")
+    main([str(run), "--picture", str(run / "gates.png"), "--model_id", "me/cls-de-books"])
+    readme = run / "README.md"
+    assert f"wrote {readme}" in capsys.readouterr().out
+    card = ModelCard.load(readme)
+    assert card.data.model_name == "me/cls-de-books" and "](gates.png)" in card.text
+    assert [p.name for p in run.iterdir() if p.name.startswith(".")] == []  # atomic: no temporary file left
+    main([str(run), "--output", str(tmp_path / "cards" / "card.md"), "--picture", str(run / "gates.png")])
+    assert "](../run/gates.png)" in (tmp_path / "cards" / "card.md").read_text(encoding="utf-8")
+
+
+def test_console_script_refuses_with_a_message(tmp_path, capsys):
+    results = ner_results()
+    del results["test"]["nl"]
+    run = write_run(tmp_path / "run", results)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(run)])
+    assert exit_info.value.code == 1
+    assert "manmoe-card: error:" in capsys.readouterr().err and not (run / "README.md").exists()
