@@ -401,21 +401,15 @@ def _picture_section(results: dict, picture: str | None) -> str:
 def _usage_section(results: dict, repo: str) -> str:
     target = results["target_language"]
     if results["task"] == "token-classification":
-        words = EXAMPLE_WORDS.get(target, "the words of one sentence").split()
-        code = f"""import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+        text = " ".join(EXAMPLE_WORDS.get(target, "the words of one sentence").split())
+        code = f"""from transformers import pipeline
 
-model = AutoModelForTokenClassification.from_pretrained("{repo}", trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained("{repo}", trust_remote_code=True)
-words = {words!r}
-encoded = tokenizer([words], language="{target}", is_split_into_words=True, return_tensors="pt")
-with torch.no_grad():
-    tags = model(**encoded).logits.argmax(-1)[0]
-print([(word, model.config.id2label[int(tag)]) for word, tag in zip(words, tags)])"""
+tagger = pipeline("token-classification", model="{repo}", trust_remote_code=True, aggregation_strategy="simple")
+print(tagger({text!r}))"""
         note = (
-            "One token is one word: give the words of a sentence and the language code (the tokenizer's default "
-            f"language is the target, `{target}`). The `token-classification` pipeline is not supported by the "
-            "word-level tokenizer; tag with the model directly as above."
+            "One token is one word: the pipeline splits raw text into words (the regex `\\w+|[^\\w\\s]`) and returns "
+            f"each entity with its words as written and their `start`/`end`. The text's language is the tokenizer's "
+            f"default, the target `{target}`; give another with `tagger(text, language=...)`."
         )
     else:
         text = EXAMPLE_TEXTS.get(target, "a text in the target language")

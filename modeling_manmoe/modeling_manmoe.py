@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -318,6 +320,21 @@ class ManMoeForTokenClassification(_ManMoeHead):
     """MAN-MoE sequence tagger (e.g. NER): one label per word, `logits` are log-probabilities."""
 
     predictor_class = MoETagger
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        """Also saves `pipeline_manmoe.py` and names it in the config's `custom_pipelines`, so that
+        `pipeline("token-classification", model=FOLDER, trust_remote_code=True)` tags raw text word by word."""
+        self.config.custom_pipelines = {
+            "token-classification": {
+                "impl": "pipeline_manmoe.ManMoeTokenClassificationPipeline",
+                "pt": ["AutoModelForTokenClassification"],
+                "type": "text",
+            }
+        }
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True):
+            shutil.copy(Path(__file__).with_name("pipeline_manmoe.py"), save_directory)
+        return result
 
 
 class ManMoeForSequenceClassification(_ManMoeHead):

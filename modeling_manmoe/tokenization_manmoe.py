@@ -130,6 +130,25 @@ class ManMoeTokenizer(PreTrainedTokenizer):
             return [word.surface for word in self._mecab_tagger()(text.replace("\u3000", " ")) if word.surface.strip()]
         return WORD_PATTERN.findall(text)
 
+    def words_with_offsets(self, text: str, language: str | None = None) -> list[tuple[str, int, int]]:
+        """`split_words` with each word's character span in `text`: [(word, start, end), ...] (`word` lower-cased
+        when `do_lower_case`, `text[start:end]` as written)."""
+        language = language or self.language
+        if language in self.mecab_languages:
+            searched = text.replace("\u3000", " ")
+            searched = searched.lower() if self.do_lower_case else searched
+            spans, position = [], 0
+            for node in self._mecab_tagger()(searched):
+                if node.surface.strip():
+                    start = searched.find(node.surface, position)
+                    position = (start if start >= 0 else position) + len(node.surface)
+                    spans.append((node.surface, position - len(node.surface), position))
+            return spans
+        return [
+            (match.group().lower() if self.do_lower_case else match.group(), match.start(), match.end())
+            for match in WORD_PATTERN.finditer(text)
+        ]
+
     def _mecab_tagger(self):
         if self._mecab is None:
             try:

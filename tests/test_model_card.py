@@ -141,7 +141,7 @@ def test_ner_card_datasets_provenance_and_limitations(tmp_path):
     assert "| en | source (labeled) | 74.6 | 73.9 | 74.2369 |" in text
     assert "`/data/conll2002/ned.train` | `" + SHA["d"] + "` | 103 sentences, labels not used |" in text
     assert "`/vec/nl.vec.gz`" in text and SHA["m"] in text
-    assert 'from_pretrained("someone/manmoe-ner-nl", trust_remote_code=True)' in text
+    assert 'pipeline("token-classification", model="someone/manmoe-ner-nl", trust_remote_code=True' in text
     assert "600 optimizer steps (0.853 epochs" in text and "`checkpoint-600`" in text
     assert "2450.4 s (40.8 min) of training" in text and "2950.7 s" in text and "2 CPU cores" in text
     assert "Shortened schedule: 600 steps instead of the paper's 15,000" in text
