@@ -11,11 +11,9 @@ item number and the line where it starts) or row (0-based dataset index) and wha
 from __future__ import annotations
 
 import errno
-import gzip
 import logging
 import os
 import re
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from xml.parsers import expat
 import datasets
 
 from ..errors import DataFormatError, LanguageError
+from .files import read_data_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -75,19 +74,6 @@ def _check_label_names(label_names: Sequence[str] | None) -> list[str] | None:
 
 
 # --- Webis-CLS-10 review files ---------------------------------------------------------------------------------
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The bytes of `path`, gunzipped when it is named `.gz` or starts with the gzip magic bytes."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataFormatError(
-                f"{path}: truncated or corrupt gzip data ({error}); expected a complete gzip file"
-            ) from error
-    return raw
 
 
 class _ReviewParser:
@@ -262,7 +248,7 @@ def read_webis_reviews(path: str | os.PathLike[str], language: str) -> datasets.
     """
     path = Path(path)
     _check_language(language)
-    data = _read_bytes(path)
+    data = read_data_bytes(path)
     if not data.strip():
         raise DataFormatError(f"{path}: empty file; {_EXPECTED_DOCUMENT}")
     if b"\x00" in data and not data.startswith(_UTF16_BOMS):

@@ -10,17 +10,16 @@ Bad input raises `DataFormatError` (a `ValueError`) whose message names the file
 
 from __future__ import annotations
 
-import gzip
 import logging
 import os
 import re
-import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import datasets
 
 from ..errors import DataFormatError, LanguageError
+from .files import read_data_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +78,7 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
 
 def _read_text(path: Path) -> str:
     """The decoded text of `path`: gunzipped if needed, UTF-8 or (with a warning) latin-1."""
-    raw = path.read_bytes()
-    if path.suffix == ".gz" or raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as error:
-            raise DataFormatError(
-                f"{path}: truncated or corrupt gzip data ({error}); expected a complete gzip file"
-            ) from error
+    raw = read_data_bytes(path)
     if b"\x00" in raw:
         raise DataFormatError(f"{path}: looks like a binary file (it contains NUL bytes), expected text")
     try:
