@@ -16,15 +16,17 @@ The picture needs matplotlib (`pip install "modeling-manmoe[plots]"`), imported 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import os
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+
+from .run_outputs import atomic_write_bytes, atomic_write_text
 
 GATES = {
     # gate name in the returned dict -> (output field of ManMoeClassifierOutput, panel title)
@@ -234,18 +236,9 @@ def plot_gate_weights(weights: dict, path: str | os.PathLike[str], title: str | 
     bar.ax.axhline(uniform, color="white", linestyle="--", linewidth=1.5)
     if title:
         figure.suptitle(textwrap.fill(title, width=int(figure.get_figwidth() * 9)), fontsize=10)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(handle)
-    try:
-        figure.savefig(temporary, format="png", dpi=130)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    image = io.BytesIO()
+    figure.savefig(image, format="png", dpi=130)
+    return atomic_write_bytes(path, image.getvalue())
 
 
 def _cells(matrix):
@@ -309,7 +302,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     from transformers import AutoTokenizer
 
     from .modeling_manmoe import ManMoeForSequenceClassification, ManMoeForTokenClassification
-    from .run_outputs import atomic_write_text
 
     results_path = options.run_dir / "all_results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}
