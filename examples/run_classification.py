@@ -46,6 +46,7 @@ from modeling_manmoe.run_setup import (
     limit,
     parse_pairs,
     run_record,
+    train_summary,
 )
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
 
@@ -298,16 +299,7 @@ def main(argv: list[str] | None = None) -> dict:
         train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
         trainer.save_model()
         trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
-        results["train"] = {
-            "global_step": trainer.state.global_step,
-            "steps_per_epoch": math.ceil(len(trainer.train_dataset) / training_args.world_size),
-            "epochs": round(trainer.state.epoch, 3),
-            "train_runtime_s": round(train_output.metrics["train_runtime"], 1),
-            "train_loss": round(train_output.training_loss, 4),
-            "best_checkpoint": trainer.state.best_model_checkpoint,
-            "best_selection_score": trainer.state.best_metric,
-            "model_selection": training_args.model_selection,
-        }
+        results["train"] = train_summary(trainer, train_output)
     if training_args.do_eval and dev:
         results["dev"] = split_scores(trainer.evaluate(), "eval", languages)
     if training_args.do_predict:

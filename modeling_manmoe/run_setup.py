@@ -4,6 +4,7 @@ and the record of how a run was made (command, wall time, hardware, versions).""
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
@@ -191,4 +192,19 @@ def run_record(script: str, argv: list[str] | None, started: float, world_size: 
             "torch": torch.__version__,
             "transformers": transformers.__version__,
         },
+    }
+
+
+def train_summary(trainer, train_output) -> dict:
+    """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint."""
+    args = trainer.args
+    return {
+        "global_step": trainer.state.global_step,
+        "steps_per_epoch": math.ceil(len(trainer.train_dataset) / args.world_size),
+        "epochs": round(trainer.state.epoch, 3),
+        "train_runtime_s": round(train_output.metrics["train_runtime"], 1),
+        "train_loss": round(train_output.training_loss, 4),
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_selection_score": trainer.state.best_metric,
+        "model_selection": args.model_selection,
     }
