@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.examples.vector_fixtures import write_vec_gz
+
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ["en", "de", "fr", "ja"]
 REVIEWS = {  # (summary, text, rating)
@@ -55,11 +57,7 @@ def write_fixtures(folder: Path, copies: int = 4) -> tuple[list[str], list[str]]
             {w for s, t, _ in reviews for w in splitter.split_words(f"{s}\n{t}".replace("&amp;", "&"), lang)}
         )
         vec = folder / f"{lang}.vec.gz"
-        with gzip.open(vec, "wt", encoding="utf-8") as handle:
-            handle.write(f"{len(words)} 6\n")
-            for word in words:
-                handle.write(word + " " + " ".join(f"{x:.4f}" for x in rng.normal(size=6)) + "\n")
-        vectors.append(f"{lang}={vec}")
+        vectors.append(f"{lang}={write_vec_gz(vec, words, rng)}")
     return files, vectors
 
 

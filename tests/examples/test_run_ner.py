@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import json
 import os
@@ -15,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from tests.examples.vector_fixtures import write_vec_gz
 
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ["en", "de", "es", "nl"]
@@ -49,11 +50,7 @@ def write_fixtures(folder: Path) -> tuple[list[str], list[str]]:
         files.append(f"{lang}={path}")
         words = sorted({w for text, _ in sentences for w in text.split()})
         vec = folder / f"{lang}.vec.gz"
-        with gzip.open(vec, "wt", encoding="utf-8") as handle:
-            handle.write(f"{len(words)} 6\n")
-            for word in words:
-                handle.write(word + " " + " ".join(f"{x:.4f}" for x in rng.normal(size=6)) + "\n")
-        vectors.append(f"{lang}={vec}")
+        vectors.append(f"{lang}={write_vec_gz(vec, words, rng)}")
     return files, vectors
 
 
