@@ -14,7 +14,9 @@ split into words by the tokenizer (lower-cased; the regex `\\w+|[^\\w\\s]`, MeCa
 Webis vectors were made. Dev: a held-out part of each source language's training data (`--validation_fraction`),
 unless dev files are given. Outputs in `--output_dir`: the model and tokenizer (`AutoModelForSequenceClassification`,
 `pipeline("text-classification")`, remote code), `all_results.json` (per-language dev and test accuracy, the
-configuration, the sha256 of every data and vector file, seed, wall time) and `predictions_test_{lang}.jsonl`.
+configuration, the sha256 of every data and vector file, seed, wall time) and `predictions_test_{lang}.jsonl`. With
+`--push_to_hub [--hub_model_id USER/NAME]` the run then stages `hub_upload/` (model, tokenizer, code, results, gate
+picture, model card) and uploads it (`modeling_manmoe.publish`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from modeling_manmoe.run_setup import (
     encoder_feature_cache,
     limit,
     parse_pairs,
+    publish_run,
     run_record,
+    take_over_hub_push,
     train_summary,
 )
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
@@ -232,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     if not 0 <= data_args.validation_fraction < 1:
         raise ValueError(f"--validation_fraction must be in [0, 1), got {data_args.validation_fraction}")
+    push_to_hub = take_over_hub_push(training_args)  # checked before training; pushed once, at the end
     set_seed(training_args.seed)
     languages = data_args.languages
     provenance: dict[str, dict] = {}
@@ -308,6 +313,7 @@ def main(argv: list[str] | None = None) -> dict:
             path = os.path.join(training_args.output_dir, f"predictions_test_{lang}.jsonl")
             metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
         results["test"] = split_scores(metrics, "test", languages)
+    training_args.push_to_hub = push_to_hub  # recorded as given
     results.update(
         config=trainer.model.config.to_dict(),
         training_arguments=training_args.to_dict(),
@@ -322,6 +328,8 @@ def main(argv: list[str] | None = None) -> dict:
                 logger.info("%s %s (%s): accuracy %.2f", split, lang, role, scores["accuracy"])
     if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
         raise RuntimeError("training diverged: the training loss is not finite")
+    if push_to_hub and trainer.is_world_process_zero():
+        publish_run(trainer, tokenizer, test or dev)
     return results
 
 

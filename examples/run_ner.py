@@ -10,7 +10,9 @@ Runs unchanged under `accelerate launch`. Data: a CoNLL folder with the standard
 `train|testa|testb`), or explicit per-language files (`--train_files en=PATH ...`), or Hub datasets
 (`--hub_datasets en=NAME[:CONFIG]`). Outputs in `--output_dir`: the model and tokenizer (Auto classes, remote
 code), `all_results.json` (per-language dev and test precision/recall/F1, the configuration, the sha256 of every
-data and vector file, seed, wall time) and `predictions_test_{lang}.conll` (`word gold predicted`).
+data and vector file, seed, wall time) and `predictions_test_{lang}.conll` (`word gold predicted`). With
+`--push_to_hub [--hub_model_id USER/NAME]` the run then stages `hub_upload/` (model, tokenizer, code, results, gate
+picture, model card) and uploads it (`modeling_manmoe.publish`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ from modeling_manmoe.run_setup import (
     encoder_feature_cache,
     limit,
     parse_pairs,
+    publish_run,
     run_record,
+    take_over_hub_push,
     train_summary,
 )
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
@@ -153,6 +157,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "must be zero-resource")  # fmt: skip
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
+    push_to_hub = take_over_hub_push(training_args)  # checked before training; pushed once, at the end
     set_seed(training_args.seed)
     languages = data_args.languages
     provenance: dict[str, dict] = {}
@@ -210,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict:
             path = os.path.join(training_args.output_dir, f"predictions_test_{lang}.conll")
             metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
         results["test"] = split_scores(metrics, "test", languages)
+    training_args.push_to_hub = push_to_hub  # recorded as given
     results.update(
         config=trainer.model.config.to_dict(),
         training_arguments=training_args.to_dict(),
@@ -225,6 +231,8 @@ def main(argv: list[str] | None = None) -> dict:
                             scores["recall"], scores["f1"])  # fmt: skip
     if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
         raise RuntimeError("training diverged: the training loss is not finite")
+    if push_to_hub and trainer.is_world_process_zero():
+        publish_run(trainer, tokenizer, test or dev, "ner_tags")
     return results
 
 

@@ -1,6 +1,6 @@
 """What the example scripts (`examples/run_ner.py`, `examples/run_classification.py`) share: the input and ablation
 arguments, building a new model with its tokenizer (word vectors or a frozen encoder), the encoder feature cache,
-and the record of how a run was made (command, wall time, hardware, versions)."""
+the record of how a run was made (command, wall time, hardware, versions) and publishing it on the Hub."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import transformers
 from .configuration_manmoe import ManMoeConfig
 from .feature_cache import EncoderFeatureCache, tensors_sha256
 from .inputs import build_encoder_inputs, build_word_vector_inputs
+from .publish import gate_sentences, hub_token_or_raise, push_hub_folder, stage_hub_folder
 from .run_outputs import sha256_file
 
 
@@ -171,13 +172,31 @@ def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_pro
     return cache
 
 
+def redact_secrets(command: list[str]) -> list[str]:
+    """The command line with the value of every `--*_token` option (e.g. `--hub_token`) replaced by `<HUB_TOKEN>`
+    and the like, as `TrainingArguments.to_dict` does: the command is written into `all_results.json` and the card."""
+    redacted, hide_next = [], None
+    for part in command:
+        option, equals, _ = part.partition("=")
+        if hide_next:
+            redacted.append(hide_next)
+            hide_next = None
+        elif option.startswith("--") and option.endswith("_token"):
+            placeholder = f"<{option[2:].upper()}>"
+            redacted.append(f"{option}={placeholder}" if equals else option)
+            hide_next = None if equals else placeholder
+        else:
+            redacted.append(part)
+    return redacted
+
+
 def run_record(script: str, argv: list[str] | None, started: float, world_size: int) -> dict:
     """How the run was made: the command line, wall time since `started`, hardware and library versions."""
     from . import __version__
 
     command = ["python"] + sys.argv if argv is None else ["python", script] + list(argv)
     return {
-        "command": " ".join(command),
+        "command": " ".join(redact_secrets(command)),
         "wall_time_s": round(time.time() - started, 1),
         "hardware": {
             "platform": platform.platform(),
@@ -208,3 +227,38 @@ def train_summary(trainer, train_output) -> dict:
         "best_selection_score": trainer.state.best_metric,
         "model_selection": args.model_selection,
     }
+
+
+def take_over_hub_push(training_args) -> bool:
+    """`--push_to_hub`: True when asked. A token must exist before training starts (checked now, not after a long
+    run), and the Trainer's own pushing is switched off: it would push every checkpoint with its generic card,
+    while the scripts push once at the end, with `publish_run`."""
+    push = bool(training_args.push_to_hub)
+    if push:
+        hub_token_or_raise(training_args.hub_token)
+        training_args.push_to_hub = False
+    return push
+
+
+def publish_run(trainer, tokenizer, datasets_by_language: dict, tag_column: str | None = None):
+    """Stage `OUTPUT_DIR/hub_upload/` (model, tokenizer, code, `all_results.json`, the gate picture on the first
+    500 sentences of each of `datasets_by_language`, the card) and push it to `--hub_model_id` (default: the
+    output folder's name in the token owner's namespace). Returns the `CommitInfo`."""
+    args = trainer.args
+    token = hub_token_or_raise(args.hub_token)
+    repo_id = args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir))
+    if "/" not in repo_id:
+        from huggingface_hub import HfApi
+
+        repo_id = f"{HfApi(token=token).whoami()['name']}/{repo_id}"
+    sentences, tags = gate_sentences(datasets_by_language, 500, tag_column)
+    folder = stage_hub_folder(
+        args.output_dir,
+        trainer.model,
+        tokenizer,
+        model_id=repo_id,
+        sentences=sentences,
+        tags=tags,
+        picture_title=f"{repo_id}: gate weights (first 500 sentences per language)",
+    )
+    return push_hub_folder(folder, repo_id, token=token, private=args.hub_private_repo, revision=args.hub_revision)
