@@ -93,3 +93,22 @@ def test_japanese_text_is_split_by_mecab_and_the_setting_is_saved(tmp_path):
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     assert loaded.mecab_languages == ["ja"] and loaded.do_lower_case
     assert loaded("素晴らしい出来", language="ja")["input_ids"].tolist() == [[2, 3]]
+
+
+def test_collate_places_every_character_of_every_word():
+    """The vectorised collation puts each word's character ids at [row, word, :len] and pads with 0 (words of
+    different lengths, a word without characters, sentences of different lengths)."""
+    from modeling_manmoe.tokenization_manmoe import collate_word_features
+
+    items = [
+        {"input_ids": [5, 6, 7], "char_ids": [[1, 2, 3], [], [4]], "lang_ids": 0, "labels": [1, 0, 2]},
+        {"input_ids": [8], "char_ids": [[9, 9, 9, 9, 9]], "lang_ids": 2, "labels": [3]},
+    ]
+    batch = collate_word_features(items)
+    expected = torch.zeros(2, 3, 5, dtype=torch.long)
+    expected[0, 0, :3] = torch.tensor([1, 2, 3])
+    expected[0, 2, 0] = 4
+    expected[1, 0] = 9
+    assert torch.equal(batch["char_ids"], expected)
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]] and batch["lang_ids"].tolist() == [0, 2]
+    assert batch["labels"].tolist() == [[1, 0, 2], [3, -100, -100]]

@@ -89,6 +89,7 @@ class MultiSourceStepDataset(Dataset):
         counts = [math.ceil(len(items) / batch_size) for items in labeled.values()]
         self.steps_per_epoch = max(1, round(math.exp(sum(math.log(c) for c in counts) / len(counts))))
         self.epoch = 0
+        self._orders: dict[tuple[str, str], tuple[int, list[int]]] = {}  # (stream, language) -> (pass, order)
 
     def __len__(self) -> int:
         return self.steps_per_epoch
@@ -100,9 +101,12 @@ class MultiSourceStepDataset(Dataset):
         """The batch at `position` of a stream: pass p = position // batches_per_pass in a seeded order."""
         per_pass = math.ceil(len(items) / self.batch_size)
         passes, index = divmod(position, per_pass)
-        order = list(range(len(items)))
-        random.Random(f"{self.seed}/{stream}/{language}/{passes}").shuffle(order)
-        return [items[i] for i in order[index * self.batch_size : (index + 1) * self.batch_size]]
+        cached = self._orders.get((stream, language))
+        if cached is None or cached[0] != passes:  # one shuffle per pass, not one per batch
+            order = list(range(len(items)))
+            random.Random(f"{self.seed}/{stream}/{language}/{passes}").shuffle(order)
+            cached = self._orders[(stream, language)] = (passes, order)
+        return [items[i] for i in cached[1][index * self.batch_size : (index + 1) * self.batch_size]]
 
     def __getitem__(self, index: int) -> dict:
         step = self.epoch * self.steps_per_epoch + index
