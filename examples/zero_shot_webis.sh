@@ -15,5 +15,5 @@ python "$(dirname "$0")/run_classification.py" \
   --source_languages "${SOURCES[@]}" --target_language "$TARGET" --domain "$DOMAIN" \
   --webis_dir "$SHARED/data/webis-cls-10" \
   --word_vectors "en=$VECTORS/en.vec.gz" "de=$VECTORS/de.vec.gz" "fr=$VECTORS/fr.vec.gz" "ja=$VECTORS/ja.vec.gz" \
-  --max_words 64 --max_steps 200 --eval_steps 50 --learning_rate 3e-3 --seed 42 \
+  --max_words 64 --max_steps 300 --eval_steps 50 --learning_rate 3e-3 --seed 42 \
   --output_dir "$OUT" --do_train --do_eval --do_predict --disable_tqdm true "$@"
