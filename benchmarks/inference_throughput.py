@@ -1,0 +1,119 @@
+"""Inference throughput of the paper configuration on the target's dev set: sentences/s and tokens/s; peak RSS.
+
+Usage: python benchmarks/inference_throughput.py [--workload synthetic|conll] [--shared ../shared]
+           [--batch_size 256] [--repeats 5] [--threads N] [--bf16] [--sort_by_length] [--model_dir DIR]
+           [--dev_sentences 500 --vocab_size 20000 ...]
+
+Data: the Dutch (target) dev set: synthetic `nl.dev` (500 sentences), or the whole CoNLL-2002 `ned.testa` (2,895
+sentences) with `--workload conll`. Model: the paper configuration with random weights (speed does not depend on
+them), or a trained one from `--model_dir` (its own tokenizer and word table). As users predict: the sentences are
+encoded once by the tokenizer (`encode_sentences`, what `ManMoeTrainer.encode_dataset` does in word-vector mode),
+then collated in batches of `--batch_size` in file order (`--sort_by_length`: longest first) and run under
+`torch.inference_mode()` (`--bf16`: inside `torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the tags,
+one list of tag ids per sentence. One warm-up pass, then `--repeats` timed passes: the median of the prediction
+time (collate + forward + argmax) gives sentences/s and tokens/s; `with_tokenization` adds the encoding.
+Prints JSON and a one-line summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import resource
+import statistics
+import time
+
+import torch
+import transformers
+from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
+
+from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
+from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
+from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.tokenization_manmoe import collate_word_features
+from modeling_manmoe.training.batching import encode_sentences
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+add_workload_arguments(parser)
+parser.add_argument("--batch_size", type=int, default=256, help="sentences per forward pass")
+parser.add_argument("--repeats", type=int, default=5, help="timed passes after one warm-up pass; the median is quoted")
+parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
+parser.add_argument("--bf16", action="store_true", help="forward passes under torch.autocast(cpu, bfloat16)")
+parser.add_argument("--sort_by_length", action="store_true", help="batch the sentences longest first (less padding)")
+parser.add_argument(
+    "--model_dir", default=None, help="a trained model folder (model + tokenizer) instead of random weights"
+)
+options = parser.parse_args()
+if options.threads:
+    torch.set_num_threads(options.threads)
+transformers.logging.set_verbosity_error()
+transformers.logging.disable_progress_bar()
+target = "nl"
+
+files = workload_files(options)
+dev = read_conll(files["dev"][target], target)
+started = time.perf_counter()
+if options.model_dir:
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(options.model_dir, trust_remote_code=True)
+    model = AutoModelForTokenClassification.from_pretrained(options.model_dir, trust_remote_code=True)
+else:  # the character vocabulary is the vector files' (no training corpus read): the same speed
+    tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES)
+    config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
+                          char_vocab_size=tokenizer.char_vocab_size, id2label=dict(enumerate(CONLL_NER_LABELS)),
+                          label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
+    transformers.set_seed(0)
+    model = ManMoeForTokenClassification(config)
+    model.set_word_vectors(table)
+model.eval()
+load_seconds = time.perf_counter() - started
+tokens = sum(len(words) for words in dev["tokens"])
+autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
+
+
+def predict(items: list[dict]) -> list[list[int]]:
+    """Tag ids per sentence, in the input order."""
+    order = list(range(len(items)))
+    if options.sort_by_length:
+        order.sort(key=lambda i: -len(items[i]["input_ids"]))
+    predictions: list = [None] * len(items)
+    with torch.inference_mode(), autocast():
+        for start in range(0, len(order), options.batch_size):
+            rows = order[start : start + options.batch_size]
+            tags = model(**collate_word_features([items[i] for i in rows])).logits.argmax(-1)
+            for row, i in enumerate(rows):
+                predictions[i] = tags[row, : len(items[i]["input_ids"])].tolist()
+    return predictions
+
+
+timings = []
+for repeat in range(options.repeats + 1):  # pass 0 warms up
+    started = time.perf_counter()
+    items = encode_sentences(dev, tokenizer, target, None)
+    encoded = time.perf_counter()
+    predictions = predict(items)
+    finished = time.perf_counter()
+    if repeat:
+        timings.append({"seconds": finished - encoded, "with_tokenization_seconds": finished - started})
+assert len(predictions) == len(dev) and all(len(p) == len(w) for p, w in zip(predictions, dev["tokens"], strict=True))
+
+seconds = statistics.median(t["seconds"] for t in timings)
+with_tokenization = statistics.median(t["with_tokenization_seconds"] for t in timings)
+peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+result = {"workload": options.workload, "files": files["description"], "dev_file": str(files["dev"][target]),
+          "sentences": len(dev), "tokens": tokens, "precision": "bf16" if options.bf16 else "float32",
+          "threads": torch.get_num_threads(), "batch_size": options.batch_size,
+          "sort_by_length": options.sort_by_length,
+          "model": options.model_dir or "random weights", "trainable_parameters": model.num_trainable_parameters(),
+          "load_seconds": round(load_seconds, 2), "repeats": [{k: round(v, 4) for k, v in t.items()} for t in timings],
+          "seconds": round(seconds, 4), "sentences_per_second": round(len(dev) / seconds, 1),
+          "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
+          "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
+          "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+print(json.dumps(result))
+print(f"inference ({options.workload}, {result['precision']}, {result['threads']} threads, batch {options.batch_size}, "
+      f"median of {options.repeats}): {len(dev)} sentences in {seconds:.3f} s = {result['sentences_per_second']:.0f} "
+      f"sentences/s, {result['tokens_per_second']:.0f} tokens/s ({with_tokenization:.3f} s with tokenization), "
+      f"peak RSS {peak_mib:.0f} MiB")  # fmt: skip
