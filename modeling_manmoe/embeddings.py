@@ -11,6 +11,7 @@ from torch import nn
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
 from .encoder import FrozenEncoderFeatures, LayerMix
+from .window_convolution import max_pooled_windows
 
 
 class FrozenWordEmbedding(nn.Module):
@@ -63,56 +64,28 @@ class CharCNN(nn.Module):
     def forward(self, char_ids: torch.LongTensor) -> torch.Tensor:
         """(batch, words, chars) -> (batch, words, char_hidden_size); char id 0 is padding.
 
-        Convolutions run once per distinct word of the batch (padding words included once); dropout and the
-        projection then run per occurrence, so the result is the same as convolving every word.
+        Convolutions run once per distinct word of the batch; dropout and the projection then run per occurrence
+        of a word with characters, so the result is the same as convolving every word.
         """
         batch, words, chars = char_ids.shape
-        distinct, occurrence = torch.unique(char_ids.reshape(batch * words, chars), dim=0, return_inverse=True)
+        flat = char_ids.reshape(batch * words, chars)
+        distinct, occurrence = torch.unique(flat, dim=0, return_inverse=True)
+        pooled = self.pooled_convolutions(distinct)  # (distinct words, filters * widths)
+        # dropout and projection on the words that have characters; one without (padding) pools to 0, and
+        # relu(projection(dropout(0))) is relu(bias), filled in without computing it per position
+        real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
         # index_select, not `[occurrence]`: the backward of advanced indexing accumulates repeated words' gradients
         # in thread-scheduling order on CPU, which made identical runs differ by ~1e-8
-        pooled = torch.index_select(self.pooled_convolutions(distinct), 0, occurrence)  # (B*W, filters * widths)
-        features = torch.relu(self.projection(self.dropout(pooled)))
-        return features.reshape(batch, words, -1)
+        features = torch.relu(self.projection(self.dropout(torch.index_select(pooled, 0, occurrence[real]))))
+        empty = torch.relu(self.projection.bias).expand(batch * words, -1)
+        return empty.index_copy(0, real, features).reshape(batch, words, -1)
 
     def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
-        """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width.
-
-        The same function as `conv1d` of each width over the right-zero-padded character vectors, masked to the
-        windows that start at a real character, then max over starts (`reference_pooled_convolutions`), computed
-        faster: the windows are gathered at real starts only (no work on padding) and every width is one matrix
-        product (a width-w kernel is a width-max kernel whose last positions are zero).
-        """
-        n, chars = flat.shape
-        lengths = (flat != 0).sum(-1)  # (N,)
-        word, start = torch.nonzero(torch.arange(chars, device=flat.device)[None, :] < lengths[:, None], as_tuple=True)
-        padded = nn.functional.pad(flat, (0, self.max_width - 1))  # (N, C + max_width - 1): id 0 past the end
-        window_ids = padded.unfold(1, self.max_width, 1)[word, start]  # (V, max_width): one row per real start
-        windows = nn.functional.embedding(window_ids, self.char_vectors)  # (V, max_width, E)
-        inside = start[:, None] + torch.arange(self.max_width, device=flat.device) < chars  # past the C columns:
-        windows = windows * inside[:, :, None]  # zeros, as the reference pads (not the padding char's vector)
-        kernels = torch.cat(
-            [nn.functional.pad(conv.weight, (0, self.max_width - conv.weight.shape[-1])) for conv in self.convs]
-        ).transpose(1, 2)  # (F * widths, max_width, E)
-        bias = torch.cat([conv.bias for conv in self.convs])
-        out = torch.addmm(bias, windows.reshape(windows.shape[0], -1), kernels.reshape(kernels.shape[0], -1).T)
-        pooled = out.new_full((n, out.shape[1]), float("-inf"))
-        pooled = pooled.scatter_reduce(0, word[:, None].expand_as(out), out, reduce="amax", include_self=True)
-        return torch.relu(pooled)  # relu(max) == max(relu); empty words (no start) -> relu(-inf) = 0
-
-    def reference_pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
-        """The plain `conv1d` form of `pooled_convolutions` (every start of every word, then masked): the
-        definition the faster form is tested against."""
-        chars = flat.shape[1]
-        lengths = (flat != 0).sum(-1)  # (N,)
-        x = nn.functional.embedding(flat, self.char_vectors).transpose(1, 2)  # (N, E, C)
-        x = nn.functional.pad(x, (0, self.max_width - 1))
-        starts_valid = torch.arange(chars, device=flat.device)[None, :] < lengths[:, None]  # (N, C)
-        pooled = []
-        for conv in self.convs:
-            out = conv(x)[:, :, :chars]  # (N, F, C): one window per start position
-            out = out.masked_fill(~starts_valid[:, None, :], float("-inf"))
-            pooled.append(out.max(dim=-1).values)
-        return torch.relu(torch.cat(pooled, dim=-1))
+        """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width; a window starts at
+        each real character and reads zeros past the last column (`max_pooled_windows`)."""
+        x = nn.functional.embedding(flat, self.char_vectors)  # (N, C, E)
+        starts = (flat != 0).sum(-1, keepdim=True).expand(-1, len(self.convs))  # (N, widths): one per character
+        return torch.relu(max_pooled_windows(x, starts, self.convs))  # relu(max) == max(relu); empty words -> 0
 
 
 class InputRepresentation(nn.Module):

@@ -194,33 +194,3 @@ def test_charcnn_word_feature_independent_of_other_words(tiny_config):
     word = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0]]])
     longer_batch = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 3]]])
     assert torch.allclose(cnn(word[:, :, :2])[0, 0], cnn(longer_batch)[0, 0], atol=1e-6)
-
-
-@pytest.mark.parametrize("trainable", [False, True])
-def test_charcnn_fast_convolutions_equal_the_conv1d_definition(trainable):
-    """`pooled_convolutions` (windows at real starts, one matrix product for all widths) is the same function as
-    `reference_pooled_convolutions` (plain conv1d per width, masked): values and gradients, with empty words, words
-    filling every column, and a trained (non-zero) padding vector."""
-    config = ManMoeConfig(
-        char_vocab_size=40, char_embedding_dim=16, char_num_filters=8, freeze_char_embeddings=not trainable
-    )
-    cnn = ManMoeForTokenClassification(config).manmoe.inputs.char_cnn
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        cnn.char_vectors.copy_(torch.randn(cnn.char_vectors.shape, generator=generator))  # row 0 non-zero too
-    lengths = torch.randint(0, 10, (60,), generator=generator)
-    lengths[:3] = torch.tensor([0, 9, 1])
-    flat = torch.randint(1, 40, (60, 9), generator=generator) * (torch.arange(9)[None] < lengths[:, None])
-    weights = torch.randn(60, 24, generator=generator)
-    results = []
-    for function in (cnn.reference_pooled_convolutions, cnn.pooled_convolutions):
-        cnn.zero_grad()
-        out = function(flat)
-        (out * weights).sum().backward()
-        grads = [p.grad.clone() for p in cnn.parameters() if p.grad is not None]
-        results.append((out.detach(), grads))
-    (expected, expected_grads), (actual, actual_grads) = results
-    assert torch.allclose(actual, expected, atol=1e-5) and actual[0].eq(0).all()
-    assert len(actual_grads) == len(expected_grads) == (7 if trainable else 6)  # 3 convs x (weight, bias) (+ chars)
-    for got, want in zip(actual_grads, expected_grads, strict=True):
-        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)

@@ -1,0 +1,44 @@
+"""Max-over-time convolutions of several widths computed as one matrix product over the valid windows only.
+
+The CharCNN (over a word's characters) and the language discriminator D (over a sentence's shared features) both
+take, for each width, a `Conv1d` at every valid window start, then the maximum over starts. Here every width is
+one block of a single matrix product: a width-w kernel is a width-`max_width` kernel whose last positions are zero,
+and only the windows that start at a valid position are gathered (none over padding). The result is the same
+function as the per-width `conv1d` (up to float rounding); the convolutions' own parameters are used, so the state
+dict does not change.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def max_pooled_windows(x: torch.Tensor, valid_starts: torch.Tensor, convs: nn.ModuleList) -> torch.Tensor:
+    """max over valid window starts of each width's convolution, per row.
+
+    Args:
+        x: (N, L, E) inputs; positions past L read as zeros.
+        valid_starts: (N, widths) long: how many window starts (0, 1, ...) of each width are valid in each row.
+        convs: the `nn.Conv1d(E, F, width)` of each width, in the order of `valid_starts`' columns.
+
+    Returns:
+        (N, F * widths): the maxima, width blocks in the order of `convs`; -inf where a row has no valid start.
+    """
+    max_width = max(conv.kernel_size[0] for conv in convs)
+    n, length, dim = x.shape
+    padded = nn.functional.pad(x, (0, 0, 0, max_width - 1)).reshape(n * (length + max_width - 1), dim)
+    row, start = torch.nonzero(
+        torch.arange(length, device=x.device)[None, :] < valid_starts.max(dim=1).values[:, None], as_tuple=True
+    )  # (V,) each: the windows to compute
+    positions = (row * (length + max_width - 1) + start)[:, None] + torch.arange(max_width, device=x.device)
+    # index_select (not advanced indexing): its backward adds the windows' gradients in a fixed order on CPU
+    windows = torch.index_select(padded, 0, positions.reshape(-1)).reshape(len(row), max_width * dim)
+    kernels = torch.cat([nn.functional.pad(conv.weight, (0, max_width - conv.weight.shape[-1])) for conv in convs])
+    kernels = kernels.transpose(1, 2).reshape(kernels.shape[0], max_width * dim)  # (F * widths, max_width * E)
+    out = torch.addmm(torch.cat([conv.bias for conv in convs]), windows, kernels.T)  # (V, F * widths)
+    filters = convs[0].out_channels
+    invalid = (start[:, None] >= valid_starts[row]).repeat_interleave(filters, dim=1)  # a width's start past its last
+    out = out.masked_fill(invalid, float("-inf"))
+    pooled = out.new_full((n, out.shape[1]), float("-inf"))
+    return pooled.scatter_reduce(0, row[:, None].expand_as(out), out, reduce="amax", include_self=True)
