@@ -64,21 +64,18 @@ class CharCNN(nn.Module):
     def forward(self, char_ids: torch.LongTensor) -> torch.Tensor:
         """(batch, words, chars) -> (batch, words, char_hidden_size); char id 0 is padding.
 
-        Convolutions run once per distinct word of the batch; dropout and the projection then run per occurrence
-        of a word with characters, so the result is the same as convolving every word.
+        Convolutions run once per distinct word of the batch (padding words included once); dropout and the
+        projection then run per occurrence, so the result is the same as convolving every word. (Dropout and the
+        projection also run at padded positions: skipping them would draw other dropout masks, and published runs
+        would no longer reproduce.)
         """
         batch, words, chars = char_ids.shape
-        flat = char_ids.reshape(batch * words, chars)
-        distinct, occurrence = torch.unique(flat, dim=0, return_inverse=True)
-        pooled = self.pooled_convolutions(distinct)  # (distinct words, filters * widths)
-        # dropout and projection on the words that have characters; one without (padding) pools to 0, and
-        # relu(projection(dropout(0))) is relu(bias), filled in without computing it per position
-        real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
+        distinct, occurrence = torch.unique(char_ids.reshape(batch * words, chars), dim=0, return_inverse=True)
         # index_select, not `[occurrence]`: the backward of advanced indexing accumulates repeated words' gradients
         # in thread-scheduling order on CPU, which made identical runs differ by ~1e-8
-        features = torch.relu(self.projection(self.dropout(torch.index_select(pooled, 0, occurrence[real]))))
-        empty = torch.relu(self.projection.bias).expand(batch * words, -1)
-        return empty.index_copy(0, real, features).reshape(batch, words, -1)
+        pooled = torch.index_select(self.pooled_convolutions(distinct), 0, occurrence)  # (B*W, filters * widths)
+        features = torch.relu(self.projection(self.dropout(pooled)))
+        return features.reshape(batch, words, -1)
 
     def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
         """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width; a window starts at

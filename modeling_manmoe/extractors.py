@@ -33,8 +33,8 @@ class BiLSTMEncoder(nn.Module):
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, words, input_size), mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
-        output, _ = self.lstm(packed._replace(data=self.input_dropout(packed.data)))  # dropout on real words only
+        packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
         return output
 
