@@ -7,14 +7,13 @@ from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
-from .window_convolution import max_pooled_windows
 
 
 class LanguageDiscriminator(nn.Module):
     """D: a CNN over the shared features of a sentence that predicts its language (reference architecture).
 
     Convolutions of several widths over h_s of every position (no masking, as in the reference; sentences are
-    zero-padded to at least the widest kernel; `max_pooled_windows`), ReLU, max over time, concatenation, dropout, linear, ReLU,
+    zero-padded to at least the widest kernel), ReLU, max over time, concatenation, dropout, linear, ReLU,
     dropout, linear, ReLU, linear to the number of languages, log-softmax.
     """
 
@@ -34,16 +33,10 @@ class LanguageDiscriminator(nn.Module):
             nn.Linear(hidden, len(config.all_languages)),
         )
 
-    def forward(self, shared_features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """h_s (batch, words, shared_hidden_size) -> language log-probabilities (batch, num_languages).
-
-        `lengths` (batch,): how many positions of each row D reads, as if that row were trimmed to it (default: all
-        `words`); positions past a row's length read as zeros, rows shorter than the widest kernel are zero-padded.
-        """
-        batch, words, _ = shared_features.shape
-        if lengths is None:
-            lengths = torch.full((batch,), words, dtype=torch.long, device=shared_features.device)
-        widths = torch.tensor([conv.kernel_size[0] for conv in self.convs], device=shared_features.device)
-        starts = lengths.clamp(min=self.min_length)[:, None] - widths[None, :] + 1  # (batch, widths)
-        pooled = torch.relu(max_pooled_windows(shared_features, starts, self.convs))  # ReLU, max over time
+    def forward(self, shared_features: torch.Tensor) -> torch.Tensor:
+        """h_s (batch, words, shared_hidden_size) -> language log-probabilities (batch, num_languages)"""
+        x = shared_features.transpose(1, 2)  # (B, H, T)
+        if x.shape[-1] < self.min_length:
+            x = nn.functional.pad(x, (0, self.min_length - x.shape[-1]))
+        pooled = torch.cat([torch.relu(conv(x)).max(dim=-1).values for conv in self.convs], dim=-1)
         return torch.log_softmax(self.classifier(pooled), dim=-1)
