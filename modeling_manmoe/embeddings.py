@@ -70,7 +70,7 @@ class CharCNN(nn.Module):
         would no longer reproduce.)
         """
         batch, words, chars = char_ids.shape
-        distinct, occurrence = torch.unique(char_ids.reshape(batch * words, chars), dim=0, return_inverse=True)
+        distinct, occurrence = distinct_rows(char_ids.reshape(batch * words, chars), self.char_vectors.shape[0])
         # index_select, not `[occurrence]`: the backward of advanced indexing accumulates repeated words' gradients
         # in thread-scheduling order on CPU, which made identical runs differ by ~1e-8
         pooled = torch.index_select(self.pooled_convolutions(distinct), 0, occurrence)  # (B*W, filters * widths)
@@ -83,6 +83,31 @@ class CharCNN(nn.Module):
         x = nn.functional.embedding(flat, self.char_vectors)  # (N, C, E)
         starts = (flat != 0).sum(-1, keepdim=True).expand(-1, len(self.convs))  # (N, widths): one per character
         return torch.relu(max_pooled_windows(x, starts, self.convs))  # relu(max) == max(relu); empty words -> 0
+
+
+def distinct_rows(ids: torch.LongTensor, vocab_size: int) -> tuple[torch.LongTensor, torch.LongTensor]:
+    """`torch.unique(ids, dim=0, return_inverse=True)` (the distinct rows in lexicographic order, and each row's
+    index among them) without `unique(dim=0)`, whose CPU kernel compares rows one tensor op at a time.
+
+    Ids (each below `vocab_size`) are packed big-endian, several to an int64, which keeps the lexicographic order;
+    the rows are then ranked one packed column at a time with 1-D `torch.unique` (rank so far x distinct values of
+    the column + the column's rank: the lexicographic order again).
+    """
+    rows, columns = ids.shape
+    if rows == 0:
+        return ids, torch.zeros(0, dtype=torch.long, device=ids.device)
+    bits = max(1, (vocab_size - 1).bit_length())
+    per_key = max(1, 63 // bits)
+    groups = -(-columns // per_key)
+    padded = nn.functional.pad(ids, (0, groups * per_key - columns)).reshape(rows, groups, per_key)
+    keys = (padded << bits * torch.arange(per_key - 1, -1, -1, device=ids.device)).sum(-1)  # (rows, groups), exact
+    rank = torch.zeros(rows, dtype=torch.long, device=ids.device)
+    for group in range(groups):
+        values, column_rank = torch.unique(keys[:, group], return_inverse=True)
+        _, rank = torch.unique(rank * len(values) + column_rank, return_inverse=True)
+    first = torch.full((int(rank.max()) + 1,), rows, dtype=torch.long, device=ids.device)
+    first = first.scatter_reduce(0, rank, torch.arange(rows, device=ids.device), reduce="amin")
+    return ids[first], rank
 
 
 class InputRepresentation(nn.Module):

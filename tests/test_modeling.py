@@ -194,3 +194,21 @@ def test_charcnn_word_feature_independent_of_other_words(tiny_config):
     word = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0]]])
     longer_batch = torch.tensor([[[3, 4, 0, 0, 0, 0, 0, 0], [5, 6, 7, 8, 9, 10, 11, 3]]])
     assert torch.allclose(cnn(word[:, :, :2])[0, 0], cnn(longer_batch)[0, 0], atol=1e-6)
+
+
+@pytest.mark.parametrize("vocab_size", [2, 300, 70_000])
+def test_distinct_rows_equals_torch_unique_over_rows(vocab_size):
+    """The CharCNN's fast `distinct_rows` gives `torch.unique(dim=0, return_inverse=True)`'s rows, order and inverse
+    (repeated words, padding words, rows that differ only in their last column, several packed columns)."""
+    from modeling_manmoe.embeddings import distinct_rows
+
+    generator = torch.Generator().manual_seed(vocab_size)
+    words = torch.randint(1, vocab_size, (40, 23), generator=generator)
+    words[1, :-1] = words[0, :-1]  # differs from row 0 in the last column only (if at all)
+    lengths = torch.randint(0, 24, (400,), generator=generator)
+    ids = words[torch.randint(0, 40, (400,), generator=generator)] * (torch.arange(23)[None] < lengths[:, None])
+    expected, expected_inverse = torch.unique(ids, dim=0, return_inverse=True)
+    actual, inverse = distinct_rows(ids, vocab_size)
+    assert torch.equal(actual, expected) and torch.equal(inverse, expected_inverse)
+    empty, empty_inverse = distinct_rows(ids[:0], vocab_size)
+    assert empty.shape == (0, 23) and empty_inverse.shape == (0,)
