@@ -22,5 +22,5 @@ for variant in "${variants[@]}"; do
         *) echo "unknown variant $variant (expected full, no_adversary, no_private_moe or no_predictor_moe)" >&2; exit 2 ;;
     esac
     bash "$repo/examples/zero_shot_conll.sh" "$target" "$repo/runs/ner-$target-$variant-$steps" \
-        --max_steps "$steps" --eval_steps $(( steps / 2 )) "${flags[@]}"
+        --max_steps "$steps" --eval_steps $(( steps / 2 )) --learning_rate 1e-3 "${flags[@]}"
 done
