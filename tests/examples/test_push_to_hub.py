@@ -28,6 +28,7 @@ CODE_FILES = {
     "modeling_manmoe.py",
     "predictors.py",
     "tokenization_manmoe.py",
+    "window_convolution.py",
 }
 MODEL_FILES = {"config.json", "model.safetensors", "tokenizer_config.json", "manmoe_vocab.json"}
 RUN_FILES = {"all_results.json", "gates.png", "README.md"}
