@@ -250,6 +250,25 @@ def _cells(matrix):
 # --- command line ------------------------------------------------------------------------------------------------------
 
 
+def gate_sentences(
+    datasets_by_language: dict, max_sentences: int = 500, tag_column: str | None = None
+) -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]] | None]:
+    """The first `max_sentences` sentences (`tokens` column) of each language's dataset and, for a tagger
+    (`tag_column`, a sequence of `ClassLabel`), their gold tags as names: the input of `gate_weights`. Empty
+    sentences are left out (the gates are averaged over words)."""
+    sentences, tags = {}, {}
+    for lang, dataset in datasets_by_language.items():
+        part = dataset.select(range(min(max_sentences, len(dataset))))
+        words = part["tokens"]
+        keep = [i for i, row in enumerate(words) if row]
+        sentences[lang] = [list(words[i]) for i in keep]
+        if tag_column is not None:
+            names = part.features[tag_column].feature.names
+            rows = part[tag_column]
+            tags[lang] = [[names[t] for t in rows[i]] for i in keep]
+    return sentences, (tags if tag_column is not None else None)
+
+
 def read_sentences(options, tokenizer, languages: list[str], max_words: int):
     """The first `--max_sentences` sentences (word lists, cut to `max_words` words when above 0) of each language, and
     their gold tags for CoNLL data (None for Webis-CLS-10)."""
@@ -262,10 +281,9 @@ def read_sentences(options, tokenizer, languages: list[str], max_words: int):
     for lang in languages:
         if options.conll_dir is not None:
             dataset = read_conll(conll_file_path(options.conll_dir, lang, options.split), lang)
-            dataset = dataset.select(range(min(options.max_sentences, len(dataset))))
-            names = dataset.features["ner_tags"].feature.names
-            sentences[lang] = [cut(list(words)) for words in dataset["tokens"]]
-            tags[lang] = [cut([names[i] for i in row]) for row in dataset["ner_tags"]]
+            words, names = gate_sentences({lang: dataset}, options.max_sentences, "ner_tags")
+            sentences[lang] = [cut(row) for row in words[lang]]
+            tags[lang] = [cut(row) for row in names[lang]]
         else:
             dataset = read_webis_reviews(webis_file_path(options.webis_dir, lang, options.domain, options.split), lang)
             words = [tokenizer.split_words(text, lang) for text in dataset["text"][: options.max_sentences]]

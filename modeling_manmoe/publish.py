@@ -44,23 +44,6 @@ def hub_token_or_raise(token: str | None) -> str:
     return found
 
 
-def gate_sentences(
-    datasets_by_language: dict, max_sentences: int = 500, tag_column: str | None = None
-) -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]] | None]:
-    """The first `max_sentences` sentences (`tokens` column) of each language's dataset and, for a tagger
-    (`tag_column`, a sequence of `ClassLabel`), their gold tags as names: the input of `gate_weights`. Empty
-    sentences are left out (the gates are averaged over words)."""
-    sentences, tags = {}, {}
-    for lang, dataset in datasets_by_language.items():
-        part = dataset.select(range(min(max_sentences, len(dataset))))
-        keep = [i for i, words in enumerate(part["tokens"]) if words]
-        sentences[lang] = [list(part[i]["tokens"]) for i in keep]
-        if tag_column is not None:
-            names = part.features[tag_column].feature.names
-            tags[lang] = [[names[t] for t in part[i][tag_column]] for i in keep]
-    return sentences, (tags if tag_column is not None else None)
-
-
 def stage_hub_folder(
     run_dir: str | os.PathLike[str],
     model,
@@ -79,7 +62,7 @@ def stage_hub_folder(
         model, tokenizer: the trained MAN-MoE head and its `ManMoeTokenizer`, saved with `save_pretrained`.
         model_id: the Hub repository id, used in the card's title and loading code.
         sentences, tags: per language, the sentences (and gold tags, for a tagger) the gate picture is computed
-            on (see `gate_sentences`); without sentences, or for a model with no gates, no picture is written.
+            on (see `gate_picture.gate_sentences`); without sentences, or for a model with no gates, no picture is written.
         picture_title: the picture's title.
         license: the card's licence identifier.
 

@@ -18,8 +18,9 @@ import transformers
 
 from .configuration_manmoe import ManMoeConfig
 from .feature_cache import EncoderFeatureCache, tensors_sha256
+from .gate_picture import gate_sentences
 from .inputs import build_encoder_inputs, build_word_vector_inputs
-from .publish import gate_sentences, hub_token_or_raise, push_hub_folder, stage_hub_folder
+from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
 from .run_outputs import sha256_file
 
 

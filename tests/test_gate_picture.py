@@ -15,7 +15,14 @@ from modeling_manmoe import (
     ManMoeForTokenClassification,
     ManMoeTokenizer,
 )
-from modeling_manmoe.gate_picture import _columns, entity_type, gate_weights, main, plot_gate_weights
+from modeling_manmoe.gate_picture import (
+    _columns,
+    entity_type,
+    gate_sentences,
+    gate_weights,
+    main,
+    plot_gate_weights,
+)
 from tests.conftest import TINY
 
 pytest.importorskip("matplotlib")
@@ -111,6 +118,26 @@ def test_ablated_gates_are_skipped(ablation, present, tmp_path):
         with pytest.raises(ValueError, match="no gate weights to draw"):
             plot_gate_weights(weights, tmp_path / "gates.png")
         assert not list(tmp_path.iterdir())
+
+
+def test_gate_sentences_takes_the_first_sentences_skips_empty_ones_and_names_the_tags():
+    datasets = pytest.importorskip("datasets")
+    features = datasets.Features(
+        {
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "ner_tags": datasets.Sequence(datasets.ClassLabel(names=TAGS)),
+        }
+    )
+    rows = {
+        "tokens": [["Piet", "woont"], [], ["in", "Den", "Haag"], ["extra"]],
+        "ner_tags": [[1, 0], [], [0, 3, 4], [0]],
+    }
+    dataset = datasets.Dataset.from_dict(rows, features=features)
+    sentences, tags = gate_sentences({"nl": dataset}, max_sentences=3, tag_column="ner_tags")
+    assert sentences == {"nl": [["Piet", "woont"], ["in", "Den", "Haag"]]}
+    assert tags == {"nl": [["B-PER", "O"], ["O", "B-LOC", "I-LOC"]]}
+    sentences, tags = gate_sentences({"nl": dataset.remove_columns("ner_tags")}, max_sentences=10)
+    assert len(sentences["nl"]) == 3 and tags is None
 
 
 def test_bad_input_is_refused():
