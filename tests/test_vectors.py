@@ -344,6 +344,7 @@ def test_build_inputs_table_and_tokenizer(tmp_path):
     assert table.shape == (5, 2) and torch.equal(table[0], torch.zeros(2))
     assert torch.allclose(table.norm(dim=-1)[1:], torch.ones(4))
     assert torch.allclose(table[2], torch.tensor([0.6, 0.8]))
+    assert torch.equal(table[4], torch.tensor([0.0, 1.0]))  # nl's rows follow en's
     assert tokenizer(["berlin", "ß"], language="en", is_split_into_words=True)["input_ids"].tolist() == [[1, 1]]
     assert tokenizer(["Berlin"], language="en", is_split_into_words=True)["input_ids"].tolist() == [[2]]
     assert "ß" in tokenizer.char_to_id
