@@ -67,7 +67,6 @@ else:  # the character vocabulary is the vector files' (no training corpus read)
     transformers.set_seed(0)
     model = ManMoeForTokenClassification(config)
     model.set_word_vectors(table)
-    del table  # the model holds its own copy: free the loader's (what a prediction script would do)
 model.eval()
 load_seconds = time.perf_counter() - started
 tokens = sum(len(words) for words in dev["tokens"])

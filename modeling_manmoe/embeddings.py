@@ -27,12 +27,24 @@ class FrozenWordEmbedding(nn.Module):
 
     @torch.no_grad()
     def load_vectors(self, vectors: torch.Tensor) -> None:
+        """Use `vectors` (word_vocab_size, dim) as the table. A contiguous tensor of the buffer's dtype and device
+        that owns all of its storage becomes the buffer itself (no second copy of a table of hundreds of MB; the
+        table is frozen, so models may share it); any other tensor is copied in."""
         if tuple(vectors.shape) != tuple(self.weight.shape):
             raise ValueError(
                 f"word vector table has shape {tuple(vectors.shape)}, the config expects "
                 f"{tuple(self.weight.shape)} (word_vocab_size, word_embedding_dim)"
             )
-        self.weight.copy_(vectors)
+        owns_storage = vectors.untyped_storage().nbytes() == vectors.numel() * vectors.element_size()
+        if (
+            vectors.dtype == self.weight.dtype
+            and vectors.device == self.weight.device
+            and vectors.is_contiguous()
+            and owns_storage
+        ):
+            self.weight = vectors.detach()
+        else:
+            self.weight.copy_(vectors)
 
     def forward(self, input_ids: torch.LongTensor) -> torch.Tensor:
         """(batch, words) -> (batch, words, dim)"""
@@ -69,10 +81,11 @@ class CharCNN(nn.Module):
         every word.
         """
         batch, words, chars = char_ids.shape
-        distinct, occurrence = distinct_rows(char_ids.reshape(batch * words, chars), self.char_vectors.shape[0])
+        flat = char_ids.reshape(batch * words, chars)
+        distinct, occurrence = distinct_rows(flat, self.char_vectors.shape[0])
         pooled = self.pooled_convolutions(distinct)  # (distinct words, filters * widths)
         if not self.training:  # padding words (no characters) pool to 0: relu(projection(0)) = relu(bias), exactly
-            real = torch.nonzero(char_ids.reshape(batch * words, chars).ne(0).any(-1)).squeeze(1)
+            real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
             features = torch.relu(self.projection(torch.index_select(pooled, 0, occurrence[real])))
             empty = torch.relu(self.projection.bias).expand(batch * words, -1)
             return empty.index_copy(0, real, features).reshape(batch, words, -1)

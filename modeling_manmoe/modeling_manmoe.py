@@ -142,7 +142,8 @@ class ManMoeModel(ManMoePreTrainedModel):
         self.post_init()
 
     def set_word_vectors(self, vectors: torch.Tensor) -> None:
-        """Copy the frozen (word_vocab_size, word_embedding_dim) table, e.g. from `build_word_vector_inputs`."""
+        """Set the frozen (word_vocab_size, word_embedding_dim) table, e.g. from `build_word_vector_inputs`. A float32
+        table that owns its storage is used as is, not copied (`FrozenWordEmbedding.load_vectors`)."""
         self.inputs.word_embeddings.load_vectors(vectors)
 
     def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:

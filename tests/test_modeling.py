@@ -117,6 +117,24 @@ def test_save_load_round_trip_identical_outputs(tiny_config, tmp_path):
     assert not any("word_embeddings" in n or "char_vectors" in n for n, _ in loaded.named_parameters())
 
 
+def test_word_table_is_used_as_is_when_it_owns_its_storage_else_copied(tiny_config):
+    shape = (tiny_config.word_vocab_size, tiny_config.word_embedding_dim)
+    table = torch.randn(shape)
+    model = ManMoeForTokenClassification(tiny_config)
+    model.set_word_vectors(table)
+    buffer = model.manmoe.inputs.word_embeddings.weight
+    assert buffer.data_ptr() == table.data_ptr(), "a float32 table that owns its storage is not duplicated"
+    assert "manmoe.inputs.word_embeddings.weight" in dict(model.named_buffers())
+    for other in (torch.randn(shape[0] + 1, shape[1])[1:], table.double(), torch.randn(shape[::-1]).T):
+        model = ManMoeForTokenClassification(tiny_config)
+        model.set_word_vectors(other)  # a view into a larger storage, another dtype, a non-contiguous tensor
+        buffer = model.manmoe.inputs.word_embeddings.weight
+        assert buffer.dtype == torch.float32 and buffer.is_contiguous() and torch.equal(buffer, other.float())
+        assert buffer.untyped_storage().data_ptr() != other.untyped_storage().data_ptr()
+    with pytest.raises(ValueError, match="word vector table has shape"):
+        model.set_word_vectors(torch.randn(shape[0] - 1, shape[1]))
+
+
 def test_frozen_tables_unchanged_after_optimizer_step(tiny_config):
     model = build(tiny_config).train()
     words = model.manmoe.inputs.word_embeddings.weight.clone()
