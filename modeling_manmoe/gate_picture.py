@@ -168,6 +168,25 @@ def _normalise(total: torch.Tensor) -> list[float]:
     return (total / total.sum()).tolist()
 
 
+def gate_sentences(
+    datasets_by_language: dict, max_sentences: int = 500, tag_column: str | None = None
+) -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]] | None]:
+    """The first `max_sentences` sentences (`tokens` column) of each language's dataset and, for a tagger
+    (`tag_column`, a sequence of `ClassLabel`), their gold tags as names: the input of `gate_weights`. Empty
+    sentences are left out (the gates are averaged over words)."""
+    sentences, tags = {}, {}
+    for lang, dataset in datasets_by_language.items():
+        part = dataset.select(range(min(max_sentences, len(dataset))))
+        words = part["tokens"]
+        keep = [i for i, row in enumerate(words) if row]
+        sentences[lang] = [list(words[i]) for i in keep]
+        if tag_column is not None:
+            names = part.features[tag_column].feature.names
+            rows = part[tag_column]
+            tags[lang] = [[names[t] for t in rows[i]] for i in keep]
+    return sentences, (tags if tag_column is not None else None)
+
+
 # --- the picture -------------------------------------------------------------------------------------------------------
 
 
@@ -248,25 +267,6 @@ def _cells(matrix):
 
 
 # --- command line ------------------------------------------------------------------------------------------------------
-
-
-def gate_sentences(
-    datasets_by_language: dict, max_sentences: int = 500, tag_column: str | None = None
-) -> tuple[dict[str, list[list[str]]], dict[str, list[list[str]]] | None]:
-    """The first `max_sentences` sentences (`tokens` column) of each language's dataset and, for a tagger
-    (`tag_column`, a sequence of `ClassLabel`), their gold tags as names: the input of `gate_weights`. Empty
-    sentences are left out (the gates are averaged over words)."""
-    sentences, tags = {}, {}
-    for lang, dataset in datasets_by_language.items():
-        part = dataset.select(range(min(max_sentences, len(dataset))))
-        words = part["tokens"]
-        keep = [i for i, row in enumerate(words) if row]
-        sentences[lang] = [list(words[i]) for i in keep]
-        if tag_column is not None:
-            names = part.features[tag_column].feature.names
-            rows = part[tag_column]
-            tags[lang] = [[names[t] for t in rows[i]] for i in keep]
-    return sentences, (tags if tag_column is not None else None)
 
 
 def read_sentences(options, tokenizer, languages: list[str], max_words: int):

@@ -62,7 +62,8 @@ def stage_hub_folder(
         model, tokenizer: the trained MAN-MoE head and its `ManMoeTokenizer`, saved with `save_pretrained`.
         model_id: the Hub repository id, used in the card's title and loading code.
         sentences, tags: per language, the sentences (and gold tags, for a tagger) the gate picture is computed
-            on (see `gate_picture.gate_sentences`); without sentences, or for a model with no gates, no picture is written.
+            on (see `gate_picture.gate_sentences`); without sentences, or for a model with no gates, no picture is
+            written.
         picture_title: the picture's title.
         license: the card's licence identifier.
 
