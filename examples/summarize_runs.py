@@ -21,11 +21,13 @@ def describe(config: dict) -> str:
 
 
 def describe_input(config: dict) -> str:
-    """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers), +CharCNN."""
+    """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers, mean pooling),
+    +CharCNN."""
     if config.get("input_mode") == "encoder":
         name = Path(config.get("encoder_name_or_path") or "encoder").name
         layers = config.get("encoder_layers", [-1])
         text = f"{name} layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}"
+        text += " (mean)" if config.get("encoder_pooling") == "mean" else ""
     else:
         text = "word vectors"
     return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")

@@ -155,11 +155,12 @@ def describe_variant(config: dict) -> str:
 
 
 def describe_input(config: dict) -> str:
-    """The input representation: word vectors or the frozen encoder (its name, layers), + CharCNN."""
+    """The input representation: word vectors or the frozen encoder (its name, layers, sub-token pooling), + CharCNN."""
     if config.get("input_mode") == "encoder":
         name = Path(config.get("encoder_name_or_path") or "encoder").name
         layers = config.get("encoder_layers") or [-1]
-        text = f"frozen encoder {name} (layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))})"
+        pooling = "mean of sub-tokens" if config.get("encoder_pooling") == "mean" else "first sub-token"
+        text = f"frozen encoder {name} (layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}, {pooling})"
     else:
         text = "frozen multilingual word vectors"
     return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")

@@ -260,3 +260,16 @@ def test_console_script_refuses_with_a_message(tmp_path, capsys):
         main([str(run)])
     assert exit_info.value.code == 1
     assert "manmoe-card: error:" in capsys.readouterr().err and not (run / "README.md").exists()
+
+
+@pytest.mark.parametrize(
+    ("layers", "pooling", "text"),
+    [([-1], "first", "frozen encoder e5-small (layer -1, first sub-token)"),
+     ([6, 8, 10], "mean", "frozen encoder e5-small (layers 6 8 10, mean of sub-tokens)")],
+)  # fmt: skip
+def test_encoder_card_names_the_layers_and_the_pooling(layers, pooling, text, tmp_path):
+    results = ner_results()
+    results["config"].update(input_mode="encoder", encoder_name_or_path="/models/e5-small", encoder_layers=layers,
+                             encoder_pooling=pooling, use_char_cnn=False)  # fmt: skip
+    card = build_model_card(write_run(tmp_path / "run", results))
+    assert text in card.text and "frozen multilingual word vectors" not in card.text
