@@ -12,12 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-
-def describe(config: dict) -> str:
-    """The model variant: full MAN-MoE or the ablation(s) its config names."""
-    off = [name for flag, name in (("use_adversary", "no adversary"), ("use_private_moe", "no private MoE"),
-                                   ("use_predictor_moe", "no predictor MoE")) if not config.get(flag, True)]  # fmt: skip
-    return ", ".join(off) if off else "MAN-MoE"
+from modeling_manmoe.model_card import describe_variant
 
 
 def describe_input(config: dict) -> str:
@@ -61,10 +56,10 @@ def ner_table(runs: list[dict]) -> None:
         target = results["target_language"]
         dev, test, train = results["dev"][target], results["test"][target], results.get("train", {})
         print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results['config'])} | "
-              f"{describe(results['config'])} | "
+              f"{describe_variant(results['config'])} | "
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
-        if describe(results["config"]) == "MAN-MoE":
+        if describe_variant(results["config"]) == "MAN-MoE":
             targets.setdefault(describe_input(results["config"]), []).append(test["f1"])
     for inputs, scores in targets.items():
         print(f"\nMean target test F1 of the full model ({inputs}) over {len(scores)} target(s): "
@@ -81,10 +76,10 @@ def classification_table(runs: list[dict]) -> None:
         test = results["test"]
         source_test = " / ".join(f"{lang} {test[lang]['accuracy']:.1f}" for lang in sources if lang in test)
         print(f"| {target} | {results.get('domain') or '-'} | {' '.join(sources)} | "
-              f"{describe_input(results['config'])} | {describe(results['config'])} | {train.get('global_step', '?')} "
+              f"{describe_input(results['config'])} | {describe_variant(results['config'])} | {train.get('global_step', '?')} "
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
               f"{test[target]['accuracy']:.1f} | {source_test} | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
-        if describe(results["config"]) == "MAN-MoE":
+        if describe_variant(results["config"]) == "MAN-MoE":
             targets.setdefault(describe_input(results["config"]), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():
         print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "

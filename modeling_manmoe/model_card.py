@@ -144,7 +144,7 @@ def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
 
 
 def describe_variant(config: dict) -> str:
-    """The model variant: full MAN-MoE or the ablation(s) its config names (as `examples/summarize_runs.py`)."""
+    """The model variant: full MAN-MoE or the ablation(s) its config names (also the "model" column of `examples/summarize_runs.py`)."""
     flags = {
         "use_adversary": "no adversary",
         "use_private_moe": "no private MoE",
