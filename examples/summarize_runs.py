@@ -42,6 +42,13 @@ def load_results(run: Path) -> dict:
     return results
 
 
+def wall_time(results: dict) -> str:
+    """The run's wall time in minutes; for a resumed run, the time since the resume, said so."""
+    text = f"{results['wall_time_s'] / 60:.0f} min"
+    step = results.get("train", {}).get("resumed_at_step")
+    return f"{text} since the resume at step {step}" if step is not None else text
+
+
 def best_step(results: dict) -> str:
     return (results.get("train", {}).get("best_checkpoint") or "").rsplit("-", 1)[-1] or "?"
 
@@ -58,7 +65,7 @@ def ner_table(runs: list[dict]) -> None:
         print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results['config'])} | "
               f"{describe_variant(results['config'])} | "
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
-              f"({test['precision']:.1f} / {test['recall']:.1f}) | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
+              f"({test['precision']:.1f} / {test['recall']:.1f}) | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE":
             targets.setdefault(describe_input(results["config"]), []).append(test["f1"])
     for inputs, scores in targets.items():
@@ -78,7 +85,7 @@ def classification_table(runs: list[dict]) -> None:
         print(f"| {target} | {results.get('domain') or '-'} | {' '.join(sources)} | "
               f"{describe_input(results['config'])} | {describe_variant(results['config'])} | {train.get('global_step', '?')} "
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
-              f"{test[target]['accuracy']:.1f} | {source_test} | {results['wall_time_s'] / 60:.0f} min |")  # fmt: skip
+              f"{test[target]['accuracy']:.1f} | {source_test} | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE":
             targets.setdefault(describe_input(results["config"]), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():

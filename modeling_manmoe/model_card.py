@@ -469,10 +469,17 @@ def _training_section(results: dict) -> str:
             f"- Best checkpoint: `{Path(str(train['best_checkpoint'])).name}`, selection score "
             f"{_number(train.get('best_selection_score'), 2)}, selected on {meaning}"
         )
-    lines.append(
-        f"- Training time: {_seconds(train.get('train_runtime_s'))} of training; "
-        f"{_seconds(results.get('wall_time_s'))} wall time for the whole run (data, training, evaluation)"
-    )
+    if train.get("resumed_from_checkpoint"):
+        lines.append(
+            f"- Resumed from `{Path(str(train['resumed_from_checkpoint'])).name}` (step {train.get('resumed_at_step', '?')}):"
+            f" {_seconds(train.get('train_runtime_s'))} of training and {_seconds(results.get('wall_time_s'))} wall time"
+            " since the resume; the time before it is not recorded"
+        )
+    else:
+        lines.append(
+            f"- Training time: {_seconds(train.get('train_runtime_s'))} of training; "
+            f"{_seconds(results.get('wall_time_s'))} wall time for the whole run (data, training, evaluation)"
+        )
     if hardware:
         accelerator = hardware.get("cuda") or "none (CPU)"
         lines.append(

@@ -216,9 +216,10 @@ def run_record(script: str, argv: list[str] | None, started: float, world_size: 
 
 
 def train_summary(trainer, train_output) -> dict:
-    """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint."""
+    """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint. A resumed run
+    also records the checkpoint and step it resumed from: its `train_runtime_s` counts only the time since then."""
     args = trainer.args
-    return {
+    summary = {
         "global_step": trainer.state.global_step,
         "steps_per_epoch": math.ceil(len(trainer.train_dataset) / args.world_size),
         "epochs": round(trainer.state.epoch, 3),
@@ -228,6 +229,10 @@ def train_summary(trainer, train_output) -> dict:
         "best_selection_score": trainer.state.best_metric,
         "model_selection": args.model_selection,
     }
+    if getattr(trainer, "resumed_from_checkpoint", None):
+        summary.update(resumed_from_checkpoint=str(trainer.resumed_from_checkpoint),
+                       resumed_at_step=trainer.resumed_at_step)  # fmt: skip
+    return summary
 
 
 def take_over_hub_push(training_args) -> bool:

@@ -273,3 +273,11 @@ def test_encoder_card_names_the_layers_and_the_pooling(layers, pooling, text, tm
                              encoder_pooling=pooling, use_char_cnn=False)  # fmt: skip
     card = build_model_card(write_run(tmp_path / "run", results))
     assert text in card.text and "frozen multilingual word vectors" not in card.text
+
+
+def test_resumed_run_card_says_its_times_count_only_since_the_resume(tmp_path):
+    results = ner_results()
+    results["train"].update(resumed_from_checkpoint="/work/runs/ner-nl/checkpoint-300", resumed_at_step=300)
+    text = build_model_card(write_run(tmp_path / "run", results)).text
+    assert "Resumed from `checkpoint-300` (step 300): 2450.4 s (40.8 min) of training and 2950.7 s" in text
+    assert "the time before it is not recorded" in text and "wall time for the whole run" not in text

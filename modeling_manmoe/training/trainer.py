@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
-from transformers import Trainer
-from transformers.trainer import OPTIMIZER_NAME
+from transformers import Trainer, TrainerState
+from transformers.trainer import OPTIMIZER_NAME, TRAINER_STATE_NAME
 
 from ..errors import LanguageError
 from ..tokenization_manmoe import collate_word_features
@@ -184,11 +184,16 @@ class ManMoeTrainer(Trainer):
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
         of `output_dir`, skipping one left half-written by a killed run, and an explicit checkpoint that lacks a
-        file resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`."""
+        file resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`. The
+        checkpoint resumed from and its step (None for a fresh start) are kept in `self.resumed_from_checkpoint` and
+        `self.resumed_at_step`."""
         required = () if self.args.save_only_model else (OPTIMIZER_NAME,)
         if self.alternating:
             required += (DISCRIMINATOR_OPTIMIZER,)
         checkpoint = resolve_resume_checkpoint(resume_from_checkpoint, self.args.output_dir, required)
+        self.resumed_from_checkpoint, self.resumed_at_step = checkpoint, None  # for the run record
+        if checkpoint:  # read now: the checkpoint may be rotated away during training
+            self.resumed_at_step = TrainerState.load_from_json(os.path.join(checkpoint, TRAINER_STATE_NAME)).global_step
         return super().train(resume_from_checkpoint=checkpoint, trial=trial, **kwargs)
 
     # -- one step -----------------------------------------------------------------------------------------

@@ -246,6 +246,8 @@ def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
 
     resumed = run(0, "--output_dir", str(killed), "--resume_from_checkpoint", "last")
     assert resumed["train"]["global_step"] == 10
+    assert resumed["train"]["resumed_at_step"] == 4 and resumed["train"]["resumed_from_checkpoint"].endswith("-4")
+    assert "resumed_at_step" not in uninterrupted["train"] and "resumed_from_checkpoint" not in uninterrupted["train"]
     assert resumed["test"] == uninterrupted["test"] and resumed["dev"] == uninterrupted["dev"]
     expected, actual = load_file(tmp_path / "full" / "model.safetensors"), load_file(killed / "model.safetensors")
     assert expected.keys() == actual.keys()
