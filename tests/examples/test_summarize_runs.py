@@ -1,0 +1,59 @@
+"""`examples/summarize_runs.py`: the README's results tables, read from finished runs' `all_results.json`."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from tests.examples.test_run_ner import REPO
+from tests.test_model_card import classification_results, ner_results, write_run
+
+
+def summarize(capsys, *runs) -> str:
+    spec = importlib.util.spec_from_file_location("summarize_runs", REPO / "examples/summarize_runs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = sys.argv
+    sys.argv = ["summarize_runs.py", *map(str, runs)]
+    try:
+        module.main()
+    finally:
+        sys.argv = argv
+    return capsys.readouterr().out
+
+
+def test_ner_table_rows_and_mean_of_the_full_model(tmp_path, capsys):
+    ablation = ner_results()
+    ablation["config"]["use_adversary"] = False
+    out = summarize(capsys, write_run(tmp_path / "full", ner_results()), write_run(tmp_path / "abl", ablation))
+    rows = [line for line in out.splitlines() if line.startswith("| nl ")]
+    assert (
+        rows[0]
+        == "| nl | en de es | word vectors + CharCNN | MAN-MoE | 600 | 600 | 62.2 | 59.9 (65.6 / 55.2) | 49 min |"
+    )
+    assert "| no adversary |" in rows[1]
+    assert "Mean target test F1 of the full model (word vectors + CharCNN) over 1 target(s): 59.9" in out
+
+
+def test_resumed_run_says_its_wall_time_counts_from_the_resume(tmp_path, capsys):
+    results = ner_results()
+    results["train"].update(resumed_from_checkpoint="/runs/x/checkpoint-300", resumed_at_step=300)
+    assert "| 49 min since the resume at step 300 |" in summarize(capsys, write_run(tmp_path / "run", results))
+
+
+def test_classification_table(tmp_path, capsys):
+    out = summarize(capsys, write_run(tmp_path / "cls", classification_results()))
+    assert (
+        "| de | books | en fr ja | word vectors | MAN-MoE | 200 | 150 | 72.7 | 73.0 | en 77.1 / fr 75.0 / ja 67.2 |"
+        in out
+    )
+
+
+def test_refuses_unfinished_runs_and_mixed_tasks(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="all_results.json: not found"):
+        summarize(capsys, tmp_path / "empty")
+    ner, cls = write_run(tmp_path / "ner", ner_results()), write_run(tmp_path / "cls", classification_results())
+    with pytest.raises(SystemExit, match="different tasks"):
+        summarize(capsys, ner, cls)
