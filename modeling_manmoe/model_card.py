@@ -18,6 +18,7 @@ import json
 import math
 import os
 import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -433,6 +434,19 @@ print(classifier({text!r}))"""
     )
 
 
+def command_without_resume(command: str) -> str:
+    """`command` without its `--resume_from_checkpoint VALUE` (or `=VALUE`) argument: the from-scratch command."""
+    words, kept, skip = shlex.split(command), [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--resume_from_checkpoint":
+            skip = True
+        elif not word.startswith("--resume_from_checkpoint="):
+            kept.append(word)
+    return shlex.join(kept)
+
+
 def _training_section(results: dict) -> str:
     train, hardware = results.get("train") or {}, results.get("hardware") or {}
     arguments, versions = results.get("training_arguments") or {}, results.get("versions") or {}
@@ -445,6 +459,17 @@ def _training_section(results: dict) -> str:
         results["command"],
         "```",
     ]
+    if train.get("resumed_from_checkpoint"):
+        lines += [
+            "",
+            "The run was interrupted and resumed from a checkpoint, with the command above. Resuming restores the "
+            "weights, the optimizers, the random states and the place in the data, so the same command without "
+            "`--resume_from_checkpoint`, in an empty output folder, trains the same model from scratch:",
+            "",
+            "```bash",
+            command_without_resume(results["command"]),
+            "```",
+        ]
     lines.append("")
     if "seed" in results:
         lines.append(f"- Seed: {results['seed']}")

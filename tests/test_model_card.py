@@ -10,7 +10,13 @@ import pytest
 from huggingface_hub import ModelCard
 
 from modeling_manmoe.errors import DataFormatError
-from modeling_manmoe.model_card import ResultsFileNotFoundError, build_model_card, main, write_model_card
+from modeling_manmoe.model_card import (
+    ResultsFileNotFoundError,
+    build_model_card,
+    command_without_resume,
+    main,
+    write_model_card,
+)
 
 SHA = {name: f"{index:x}" * 64 for index, name in enumerate("abcdefghijklmnop", start=1)}
 CONLL = {"en": "conll2003/eng", "de": "conll2003/deu", "es": "conll2002/esp", "nl": "conll2002/ned"}
@@ -281,3 +287,24 @@ def test_resumed_run_card_says_its_times_count_only_since_the_resume(tmp_path):
     text = build_model_card(write_run(tmp_path / "run", results)).text
     assert "Resumed from `checkpoint-300` (step 300): 2450.4 s (40.8 min) of training and 2950.7 s" in text
     assert "the time before it is not recorded" in text and "wall time for the whole run" not in text
+
+
+def test_resumed_run_card_gives_the_from_scratch_command(tmp_path):
+    results = ner_results()
+    results["command"] = "python examples/run_ner.py --target_language nl --resume_from_checkpoint last --seed 42"
+    results["train"].update(resumed_from_checkpoint="/work/runs/ner-nl/checkpoint-300", resumed_at_step=300)
+    text = build_model_card(write_run(tmp_path / "run", results)).text
+    assert results["command"] in text
+    assert "```bash\npython examples/run_ner.py --target_language nl --seed 42\n```" in text
+
+
+@pytest.mark.parametrize(
+    "command, expected",
+    [
+        ("python run.py --a 1 --resume_from_checkpoint last --b 2", "python run.py --a 1 --b 2"),
+        ("python run.py --resume_from_checkpoint=runs/x/checkpoint-9 --b 'two words'", "python run.py --b 'two words'"),
+        ("python run.py --b 2", "python run.py --b 2"),
+    ],
+)
+def test_command_without_resume(command, expected):
+    assert command_without_resume(command) == expected
