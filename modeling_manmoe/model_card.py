@@ -464,7 +464,8 @@ def _training_section(results: dict) -> str:
             "",
             "The run was interrupted and resumed from a checkpoint, with the command above. Resuming restores the "
             "weights, the optimizers, the random states and the place in the data, so the same command without "
-            "`--resume_from_checkpoint`, in an empty output folder, trains the same model from scratch:",
+            "`--resume_from_checkpoint`, in an empty output folder, trains the same model from scratch (on CPU, with the "
+            "same number of torch threads as under Hardware below: float sums depend on it):",
             "",
             "```bash",
             command_without_resume(results["command"]),
