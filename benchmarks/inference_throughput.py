@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/inference_throughput.py [--workload synthetic|conll] [--shared ../shared]
            [--batch_size 256] [--repeats 5] [--threads N] [--bf16] [--sort_by_length] [--model_dir DIR]
-           [--dev_sentences 500 --vocab_size 20000 ...]
+           [--count_flops] [--dev_sentences 500 --vocab_size 20000 ...]
 
 Data: the Dutch (target) dev set: synthetic `nl.dev` (500 sentences), or the whole CoNLL-2002 `ned.testa` (2,895
 sentences) with `--workload conll`. Model: the paper configuration with random weights (speed does not depend on
@@ -12,6 +12,9 @@ then collated in batches of `--batch_size` in file order (`--sort_by_length`: lo
 `torch.inference_mode()` (`--bf16`: inside `torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the tags,
 one list of tag ids per sentence. One warm-up pass, then `--repeats` timed passes: the median of the prediction
 time (collate + forward + argmax) gives sentences/s and tokens/s; `with_tokenization` adds the encoding.
+`--count_flops`: one more pass under `torch.utils.flop_counter.FlopCounterMode` counts the floating-point operations
+of the prediction (per top-level module), and a large float32 matrix product times what this machine's cores reach
+at the same thread count: the compute floor of the pass (its operations at that rate) and the sentences/s it caps.
 Prints JSON and a one-line summary.
 """
 
@@ -26,6 +29,7 @@ import time
 
 import torch
 import transformers
+from compute_floor import count_flops, floor_report, floor_summary
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
@@ -44,6 +48,7 @@ parser.add_argument("--sort_by_length", action="store_true", help="batch the sen
 parser.add_argument(
     "--model_dir", default=None, help="a trained model folder (model + tokenizer) instead of random weights"
 )
+parser.add_argument("--count_flops", action="store_true", help="count the pass's operations; time a large matmul")
 options = parser.parse_args()
 if options.threads:
     torch.set_num_threads(options.threads)
@@ -112,8 +117,13 @@ result = {"workload": options.workload, "files": files["description"], "dev_file
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
           "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
           "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+if options.count_flops:
+    gflop, by_module = count_flops(lambda: predict(items), type(model).__name__)
+    result["compute_floor"] = floor_report(gflop, by_module, seconds, len(dev))
 print(json.dumps(result))
 print(f"inference ({options.workload}, {result['precision']}, {result['threads']} threads, batch {options.batch_size}, "
       f"median of {options.repeats}): {len(dev)} sentences in {seconds:.3f} s = {result['sentences_per_second']:.0f} "
       f"sentences/s, {result['tokens_per_second']:.0f} tokens/s ({with_tokenization:.3f} s with tokenization), "
       f"peak RSS {peak_mib:.0f} MiB")  # fmt: skip
+if options.count_flops:
+    print(floor_summary(result["compute_floor"], "sentences"))

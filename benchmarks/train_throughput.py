@@ -1,7 +1,7 @@
 """Training throughput of the paper configuration: labeled sentences/s and iterations/s, steady state; peak RSS.
 
 Usage: python benchmarks/train_throughput.py [--workload synthetic|conll] [--shared ../shared] [--steps 30]
-           [--warmup 5] [--repeats 3] [--threads N] [--bf16] [--train_sentences 2000 --vocab_size 20000 ...]
+           [--warmup 5] [--repeats 3] [--threads N] [--bf16] [--count_flops] [--train_sentences 2000 --vocab_size 20000 ...]
 
 Paper configuration: word vectors + CharCNN, hidden 200, en/de/es labeled + nl unlabeled, 16 sentences per
 language, alternating adversarial updates with n_critic 1. One iteration = one labeled batch per source language,
@@ -9,6 +9,9 @@ one unlabeled batch per language for the discriminator's step and one per langua
 Each repeat trains a fresh model with a fresh `ManMoeTrainer` (same seed) for `--steps` steps; the steady state is
 the wall time from the end of step `--warmup` - 1 to the end of the last step, data loading included (what a user
 sees), and `compute_median_step_seconds` the median `StepTimer` step of the same steps (data loading excluded).
+`--count_flops`: two more steps under `FlopCounterMode` count the operations of one iteration (forward and backward
+passes of all its batches; `compute_floor.py`) against a large matmul's rate on these cores: the compute floor of an
+iteration and the labeled sentences/s it caps.
 Prints JSON (each repeat, the medians, peak RSS, trainable parameters, setup times) and a one-line summary.
 """
 
@@ -23,6 +26,7 @@ import time
 
 import torch
 import transformers
+from compute_floor import count_flops, floor_report, floor_summary
 from step_timer import StepTimer
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
@@ -53,6 +57,7 @@ parser.add_argument("--warmup", type=int, default=5, help="first steps excluded 
 parser.add_argument("--repeats", type=int, default=3, help="fresh model and trainer each time; the median is quoted")
 parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
 parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision: the Trainer's bf16=True")
+parser.add_argument("--count_flops", action="store_true", help="count one iteration's operations; time a large matmul")
 options = parser.parse_args()
 if not 1 <= options.warmup < options.steps:
     parser.error("need 1 <= --warmup < --steps")
@@ -79,25 +84,37 @@ config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.s
 precision = {"bf16": True, "use_cpu": not torch.cuda.is_available()} if options.bf16 else {}
 labeled_per_step = len(config.source_languages) * 16
 
-repeats = []
-for _ in range(options.repeats):
+
+def paper_trainer(model, steps: int, output_dir: str, callbacks: list) -> ManMoeTrainer:
+    """The paper configuration's trainer: 16 sentences per language, alternating updates, n_critic 1, no saving."""
+    args = ManMoeTrainingArguments(
+        output_dir=output_dir, max_steps=steps, per_device_train_batch_size=16, n_critic=1,
+        adversarial_mode="alternating", save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=True,
+        logging_steps=10**6, seed=0, **precision,
+    )  # fmt: skip
+    trainer = ManMoeTrainer(
+        model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=callbacks
+    )
+    trainer.remove_callback(transformers.PrinterCallback)  # it prints the final train metrics to stdout
+    return trainer
+
+
+def fresh_model() -> ManMoeForTokenClassification:
     transformers.set_seed(0)
     model = ManMoeForTokenClassification(config)
     model.set_word_vectors(table)
+    return model
+
+
+repeats = []
+for _ in range(options.repeats):
+    model = fresh_model()
     parameters = model.num_trainable_parameters()
     timer = WallTimer()
     with tempfile.TemporaryDirectory() as output_dir:
-        args = ManMoeTrainingArguments(
-            output_dir=output_dir, max_steps=options.steps, per_device_train_batch_size=16, n_critic=1,
-            adversarial_mode="alternating", save_strategy="no", eval_strategy="no", report_to=[], disable_tqdm=True,
-            logging_steps=10**6, seed=0, **precision,
-        )  # fmt: skip
         started = time.perf_counter()
-        trainer = ManMoeTrainer(
-            model=model, args=args, train_dataset=train, processing_class=tokenizer, callbacks=[timer]
-        )
+        trainer = paper_trainer(model, options.steps, output_dir, [timer])
         setup_seconds = time.perf_counter() - started
-        trainer.remove_callback(transformers.PrinterCallback)  # it prints the final train metrics to stdout
         trainer.train()
         mixed_precision = trainer.accelerator.mixed_precision  # "bf16" when the Trainer's autocast is on
     per_iteration = (timer.ends[-1] - timer.ends[options.warmup - 1]) / (options.steps - options.warmup)
@@ -117,11 +134,19 @@ result = {"workload": options.workload, "files": files["description"],
           "trainable_parameters": parameters, "paper_parameter_count": parameters == PAPER_TRAINABLE_PARAMETERS,
           "workload_seconds": round(workload_seconds, 2), "vector_load_seconds": round(vector_seconds, 2),
           "repeats": repeats, "median": median, "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+if options.count_flops:
+    with tempfile.TemporaryDirectory() as output_dir:
+        counted = paper_trainer(fresh_model(), 2, output_dir, [])
+        gflop, by_module = count_flops(counted.train, "ManMoeForTokenClassification")
+    result["compute_floor"] = floor_report(gflop / 2, {k: v / 2 for k, v in by_module.items()},
+                                           median["compute_median_step_seconds"], labeled_per_step)  # fmt: skip
 print(json.dumps(result))
 print(f"train ({options.workload}, {result['precision']}, {result['threads']} threads, median of {options.repeats}): "
       f"{median['labeled_sentences_per_second']:.1f} labeled sentences/s, {median['iterations_per_second']:.3f} it/s "
       f"({median['seconds_per_iteration']:.3f} s/it, compute {median['compute_median_step_seconds']:.3f} s), "
       f"peak RSS {peak_mib:.0f} MiB, {parameters:,} trainable parameters")  # fmt: skip
+if options.count_flops:
+    print(floor_summary(result["compute_floor"], "labeled sentences").replace("per pass", "per iteration"))
 if parameters != PAPER_TRAINABLE_PARAMETERS:  # the figures above are printed first; the exit status says it
     raise SystemExit(
         f"{parameters:,} trainable parameters: not the paper configuration ({PAPER_TRAINABLE_PARAMETERS:,})"
