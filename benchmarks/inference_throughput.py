@@ -2,16 +2,19 @@
 
 Usage: python benchmarks/inference_throughput.py [--workload synthetic|conll] [--shared ../shared]
            [--batch_size 256] [--repeats 5] [--threads N] [--bf16] [--sort_by_length] [--model_dir DIR]
-           [--count_flops] [--dev_sentences 500 --vocab_size 20000 ...]
+           [--split dev|test] [--count_flops] [--dev_sentences 500 --vocab_size 20000 ...]
 
 Data: the Dutch (target) dev set: synthetic `nl.dev` (500 sentences), or the whole CoNLL-2002 `ned.testa` (2,895
-sentences) with `--workload conll`. Model: the paper configuration with random weights (speed does not depend on
-them), or a trained one from `--model_dir` (its own tokenizer and word table). As users predict: the sentences are
-encoded once by the tokenizer (`encode_sentences`, what `ManMoeTrainer.encode_dataset` does in word-vector mode),
-then collated in batches of `--batch_size` in file order (`--sort_by_length`: longest first) and run under
-`torch.inference_mode()` (`--bf16`: inside `torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the tags,
-one list of tag ids per sentence. One warm-up pass, then `--repeats` timed passes: the median of the prediction
-time (collate + forward + argmax) gives sentences/s and tokens/s; `with_tokenization` adds the encoding.
+sentences) with `--workload conll` (`--split test`: `ned.testb`, 5,195 sentences). Model: the paper configuration
+with random weights (speed does not depend on them), or a trained one from `--model_dir` (its own tokenizer and word
+table). As users predict: the sentences are encoded once by the tokenizer (`encode_sentences`, what
+`ManMoeTrainer.encode_dataset` does in word-vector mode), then collated in batches of `--batch_size` in file order
+(`--sort_by_length`: longest first) and run under `torch.inference_mode()` (`--bf16`: inside
+`torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the tags, one list of tag ids per sentence. One warm-up
+pass, then `--repeats` timed passes: the median of the prediction time (collate + forward + argmax) gives
+sentences/s and tokens/s; `with_tokenization` adds the encoding. The predictions' entity-level precision, recall and
+F1 against the file's gold tags (`seqeval`, conlleval mode) are reported too: meaningful with a trained
+`--model_dir`, where a run with and one without `--bf16` compare the two precisions' F1.
 `--count_flops`: one more pass under `torch.utils.flop_counter.FlopCounterMode` counts the floating-point operations
 of the prediction (per top-level module), and a large float32 matrix product times what this machine's cores reach
 at the same thread count: the compute floor of the pass (its operations at that rate) and the sentences/s it caps.
@@ -30,6 +33,7 @@ import time
 import torch
 import transformers
 from compute_floor import count_flops, floor_report, floor_summary
+from seqeval.metrics import f1_score, precision_score, recall_score
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
@@ -48,8 +52,11 @@ parser.add_argument("--sort_by_length", action="store_true", help="batch the sen
 parser.add_argument(
     "--model_dir", default=None, help="a trained model folder (model + tokenizer) instead of random weights"
 )
+parser.add_argument("--split", choices=["dev", "test"], default="dev", help="test: ned.testb (--workload conll only)")
 parser.add_argument("--count_flops", action="store_true", help="count the pass's operations; time a large matmul")
 options = parser.parse_args()
+if options.split == "test" and options.workload != "conll":
+    parser.error("--split test needs --workload conll (the synthetic workload has no test set)")
 if options.threads:
     torch.set_num_threads(options.threads)
 transformers.logging.set_verbosity_error()
@@ -57,6 +64,10 @@ transformers.logging.disable_progress_bar()
 target = "nl"
 
 files = workload_files(options)
+if options.split == "test":
+    from modeling_manmoe.data import conll_file_path
+
+    files["dev"][target] = conll_file_path(f"{options.shared}/data", target, "test")
 dev = read_conll(files["dev"][target], target)
 started = time.perf_counter()
 if options.model_dir:
@@ -104,10 +115,16 @@ for repeat in range(options.repeats + 1):  # pass 0 warms up
         timings.append({"seconds": finished - encoded, "with_tokenization_seconds": finished - started})
 assert len(predictions) == len(dev) and all(len(p) == len(w) for p, w in zip(predictions, dev["tokens"], strict=True))
 
+gold_names = dev.features["ner_tags"].feature.names
+gold = [[gold_names[tag] for tag in tags] for tags in dev["ner_tags"]]
+predicted = [[model.config.id2label[tag] for tag in tags] for tags in predictions]
+scores = {name: round(100 * score(gold, predicted), 4)
+          for name, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}  # fmt: skip
 seconds = statistics.median(t["seconds"] for t in timings)
 with_tokenization = statistics.median(t["with_tokenization_seconds"] for t in timings)
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-result = {"workload": options.workload, "files": files["description"], "dev_file": str(files["dev"][target]),
+result = {"workload": options.workload, "files": files["description"], "split": options.split,
+          "dev_file": str(files["dev"][target]),
           "sentences": len(dev), "tokens": tokens, "precision": "bf16" if options.bf16 else "float32",
           "threads": torch.get_num_threads(), "batch_size": options.batch_size,
           "sort_by_length": options.sort_by_length,
@@ -116,7 +133,7 @@ result = {"workload": options.workload, "files": files["description"], "dev_file
           "seconds": round(seconds, 4), "sentences_per_second": round(len(dev) / seconds, 1),
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
           "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
-          "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+          "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
 if options.count_flops:
     gflop, by_module = count_flops(lambda: predict(items), type(model).__name__)
     result["compute_floor"] = floor_report(gflop, by_module, seconds, len(dev))
@@ -124,6 +141,6 @@ print(json.dumps(result))
 print(f"inference ({options.workload}, {result['precision']}, {result['threads']} threads, batch {options.batch_size}, "
       f"median of {options.repeats}): {len(dev)} sentences in {seconds:.3f} s = {result['sentences_per_second']:.0f} "
       f"sentences/s, {result['tokens_per_second']:.0f} tokens/s ({with_tokenization:.3f} s with tokenization), "
-      f"peak RSS {peak_mib:.0f} MiB")  # fmt: skip
+      f"peak RSS {peak_mib:.0f} MiB" + (f", entity F1 {scores['f1']:.2f}" if options.model_dir else ""))  # fmt: skip
 if options.count_flops:
     print(floor_summary(result["compute_floor"], "sentences"))

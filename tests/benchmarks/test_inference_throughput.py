@@ -1,0 +1,36 @@
+"""`benchmarks/inference_throughput.py` at tiny synthetic sizes: its JSON, entity scores and argument checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+TINY = ["--train_sentences", "40", "--dev_sentences", "30", "--vocab_size", "300", "--dim", "16", "--repeats", "1",
+        "--threads", "1", "--batch_size", "8"]  # fmt: skip
+
+
+def run_script(*arguments: str, tmp_path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "benchmarks/inference_throughput.py", "--synthetic_dir", str(tmp_path), *arguments]
+    return subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_prints_throughput_and_entity_scores_of_the_predictions(tmp_path):
+    result = run_script(*TINY, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[0])
+    assert report["sentences"] == 30 and report["split"] == "dev" and report["precision"] == "float32"
+    assert report["sentences_per_second"] > 0
+    assert set(report["entity_scores"]) == {"precision", "recall", "f1"}
+    assert all(0 <= value <= 100 for value in report["entity_scores"].values())
+    assert result.stdout.splitlines()[1].startswith("inference (synthetic, float32, 1 threads, batch 8")
+
+
+def test_test_split_needs_the_conll_workload(tmp_path):
+    result = run_script("--split", "test", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "--split test needs --workload conll" in result.stderr
