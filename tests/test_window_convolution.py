@@ -49,3 +49,26 @@ def test_charcnn_equals_its_conv1d_definition(trainable):
     assert len(actual_grads) == len(expected_grads) == (7 if trainable else 6)  # 3 convs x (weight, bias) (+ chars)
     for got, want in zip(actual_grads, expected_grads, strict=True):
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_row_maximum_is_bitwise_scatter_reduce_amax_with_its_gradient():
+    """Values and gradient bitwise equal to torch's `scatter_reduce(amax)`, ties (split evenly) and empty rows
+    included."""
+    from modeling_manmoe.window_convolution import RowMaximum
+
+    generator = torch.Generator().manual_seed(0)
+    rows = torch.sort(torch.randint(0, 30, (200,), generator=generator)).values
+    rows = rows[rows != 7]  # row 7 has no value: -inf and no gradient
+    values = torch.randn(len(rows), 12, generator=generator).round(decimals=1)  # many exact ties within a row
+    grad = torch.randn(30, 12, generator=generator)
+    expected_values = values.clone().requires_grad_()
+    start = torch.full((30, 12), float("-inf"))
+    expected = start.scatter_reduce(0, rows[:, None].expand(-1, 12), expected_values, reduce="amax", include_self=True)
+    expected.backward(grad)
+    actual_values = values.clone().requires_grad_()
+    actual = RowMaximum.apply(actual_values, rows, 30)
+    actual.backward(grad)
+    assert torch.equal(actual, expected) and actual[7].eq(float("-inf")).all()
+    assert torch.equal(actual_values.grad, expected_values.grad)
+    maxima_per_row = torch.zeros(30, 12).index_add(0, rows, (values == expected.detach()[rows]).float())
+    assert (maxima_per_row > 1).any()  # ties: the case where torch splits the gradient is exercised
