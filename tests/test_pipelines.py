@@ -76,6 +76,21 @@ def test_pipeline_language_argument_picks_the_word_table(saved_tagger):
     assert [e["word"] for e in tagger("Peter in Berlin", language="en")] == ["Peter", "in", "Berlin"]
 
 
+def test_pipeline_runs_under_bfloat16_autocast(saved_tagger):
+    """The opt-in bfloat16 inference mode (benchmarks/README.md): the caller's `torch.autocast` reaches the model's
+    forward, and the scores come back as float32 numbers."""
+    tagger = pipeline("token-classification", model=str(saved_tagger), trust_remote_code=True)
+    force_tag(tagger.model, "B-LOC")
+    dtypes = set()
+    linear = next(m for m in tagger.model.modules() if isinstance(m, torch.nn.Linear))
+    linear.register_forward_hook(lambda module, args, output: dtypes.add(output.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        entities = tagger("Peter in Berlin")
+    assert dtypes == {torch.bfloat16}  # the layers ran in bfloat16
+    assert [(e["word"], e["entity"]) for e in entities] == [("Peter", "B-LOC"), ("in", "B-LOC"), ("Berlin", "B-LOC")]
+    assert all(0.9 < float(e["score"]) <= 1.0 for e in entities)
+
+
 def test_words_with_offsets_lower_cases_and_keeps_spans():
     tokenizer = ManMoeTokenizer(vocabularies={"en": []}, characters=[], languages=["en"], do_lower_case=True)
     text = "GREAT book, Mr. Smith!"
