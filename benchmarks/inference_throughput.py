@@ -33,14 +33,14 @@ import time
 import torch
 import transformers
 from compute_floor import count_flops, floor_report, floor_summary
-from seqeval.metrics import f1_score, precision_score, recall_score
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
+from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
 from modeling_manmoe.inputs import build_word_vector_inputs
 from modeling_manmoe.tokenization_manmoe import collate_word_features
 from modeling_manmoe.training.batching import encode_sentences
+from modeling_manmoe.training.metrics import entity_scores
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 add_workload_arguments(parser)
@@ -65,8 +65,6 @@ target = "nl"
 
 files = workload_files(options)
 if options.split == "test":
-    from modeling_manmoe.data import conll_file_path
-
     files["dev"][target] = conll_file_path(f"{options.shared}/data", target, "test")
 dev = read_conll(files["dev"][target], target)
 started = time.perf_counter()
@@ -118,8 +116,7 @@ assert len(predictions) == len(dev) and all(len(p) == len(w) for p, w in zip(pre
 gold_names = dev.features["ner_tags"].feature.names
 gold = [[gold_names[tag] for tag in tags] for tags in dev["ner_tags"]]
 predicted = [[model.config.id2label[tag] for tag in tags] for tags in predictions]
-scores = {name: round(100 * score(gold, predicted), 4)
-          for name, score in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score))}  # fmt: skip
+scores = {name: round(value, 4) for name, value in entity_scores(gold, predicted).items()}
 seconds = statistics.median(t["seconds"] for t in timings)
 with_tokenization = statistics.median(t["with_tokenization_seconds"] for t in timings)
 peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux

@@ -16,16 +16,21 @@ def predicted_tag_sequences(predictions: np.ndarray, labels: np.ndarray, id2labe
     return gold, predicted
 
 
-def seqeval_metrics(eval_prediction, id2label: dict[int, str]) -> dict[str, float]:
-    """Entity-level precision, recall and F1 (x100) from an `EvalPrediction` of argmax tag ids."""
-    predictions = eval_prediction.predictions
-    predictions = predictions[0] if isinstance(predictions, tuple) else predictions
-    gold, predicted = predicted_tag_sequences(np.asarray(predictions), np.asarray(eval_prediction.label_ids), id2label)
+def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 (x100, `seqeval` default mode = conlleval) of tag-name sequences."""
     return {
         "precision": 100 * precision_score(gold, predicted),
         "recall": 100 * recall_score(gold, predicted),
         "f1": 100 * f1_score(gold, predicted),
     }
+
+
+def seqeval_metrics(eval_prediction, id2label: dict[int, str]) -> dict[str, float]:
+    """Entity-level precision, recall and F1 (x100) from an `EvalPrediction` of argmax tag ids."""
+    predictions = eval_prediction.predictions
+    predictions = predictions[0] if isinstance(predictions, tuple) else predictions
+    gold, predicted = predicted_tag_sequences(np.asarray(predictions), np.asarray(eval_prediction.label_ids), id2label)
+    return entity_scores(gold, predicted)
 
 
 def accuracy_metrics(eval_prediction) -> dict[str, float]:
