@@ -189,8 +189,12 @@ def main(argv: list[str] | None = None) -> dict:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")
         corpus_words = (word for dataset in train.values() for sentence in dataset["tokens"] for word in sentence)
+        oov_corpus = {
+            lang: (word for sentence in dataset["tokens"] for word in sentence) for lang, dataset in train.items()
+        }
         model, tokenizer = build_model(ManMoeForTokenClassification, model_args, data_args.source_languages,
-                                       data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance)  # fmt: skip
+                                       data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance,
+                                       oov_corpus=oov_corpus)  # fmt: skip
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
     trainer = ManMoeTrainer(
         model=model,

@@ -18,6 +18,7 @@ def build_word_vector_inputs(
     *,
     max_words: int | None = None,
     extra_characters: Iterable[str] = (),
+    oov_corpus: Mapping[str, Iterable[str]] | None = None,
     seed: int = 0,
     **tokenizer_kwargs,
 ) -> tuple[ManMoeTokenizer, torch.Tensor]:
@@ -25,7 +26,10 @@ def build_word_vector_inputs(
     (word_vocab_size, dim) table to give to `model.set_word_vectors`.
 
     Rows are unit-normalised as in the reference; row 0 (padding) is zero and row 1 (unknown) a random unit
-    vector drawn with `seed`. The character vocabulary is every character of the vector files' words plus
+    vector drawn with `seed`. `oov_corpus` ({language: words of its corpus}) gives the reference's vocabulary: each
+    word that the language's file lacks, as written and lower-cased, gets a row of its own (its lower-cased form,
+    first-seen order, after the file's words), a random unit vector drawn with `seed`, frozen like the rest;
+    without it, such words share the unknown row. The character vocabulary is every character of the vector files' words plus
     `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
     `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
 
@@ -42,6 +46,10 @@ def build_word_vector_inputs(
     generator = torch.Generator().manual_seed(seed)
     unknown = torch.randn(1, dim, generator=generator)
     vocabularies = {lang: vector_sets[lang].words for lang in languages}
+    for lang, words in (oov_corpus or {}).items():
+        known = set(vocabularies[lang])
+        missing = dict.fromkeys(word.lower() for word in words if word not in known and word.lower() not in known)
+        vocabularies[lang] = vocabularies[lang] + list(missing)
     # One table filled in place, each file's array dropped once copied: peak memory ~2 tables, not ~3.
     table = torch.empty(2 + sum(len(words) for words in vocabularies.values()), dim)
     table[0] = 0
@@ -50,7 +58,9 @@ def build_word_vector_inputs(
     for lang in languages:
         vectors = torch.from_numpy(vector_sets.pop(lang).vectors)
         table[row : row + len(vectors)] = vectors
-        row += len(vectors)
+        extra = len(vocabularies[lang]) - len(vectors)
+        table[row + len(vectors) : row + len(vectors) + extra] = torch.randn(extra, dim, generator=generator)
+        row += len(vectors) + extra
     table.div_(table.norm(dim=-1, keepdim=True).clamp(min=1e-12))
     characters: dict[str, None] = {}
     for words in vocabularies.values():

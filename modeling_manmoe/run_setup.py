@@ -54,6 +54,11 @@ class ModelArguments:
     no_feature_cache: bool = field(
         default=False, metadata={"help": "Run the frozen encoder at every step instead of reading cached features."}
     )
+    oov_words: str = field(
+        default="unknown",
+        metadata={"help": "Corpus words the vector file lacks: 'unknown' (all share the unknown vector) or 'random' "
+                  "(the reference: each gets its own frozen random unit vector; token classification only)."},
+    )  # fmt: skip
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
     lowercase_characters: str = field(
         default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
@@ -91,11 +96,13 @@ def build_model(
     label_names: list[str],
     corpus_words: Iterable[str],
     provenance: dict,
+    oov_corpus: dict[str, Iterable[str]] | None = None,
     **tokenizer_kwargs,
 ):
     """A new `model_class` (a MAN-MoE head) and its tokenizer for the sources + target, with word vectors or a
     frozen encoder as input; `corpus_words` give the CharCNN's characters. Records the vector files' sha256 in
-    `provenance`. Returns (model, tokenizer)."""
+    `provenance`. `oov_corpus` ({language: its training words}) is read with `--oov_words random`. Returns
+    (model, tokenizer)."""
     languages = list(source_languages) + [target_language]
     lowercase = {"auto": target_language == "de", "yes": True, "no": False}.get(model_args.lowercase_characters)
     if lowercase is None:
@@ -134,11 +141,17 @@ def build_model(
     if missing:
         raise ValueError(f"--word_vectors: no vector file for language(s) {missing}; give LANG=PATH for each of "
                          f"{languages}, or use --encoder_name_or_path")  # fmt: skip
+    if model_args.oov_words not in ("unknown", "random"):
+        raise ValueError(f"--oov_words: expected unknown or random, got {model_args.oov_words!r}")
+    if model_args.oov_words == "random" and oov_corpus is None:
+        raise ValueError("--oov_words random needs the corpus' words per language, which only examples/run_ner.py "
+                         "gives; use --oov_words unknown here")  # fmt: skip
     tokenizer, table = build_word_vector_inputs(
         {lang: vector_files[lang] for lang in languages},
         languages,
         max_words=model_args.max_vectors_per_language,
         extra_characters=corpus_words if model_args.use_char_cnn else (),
+        oov_corpus=oov_corpus if model_args.oov_words == "random" else None,
         **tokenizer_kwargs,
     )
     for lang in languages:

@@ -352,6 +352,32 @@ def test_build_inputs_table_and_tokenizer(tmp_path):
         build_word_vector_inputs(files, ["en", "de"])
 
 
+def test_build_inputs_gives_each_oov_corpus_word_its_own_random_row(tmp_path):
+    """`oov_corpus` (the reference's vocabulary): words the file lacks as written and lower-cased get one row each,
+    lower-cased, after their language's file rows, random unit vectors; the file's rows stay as they were."""
+    import torch
+
+    from modeling_manmoe.inputs import build_word_vector_inputs
+
+    files = {
+        "en": write(tmp_path / "en.vec", "2 2\nBerlin 3 4\nthe 1 0\n"),
+        "nl": write(tmp_path / "nl.vec", "1 2\nde 0 2\n"),
+    }
+    plain_tokenizer, plain = build_word_vector_inputs(files, ["en", "nl"])
+    corpus = {"en": ["The", "Berlin", "Piet", "PIET", "berlin", "zyx"], "nl": ["de", "Piet"]}
+    tokenizer, table = build_word_vector_inputs(files, ["en", "nl"], oov_corpus=corpus)
+    # en: the file's 2 words, then "piet", "berlin" and "zyx": "The" is found lower-cased and "PIET" is "piet", but
+    # "berlin" is not "Berlin" (the lookup tries a word as written, then lower-cased)
+    assert tokenizer.vocabularies == {"en": ["Berlin", "the", "piet", "berlin", "zyx"], "nl": ["de", "piet"]}
+    assert table.shape == (2 + 5 + 2, 2) and torch.allclose(table.norm(dim=-1)[1:], torch.ones(8))
+    assert torch.equal(table[:4], plain[:4]) and torch.equal(table[7], plain[4])  # the file rows are unchanged
+    assert len({tuple(row.tolist()) for row in table[1:]}) == 8  # unknown and each new row differ
+    ids = tokenizer(["Piet", "PIET", "Berlin", "berlin", "unseen"], language="en", is_split_into_words=True)
+    assert ids["input_ids"].tolist() == [[4, 4, 2, 5, 1]]
+    assert tokenizer(["Piet"], language="nl", is_split_into_words=True)["input_ids"].tolist() == [[8]]
+    assert plain_tokenizer(["Piet"], language="en", is_split_into_words=True)["input_ids"].tolist() == [[1]]
+
+
 @pytest.mark.integration
 def test_paper_configuration_on_real_vectors(shared_dir, tmp_path):
     """The paper's CoNLL configuration built from the real vectors: 3,092,765 trainable parameters, the frozen

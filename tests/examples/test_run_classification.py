@@ -151,6 +151,7 @@ def test_run_classification_with_a_frozen_encoder_and_its_feature_cache(tmp_path
         (["--validation_fraction", "1.5"], "validation_fraction"),
         (["--model_selection", "target"], "needs a 'ja' dev file"),
         (["--webis_dir", "x", "--domain", "kitchen"], "needs --domain"),
+        (["--oov_words", "random"], "--oov_words random needs the corpus' words per language"),
     ],
 )
 def test_run_classification_argument_errors_name_the_option(tmp_path, extra, message):
