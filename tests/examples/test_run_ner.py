@@ -149,6 +149,7 @@ def test_run_ner_under_accelerate_launch_with_two_processes(tmp_path):
         (["--target_language", "en"], "also a source language"),
         (["--word_vectors", "en=x.vec"], "no vector file for language"),
         (["--train_files", "en"], "expected LANG=VALUE"),
+        (["--oov_words", "zero"], "--oov_words: expected unknown or random"),
     ],
 )
 def test_run_ner_argument_errors_name_the_option(tmp_path, extra, message):
@@ -251,6 +252,41 @@ def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
     assert resumed["test"] == uninterrupted["test"] and resumed["dev"] == uninterrupted["dev"]
     expected, actual = load_file(tmp_path / "full" / "model.safetensors"), load_file(killed / "model.safetensors")
     assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
+@pytest.mark.slow
+def test_a_finished_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
+    """A run of 4 steps, resumed from its last checkpoint with `--max_steps 8`, reaches at step 8 the weights of an
+    8-step run, with the same scores (the rate is constant and every step's batches depend only on the seed and the
+    step): how the README's 9,000-step runs continued the 4,500-step ones."""
+    from safetensors.torch import load_file
+
+    files, vectors = write_fixtures(tmp_path)
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
+            "--do_predict", "--per_device_train_batch_size", "2", "--eval_strategy", "steps", "--eval_steps", "2",
+            "--save_total_limit", "2", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    script = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py"), "0", str(tmp_path / "ready")]
+
+    def run(output: Path, *extra: str) -> dict:  # each run in a fresh process
+        command = [*script, *argv, "--output_dir", str(output), *extra]
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads((output / "all_results.json").read_text())
+
+    longer = run(tmp_path / "longer", "--max_steps", "8")
+    run(tmp_path / "short", "--max_steps", "4")
+    assert (tmp_path / "short" / "checkpoint-4").is_dir() and not (tmp_path / "short" / "checkpoint-8").exists()
+    extended = run(tmp_path / "short", "--max_steps", "8", "--resume_from_checkpoint", "last")
+    assert extended["train"]["global_step"] == 8 and extended["train"]["resumed_at_step"] == 4
+    assert extended["test"] == longer["test"] and extended["dev"] == longer["dev"]
+    expected = load_file(tmp_path / "longer" / "checkpoint-8" / "model.safetensors")
+    actual = load_file(tmp_path / "short" / "checkpoint-8" / "model.safetensors")
+    at_step_2 = load_file(tmp_path / "longer" / "checkpoint-2" / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    assert any(not torch.equal(expected[name], at_step_2[name]) for name in expected), "steps 3-8 changed nothing"
     for name in expected:
         assert torch.equal(expected[name], actual[name]), name
 
