@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from .errors import LanguageError
-from .tokenization_manmoe import ManMoeTokenizer
+from .tokenization_manmoe import ManMoeTokenizer, vocabulary_entry
 from .vectors import check_same_dimension, read_word_vectors
 
 
@@ -29,8 +29,8 @@ def build_word_vector_inputs(
     vector drawn with `seed`. `oov_corpus` ({language: words of its corpus}) gives the reference's vocabulary: each
     word that the language's file lacks, as written and lower-cased, gets a row of its own (its lower-cased form,
     first-seen order, after the file's words), a random unit vector drawn with `seed`, frozen like the rest;
-    without it, such words share the unknown row. The character vocabulary is every character of the vector files' words plus
-    `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
+    without it, such words share the unknown row. The character vocabulary is every character of the vector
+    files' words plus `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
     `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
 
     Raises `LanguageError` naming the languages of `languages` that have no file, `VectorFileError` for a
@@ -48,7 +48,7 @@ def build_word_vector_inputs(
     vocabularies = {lang: vector_sets[lang].words for lang in languages}
     for lang, words in (oov_corpus or {}).items():
         known = set(vocabularies[lang])
-        missing = dict.fromkeys(word.lower() for word in words if word not in known and word.lower() not in known)
+        missing = dict.fromkeys(word.lower() for word in words if vocabulary_entry(known, word) is None)
         vocabularies[lang] = vocabularies[lang] + list(missing)
     # One table filled in place, each file's array dropped once copied: peak memory ~2 tables, not ~3.
     table = torch.empty(2 + sum(len(words) for words in vocabularies.values()), dim)

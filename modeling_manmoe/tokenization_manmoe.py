@@ -9,7 +9,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 
 import numpy as np
 import torch
@@ -29,6 +29,15 @@ class ManMoeEncoding(BatchEncoding):
         mask = self["attention_mask"][batch_index]
         mask = mask.tolist() if isinstance(mask, torch.Tensor) else list(mask)
         return [i if m else None for i, m in enumerate(mask)]
+
+
+def vocabulary_entry(vocabulary: Container[str], word: str) -> str | None:
+    """The entry `word` is looked up as in a language's `vocabulary`: the word as written, else lower-cased, else
+    None (the unknown row)."""
+    if word in vocabulary:
+        return word
+    lowered = word.lower()
+    return lowered if lowered in vocabulary else None
 
 
 class ManMoeTokenizer(PreTrainedTokenizer):
@@ -202,10 +211,8 @@ class ManMoeTokenizer(PreTrainedTokenizer):
     def word_id(self, language: str, word: str) -> int:
         """Row of `word` in the frozen table: exact match, then lower-cased, else 1 (unknown)."""
         vocab = self.word_to_id.get(language, {})
-        found = vocab.get(word)
-        if found is None:
-            found = vocab.get(word.lower(), 1)
-        return found
+        entry = vocabulary_entry(vocab, word)
+        return 1 if entry is None else vocab[entry]
 
     def char_ids_of(self, word: str) -> list[int]:
         if self.lowercase_characters:
