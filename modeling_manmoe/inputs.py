@@ -30,8 +30,8 @@ def build_word_vector_inputs(
     word that the language's file lacks, as written and lower-cased, gets a row of its own (its lower-cased form,
     first-seen order, after the file's words), a random unit vector drawn with `seed`, frozen like the rest;
     without it, such words share the unknown row. The character vocabulary is every character of the vector
-    files' words plus `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default: the keys of
-    `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
+    files' words plus `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default:
+    the keys of `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
 
     Raises `LanguageError` naming the languages of `languages` that have no file, `VectorFileError` for a
     malformed file or files of different dimensions.
