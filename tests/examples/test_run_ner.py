@@ -204,31 +204,48 @@ def test_zero_shot_ner_with_the_shared_frozen_encoder_learns(shared_dir, tmp_pat
     assert results["test"]["nl"]["f1"] > 10, results["test"]
 
 
+PAUSED_RUN_NER = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py")]
+
+
+def resume_test_arguments(folder: Path) -> list[str]:
+    """run_ner.py arguments of the resume tests: fixture data, batches of 2, evaluation and a checkpoint every 2 steps
+    (no `--max_steps`, `--save_total_limit` or `--output_dir`)."""
+    files, vectors = write_fixtures(folder)
+    return ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
+            "--do_predict", "--per_device_train_batch_size", "2", "--eval_strategy", "steps", "--eval_steps", "2",
+            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+
+
+def run_in_fresh_process(ready: Path, argv: list[str], output_dir: Path, *extra: str) -> dict:
+    """`paused_run_ner.py` (never pausing) in its own process; its `all_results.json`."""
+    command = [*PAUSED_RUN_NER, "0", str(ready), *argv, "--output_dir", str(output_dir), *extra]
+    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads((output_dir / "all_results.json").read_text())
+
+
+def assert_same_weights(expected_file: Path, actual_file: Path) -> None:
+    """The two safetensors files hold the same tensors, bit for bit."""
+    from safetensors.torch import load_file
+
+    expected, actual = load_file(expected_file), load_file(actual_file)
+    assert expected.keys() == actual.keys()
+    for name in expected:
+        assert torch.equal(expected[name], actual[name]), name
+
+
 @pytest.mark.slow
 def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
     """SIGKILL a run while it writes checkpoint-6 (weights saved, optimizer and state not), resume with
     `--resume_from_checkpoint last`: the half-written checkpoint is skipped, training continues from checkpoint-4,
     and the final model and scores equal those of an uninterrupted run with the same seed."""
-    from safetensors.torch import load_file
-
-    files, vectors = write_fixtures(tmp_path)
-    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
-            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
-            "--do_predict", "--max_steps", "10", "--per_device_train_batch_size", "2", "--eval_strategy", "steps",
-            "--eval_steps", "2", "--save_total_limit", "3", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
-    script = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py")]
+    argv = [*resume_test_arguments(tmp_path), "--max_steps", "10", "--save_total_limit", "3"]
     ready = tmp_path / "ready"
-
-    def run(pause_step: int, *extra: str) -> dict:  # each run in a fresh process
-        result = subprocess.run([*script, str(pause_step), str(ready), *argv, *extra], cwd=REPO, capture_output=True,
-                                text=True, timeout=600)  # fmt: skip
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return json.loads((Path(extra[extra.index("--output_dir") + 1]) / "all_results.json").read_text())
-
-    uninterrupted = run(0, "--output_dir", str(tmp_path / "full"))
+    uninterrupted = run_in_fresh_process(ready, argv, tmp_path / "full")
 
     killed = tmp_path / "killed"
-    command = [*script, "6", str(ready), *argv, "--output_dir", str(killed)]
+    command = [*PAUSED_RUN_NER, "6", str(ready), *argv, "--output_dir", str(killed)]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 240
@@ -245,15 +262,12 @@ def test_run_killed_while_saving_resumes_to_the_same_model(tmp_path):
     assert (half_written / "model.safetensors").exists() and not (half_written / "trainer_state.json").exists()
     assert not (killed / "all_results.json").exists(), "a killed run leaves no results file"
 
-    resumed = run(0, "--output_dir", str(killed), "--resume_from_checkpoint", "last")
+    resumed = run_in_fresh_process(ready, argv, killed, "--resume_from_checkpoint", "last")
     assert resumed["train"]["global_step"] == 10
     assert resumed["train"]["resumed_at_step"] == 4 and resumed["train"]["resumed_from_checkpoint"].endswith("-4")
     assert "resumed_at_step" not in uninterrupted["train"] and "resumed_from_checkpoint" not in uninterrupted["train"]
     assert resumed["test"] == uninterrupted["test"] and resumed["dev"] == uninterrupted["dev"]
-    expected, actual = load_file(tmp_path / "full" / "model.safetensors"), load_file(killed / "model.safetensors")
-    assert expected.keys() == actual.keys()
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), name
+    assert_same_weights(tmp_path / "full" / "model.safetensors", killed / "model.safetensors")
 
 
 @pytest.mark.slow
@@ -263,32 +277,21 @@ def test_a_finished_run_extended_to_more_steps_equals_the_longer_run(tmp_path):
     step): how the README's 9,000-step runs continued the 4,500-step ones."""
     from safetensors.torch import load_file
 
-    files, vectors = write_fixtures(tmp_path)
-    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
-            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
-            "--do_predict", "--per_device_train_batch_size", "2", "--eval_strategy", "steps", "--eval_steps", "2",
-            "--save_total_limit", "2", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
-    script = [sys.executable, str(REPO / "tests" / "examples" / "paused_run_ner.py"), "0", str(tmp_path / "ready")]
-
-    def run(output: Path, *extra: str) -> dict:  # each run in a fresh process
-        command = [*script, *argv, "--output_dir", str(output), *extra]
-        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return json.loads((output / "all_results.json").read_text())
-
-    longer = run(tmp_path / "longer", "--max_steps", "8")
-    run(tmp_path / "short", "--max_steps", "4")
+    argv = [*resume_test_arguments(tmp_path), "--save_total_limit", "2"]
+    ready = tmp_path / "ready"
+    longer = run_in_fresh_process(ready, argv, tmp_path / "longer", "--max_steps", "8")
+    run_in_fresh_process(ready, argv, tmp_path / "short", "--max_steps", "4")
     assert (tmp_path / "short" / "checkpoint-4").is_dir() and not (tmp_path / "short" / "checkpoint-8").exists()
-    extended = run(tmp_path / "short", "--max_steps", "8", "--resume_from_checkpoint", "last")
+    extended = run_in_fresh_process(
+        ready, argv, tmp_path / "short", "--max_steps", "8", "--resume_from_checkpoint", "last"
+    )
     assert extended["train"]["global_step"] == 8 and extended["train"]["resumed_at_step"] == 4
     assert extended["test"] == longer["test"] and extended["dev"] == longer["dev"]
     expected = load_file(tmp_path / "longer" / "checkpoint-8" / "model.safetensors")
-    actual = load_file(tmp_path / "short" / "checkpoint-8" / "model.safetensors")
     at_step_2 = load_file(tmp_path / "longer" / "checkpoint-2" / "model.safetensors")
-    assert expected.keys() == actual.keys()
     assert any(not torch.equal(expected[name], at_step_2[name]) for name in expected), "steps 3-8 changed nothing"
-    for name in expected:
-        assert torch.equal(expected[name], actual[name]), name
+    assert_same_weights(tmp_path / "longer" / "checkpoint-8" / "model.safetensors",
+                        tmp_path / "short" / "checkpoint-8" / "model.safetensors")  # fmt: skip
 
 
 def test_resuming_from_an_incomplete_checkpoint_is_refused(tmp_path):
