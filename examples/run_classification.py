@@ -40,17 +40,15 @@ from modeling_manmoe.data import (
     read_webis_reviews,
     webis_file_path,
 )
-from modeling_manmoe.run_outputs import atomic_write_text, sha256_file, write_json
+from modeling_manmoe.run_outputs import atomic_write_text, sha256_file
 from modeling_manmoe.run_setup import (
     ModelArguments,
     build_model,
     encoder_feature_cache,
     limit,
     parse_pairs,
-    publish_run,
-    run_record,
     take_over_hub_push,
-    train_summary,
+    train_evaluate_predict,
 )
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
 
@@ -214,15 +212,6 @@ def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Datase
     return output.metrics
 
 
-def split_scores(metrics: dict, prefix: str, languages: list[str]) -> dict[str, dict[str, float]]:
-    """{'ja': {'accuracy': ..}, ...} from the Trainer's flat `{prefix}_{lang}_accuracy` keys."""
-    return {
-        lang: {"accuracy": round(metrics[f"{prefix}_{lang}_accuracy"], 4)}
-        for lang in languages
-        if f"{prefix}_{lang}_accuracy" in metrics
-    }
-
-
 def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     parser = HfArgumentParser((DataArguments, ClassificationModelArguments, ClassificationTrainingArguments))
@@ -297,40 +286,15 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         feature_cache=feature_cache,
     )
-    results: dict = {"task": "text-classification", "source_languages": list(data_args.source_languages),
-                     "target_language": target, "domain": data_args.domain, "seed": training_args.seed,
-                     "max_words": data_args.max_words}  # fmt: skip
-    if training_args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
-        results["train"] = train_summary(trainer, train_output)
-    if training_args.do_eval and dev:
-        results["dev"] = split_scores(trainer.evaluate(), "eval", languages)
-    if training_args.do_predict:
-        metrics = {}
-        for lang, dataset in test.items():
-            path = os.path.join(training_args.output_dir, f"predictions_test_{lang}.jsonl")
-            metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
-        results["test"] = split_scores(metrics, "test", languages)
-    training_args.push_to_hub = push_to_hub  # recorded as given
-    results.update(
-        config=trainer.model.config.to_dict(),
-        training_arguments=training_args.to_dict(),
-        data_and_vector_files=provenance,
-        **run_record("examples/run_classification.py", argv, started, training_args.world_size),
-    )
-    if trainer.is_world_process_zero():
-        write_json(os.path.join(training_args.output_dir, "all_results.json"), results)
-        for split in ("dev", "test"):
-            for lang, scores in results.get(split, {}).items():
-                role = "target" if lang == target else "source"
-                logger.info("%s %s (%s): accuracy %.2f", split, lang, role, scores["accuracy"])
-    if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
-        raise RuntimeError("training diverged: the training loss is not finite")
-    if push_to_hub and trainer.is_world_process_zero():
-        publish_run(trainer, tokenizer, test or dev)
-    return results
+    results = {"task": "text-classification", "source_languages": list(data_args.source_languages),
+               "target_language": target, "domain": data_args.domain, "seed": training_args.seed,
+               "max_words": data_args.max_words}  # fmt: skip
+    return train_evaluate_predict(
+        trainer, tokenizer, results, dev=dev, test=test, predict_language=predict_language,
+        prediction_suffix=".jsonl", score_names=("accuracy",), provenance=provenance,
+        script="examples/run_classification.py", argv=argv, started=started,
+        push_to_hub=push_to_hub,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ picture, model card) and uploads it (`modeling_manmoe.publish`).
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -29,17 +28,15 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgum
 
 from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
-from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
+from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file
 from modeling_manmoe.run_setup import (
     ModelArguments,
     build_model,
     encoder_feature_cache,
     limit,
     parse_pairs,
-    publish_run,
-    run_record,
     take_over_hub_push,
-    train_summary,
+    train_evaluate_predict,
 )
 from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
 
@@ -137,15 +134,6 @@ def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Datase
     return output.metrics
 
 
-def split_scores(metrics: dict, prefix: str, languages: list[str]) -> dict[str, dict[str, float]]:
-    """{'nl': {'precision': .., 'recall': .., 'f1': ..}, ...} from the Trainer's flat `{prefix}_{lang}_f1` keys."""
-    return {
-        lang: {name: round(metrics[f"{prefix}_{lang}_{name}"], 4) for name in ("precision", "recall", "f1")}
-        for lang in languages
-        if f"{prefix}_{lang}_f1" in metrics
-    }
-
-
 def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     parser = HfArgumentParser((DataArguments, ModelArguments, NerTrainingArguments))
@@ -204,40 +192,14 @@ def main(argv: list[str] | None = None) -> dict:
         processing_class=tokenizer,
         feature_cache=feature_cache,
     )
-    results: dict = {"task": "token-classification", "source_languages": list(data_args.source_languages),
-                     "target_language": data_args.target_language, "seed": training_args.seed}  # fmt: skip
-    if training_args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-        trainer.save_model()
-        trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
-        results["train"] = train_summary(trainer, train_output)
-    if training_args.do_eval and dev:
-        results["dev"] = split_scores(trainer.evaluate(), "eval", languages)
-    if training_args.do_predict:
-        metrics = {}
-        for lang, dataset in test.items():
-            path = os.path.join(training_args.output_dir, f"predictions_test_{lang}.conll")
-            metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
-        results["test"] = split_scores(metrics, "test", languages)
-    training_args.push_to_hub = push_to_hub  # recorded as given
-    results.update(
-        config=trainer.model.config.to_dict(),
-        training_arguments=training_args.to_dict(),
-        data_and_vector_files=provenance,
-        **run_record("examples/run_ner.py", argv, started, training_args.world_size),
-    )
-    if trainer.is_world_process_zero():
-        write_json(os.path.join(training_args.output_dir, "all_results.json"), results)
-        for split in ("dev", "test"):
-            for lang, scores in results.get(split, {}).items():
-                role = "target" if lang == data_args.target_language else "source"
-                logger.info("%s %s (%s): P %.2f R %.2f F1 %.2f", split, lang, role, scores["precision"],
-                            scores["recall"], scores["f1"])  # fmt: skip
-    if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
-        raise RuntimeError("training diverged: the training loss is not finite")
-    if push_to_hub and trainer.is_world_process_zero():
-        publish_run(trainer, tokenizer, test or dev, "ner_tags")
-    return results
+    results = {"task": "token-classification", "source_languages": list(data_args.source_languages),
+               "target_language": data_args.target_language, "seed": training_args.seed}  # fmt: skip
+    return train_evaluate_predict(
+        trainer, tokenizer, results, dev=dev, test=test, predict_language=predict_language,
+        prediction_suffix=".conll", score_names=("precision", "recall", "f1"), provenance=provenance,
+        script="examples/run_ner.py", argv=argv, started=started, push_to_hub=push_to_hub,
+        tag_column="ner_tags",
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

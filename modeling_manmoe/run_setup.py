@@ -4,12 +4,13 @@ the record of how a run was made (command, wall time, hardware, versions) and pu
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import platform
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import datasets
@@ -21,7 +22,9 @@ from .feature_cache import EncoderFeatureCache, tensors_sha256
 from .gate_picture import gate_sentences
 from .inputs import build_encoder_inputs, build_word_vector_inputs
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
-from .run_outputs import sha256_file
+from .run_outputs import sha256_file, write_json
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -281,3 +284,73 @@ def publish_run(trainer, tokenizer, datasets_by_language: dict, tag_column: str 
         picture_title=f"{repo_id}: gate weights (first 500 sentences per language)",
     )
     return push_hub_folder(folder, repo_id, token=token, private=args.hub_private_repo, revision=args.hub_revision)
+
+
+def split_scores(metrics: dict, prefix: str, languages: Iterable[str], names: Sequence[str]) -> dict[str, dict]:
+    """Per-language scores from the Trainer's flat `{prefix}_{lang}_{name}` keys, rounded to 4 decimals, e.g.
+    `{'nl': {'precision': 64.5, 'recall': 55.32, 'f1': 59.55}}`; languages without them are left out."""
+    return {
+        lang: {name: round(metrics[f"{prefix}_{lang}_{name}"], 4) for name in names}
+        for lang in languages
+        if all(f"{prefix}_{lang}_{name}" in metrics for name in names)
+    }
+
+
+def train_evaluate_predict(
+    trainer,
+    tokenizer,
+    results: dict,
+    *,
+    dev: dict,
+    test: dict,
+    predict_language: Callable[..., dict],
+    prediction_suffix: str,
+    score_names: Sequence[str],
+    provenance: dict,
+    script: str,
+    argv: list[str] | None,
+    started: float,
+    push_to_hub: bool,
+    tag_column: str | None = None,
+) -> dict:
+    """The second half of `examples/run_ner.py` and `examples/run_classification.py`.
+
+    Trains when `--do_train` (then saves the model and `trainer_state.json`), scores the `dev` sets when `--do_eval`,
+    and when `--do_predict` calls `predict_language(trainer, tokenizer, dataset, lang, path)` for each `test` set,
+    writing `OUTPUT_DIR/predictions_test_{lang}{prediction_suffix}`. Then writes `all_results.json`: `results` (the
+    script's own entries) with the `score_names` per split and language, the configuration, the training
+    arguments, `provenance` (the data and vector files) and the run's record (`run_record` of `script`, `argv`
+    and `started`, taken at the end so that its wall time covers the whole run). Logs the scores, raises if the
+    training loss is not finite, and publishes the run (`publish_run`) when `push_to_hub`. Returns the results.
+    """
+    args = trainer.args
+    languages = [*results["source_languages"], results["target_language"]]
+    if args.do_train:
+        train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+        trainer.save_model()
+        trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
+        results["train"] = train_summary(trainer, train_output)
+    if args.do_eval and dev:
+        results["dev"] = split_scores(trainer.evaluate(), "eval", languages, score_names)
+    if args.do_predict:
+        metrics = {}
+        for lang, dataset in test.items():
+            path = os.path.join(args.output_dir, f"predictions_test_{lang}{prediction_suffix}")
+            metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
+        results["test"] = split_scores(metrics, "test", languages, score_names)
+    args.push_to_hub = push_to_hub  # recorded as given
+    results.update(config=trainer.model.config.to_dict(), training_arguments=args.to_dict(),
+                   data_and_vector_files=provenance,
+                   **run_record(script, argv, started, args.world_size))  # fmt: skip
+    if trainer.is_world_process_zero():
+        write_json(os.path.join(args.output_dir, "all_results.json"), results)
+        for split in ("dev", "test"):
+            for lang, scores in results.get(split, {}).items():
+                role = "target" if lang == results["target_language"] else "source"
+                shown = " ".join(f"{name} {value:.2f}" for name, value in scores.items())
+                logger.info("%s %s (%s): %s", split, lang, role, shown)
+    if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
+        raise RuntimeError("training diverged: the training loss is not finite")
+    if push_to_hub and trainer.is_world_process_zero():
+        publish_run(trainer, tokenizer, test or dev, tag_column)
+    return results

@@ -1,4 +1,4 @@
-"""Run outputs: atomic writes, CoNLL prediction lines, file hashes."""
+"""Run outputs: atomic writes, CoNLL prediction lines, file hashes, per-language scores."""
 
 import hashlib
 import json
@@ -7,6 +7,7 @@ import os
 import pytest
 
 from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
+from modeling_manmoe.run_setup import split_scores
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):
@@ -49,3 +50,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_split_scores_reads_the_trainers_flat_keys_per_language():
+    metrics = {"test_nl_precision": 64.50123, "test_nl_recall": 55.32, "test_nl_f1": 59.55449, "test_en_f1": 80.0,
+               "test_loss": 0.3}  # fmt: skip
+    scores = split_scores(metrics, "test", ["en", "de", "nl"], ("precision", "recall", "f1"))
+    assert scores == {"nl": {"precision": 64.5012, "recall": 55.32, "f1": 59.5545}}  # en lacks P/R, de everything
+    assert split_scores({"eval_de_accuracy": 0.81234}, "eval", ["de", "ja"], ("accuracy",)) == {
+        "de": {"accuracy": 0.8123}
+    }
