@@ -11,6 +11,18 @@ from .dropout import Dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
 
 
+def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
+    """True under a CPU `torch.autocast` whose dtype this CPU's oneDNN has no LSTM for (bfloat16 needs AVX-512
+    bf16 or AMX, float16 AVX-512 fp16 or AMX): autocast would send the LSTM there and oneDNN would fail with
+    "could not create a primitive descriptor for the LSTM forward propagation primitive"."""
+    if x.device.type != "cpu" or not torch.is_autocast_enabled("cpu"):
+        return False
+    dtype = torch.get_autocast_dtype("cpu")
+    if dtype == torch.bfloat16:
+        return not torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return dtype == torch.float16 and not torch.ops.mkldnn._is_mkldnn_fp16_supported()
+
+
 class BiLSTMEncoder(nn.Module):
     """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
 
@@ -33,8 +45,14 @@ class BiLSTMEncoder(nn.Module):
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, words, input_size), mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
-        output, _ = self.lstm(packed)
+        embeddings = self.input_dropout(embeddings)
+        if cpu_autocast_lacks_lstm(embeddings):  # run the LSTM in float32 instead of failing
+            with torch.autocast("cpu", enabled=False):
+                packed = pack_padded_sequence(embeddings.float(), lengths, batch_first=True, enforce_sorted=False)
+                output, _ = self.lstm(packed)
+        else:
+            packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
+            output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
         return output
 

@@ -230,3 +230,21 @@ def test_distinct_rows_equals_torch_unique_over_rows(vocab_size):
     assert torch.equal(actual, expected) and torch.equal(inverse, expected_inverse)
     empty, empty_inverse = distinct_rows(ids[:0], vocab_size)
     assert empty.shape == (0, 23) and empty_inverse.shape == (0,)
+
+
+def test_lstm_runs_in_float32_under_an_autocast_this_cpu_has_no_lstm_for(monkeypatch):
+    """CPUs without AVX-512 bf16 have no oneDNN bfloat16 LSTM: under `torch.autocast("cpu", bfloat16)` the BiLSTM
+    then runs in float32 (the exact float32 result) instead of failing; elsewhere autocast reaches it."""
+    from modeling_manmoe import extractors
+
+    torch.manual_seed(0)
+    encoder = extractors.BiLSTMEncoder(6, 8, num_layers=2, input_dropout=0.0, dropout=0.0).eval()
+    x, mask = torch.randn(3, 5, 6), torch.tensor([[1] * 5, [1] * 3 + [0] * 2, [1] + [0] * 4])
+    lacks_lstm = extractors.cpu_autocast_lacks_lstm
+    assert not lacks_lstm(x)  # no autocast: nothing to avoid
+    with torch.no_grad():
+        expected = encoder(x, mask)
+        monkeypatch.setattr(extractors, "cpu_autocast_lacks_lstm", lambda tensor: True)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            fallback = encoder(x, mask)
+    assert fallback.dtype == torch.float32 and torch.equal(fallback, expected)
