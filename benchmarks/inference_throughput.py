@@ -54,6 +54,12 @@ parser.add_argument(
 )
 parser.add_argument("--split", choices=["dev", "test"], default="dev", help="test: ned.testb (--workload conll only)")
 parser.add_argument("--count_flops", action="store_true", help="count the pass's operations; time a large matmul")
+parser.add_argument(
+    "--char_cnn_implementation",
+    choices=["lookup", "matmul"],
+    default="lookup",
+    help="ManMoeConfig.char_cnn_implementation (the same function; matmul: the earlier rounding)",
+)
 options = parser.parse_args()
 if options.split == "test" and options.workload != "conll":
     parser.error("--split test needs --workload conll (the synthetic workload has no test set)")
@@ -72,7 +78,9 @@ if options.model_dir:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(options.model_dir, trust_remote_code=True)
-    model = AutoModelForTokenClassification.from_pretrained(options.model_dir, trust_remote_code=True)
+    model = AutoModelForTokenClassification.from_pretrained(
+        options.model_dir, trust_remote_code=True, char_cnn_implementation=options.char_cnn_implementation
+    )
 else:  # the character vocabulary is the vector files' (no training corpus read): the same speed
     tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES)
     config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],

@@ -58,6 +58,12 @@ parser.add_argument("--repeats", type=int, default=3, help="fresh model and trai
 parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
 parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision: the Trainer's bf16=True")
 parser.add_argument("--count_flops", action="store_true", help="count one iteration's operations; time a large matmul")
+parser.add_argument(
+    "--char_cnn_implementation",
+    choices=["lookup", "matmul"],
+    default="lookup",
+    help="ManMoeConfig.char_cnn_implementation (the same function; matmul: the earlier rounding)",
+)
 options = parser.parse_args()
 if not 1 <= options.warmup < options.steps:
     parser.error("need 1 <= --warmup < --steps")
@@ -75,7 +81,8 @@ corpus_words = (word for dataset in train.values() for words in dataset["tokens"
 tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, extra_characters=corpus_words)
 vector_seconds = time.perf_counter() - started  # all rows of every file: the loader's max_words is not used
 config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
-                      char_vocab_size=tokenizer.char_vocab_size, id2label=dict(enumerate(CONLL_NER_LABELS)),
+                      char_vocab_size=tokenizer.char_vocab_size, char_cnn_implementation=options.char_cnn_implementation,
+                      id2label=dict(enumerate(CONLL_NER_LABELS)),
                       label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
 # bf16: transformers 5 / accelerate 1.x support bf16 mixed precision on CPU (`bf16=True` needs `use_cpu=True` on a
 # machine without a bf16 GPU): accelerate wraps `model.forward` in torch.autocast(bfloat16). The discriminator's own

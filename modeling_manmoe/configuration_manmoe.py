@@ -9,6 +9,7 @@ from .errors import LanguageError, ManMoeConfigError
 
 INPUT_MODES = ("word_vectors", "encoder")
 ENCODER_POOLINGS = ("first", "mean")
+CHAR_CNN_IMPLEMENTATIONS = ("lookup", "matmul")
 
 
 @strict
@@ -20,6 +21,11 @@ class ManMoeConfig(PreTrainedConfig):
     Languages: `source_languages` are labeled, `unlabeled_languages` (usually the zero-resource target) are seen only
     by the language discriminator. `lang_ids` index `all_languages = source_languages + unlabeled_languages`, so
     source language `k` has id `k` and is also the index of its expert.
+
+    `char_cnn_implementation` chooses how the CharCNN computes its convolutions, not what it computes: "lookup"
+    (default) sums per-character kernel products looked up in a table, "matmul" takes one matrix product over all
+    windows (several times slower; the float rounding of runs made before the lookup existed, which it reproduces
+    bit for bit).
 
     Ablations (named deviations from the full model): `use_adversary=False` drops the discriminator,
     `use_private_moe=False` and `use_predictor_moe=False` replace a mixture by one expert shared by all languages
@@ -62,6 +68,7 @@ class ManMoeConfig(PreTrainedConfig):
     char_num_filters: int = 200
     char_hidden_size: int = 128
     char_dropout: float = 0.5
+    char_cnn_implementation: str = "lookup"
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
     encoder_layers: list[int] = field(default_factory=lambda: [-1])
@@ -186,6 +193,11 @@ class ManMoeConfig(PreTrainedConfig):
         for name in positive:
             if getattr(self, name) <= 0:
                 fail(name, f"must be positive, got {getattr(self, name)}")
+        if self.char_cnn_implementation not in CHAR_CNN_IMPLEMENTATIONS:
+            fail(
+                "char_cnn_implementation",
+                f"{self.char_cnn_implementation!r} is not one of {list(CHAR_CNN_IMPLEMENTATIONS)}",
+            )
         for name in ("char_kernel_sizes", "discriminator_kernel_sizes"):
             sizes = getattr(self, name)
             if not sizes or any(k <= 0 for k in sizes):

@@ -11,7 +11,7 @@ from torch import nn
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
 from .encoder import FrozenEncoderFeatures, LayerMix
-from .window_convolution import max_pooled_windows
+from .window_convolution import max_pooled_char_windows, max_pooled_windows
 
 
 class FrozenWordEmbedding(nn.Module):
@@ -52,11 +52,13 @@ class FrozenWordEmbedding(nn.Module):
 
 
 class CharCNN(nn.Module):
-    """Character features (random unit-length character vectors, id 0 = padding, frozen by default) of each word: convolutions of several widths over character vectors, max over the
-    word's characters, concatenation, dropout, linear, ReLU (reference: widths 3/4/5 x 200 filters -> 128).
+    """Character features of each word (random unit-length character vectors, id 0 = padding, frozen by default):
+    convolutions of several widths over the character vectors, max over the word's characters, concatenation,
+    dropout, linear, ReLU (reference: widths 3/4/5 x 200 filters -> 128).
 
     Windows start at each real character and are zero-padded on the right, so a word's feature never depends
-    on how long the other words of its batch are.
+    on how long the other words of its batch are. `config.char_cnn_implementation` says how the convolutions are
+    computed (`window_convolution.py`), not what.
     """
 
     def __init__(self, config: ManMoeConfig):
@@ -70,6 +72,7 @@ class CharCNN(nn.Module):
             nn.Conv1d(config.char_embedding_dim, config.char_num_filters, width) for width in config.char_kernel_sizes
         )
         self.max_width = max(config.char_kernel_sizes)
+        self.implementation = config.char_cnn_implementation
         self.dropout = Dropout(config.char_dropout)
         self.projection = nn.Linear(config.char_num_filters * len(config.char_kernel_sizes), config.char_hidden_size)
 
@@ -97,7 +100,10 @@ class CharCNN(nn.Module):
 
     def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
         """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width; a window starts at
-        each real character and reads zeros past the last column (`max_pooled_windows`)."""
+        each real character and reads zeros past the last column. `config.char_cnn_implementation` picks
+        `max_pooled_char_windows` ("lookup") or `max_pooled_windows` ("matmul"): the same function."""
+        if self.implementation == "lookup":
+            return torch.relu(max_pooled_char_windows(flat, self.char_vectors, self.convs))  # empty words -> 0
         x = nn.functional.embedding(flat, self.char_vectors)  # (N, C, E)
         starts = (flat != 0).sum(-1, keepdim=True).expand(-1, len(self.convs))  # (N, widths): one per character
         return torch.relu(max_pooled_windows(x, starts, self.convs))  # relu(max) == max(relu); empty words -> 0

@@ -63,6 +63,11 @@ class ModelArguments:
                   "(the reference: each gets its own frozen random unit vector; token classification only)."},
     )  # fmt: skip
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
+    char_cnn_implementation: str = field(
+        default="lookup",
+        metadata={"help": "How the CharCNN computes (the same function): 'lookup' (fast) or 'matmul' (the float "
+                  "rounding of runs made before 'lookup' existed, reproduced bit for bit)."},
+    )  # fmt: skip
     lowercase_characters: str = field(
         default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
     )
@@ -115,6 +120,7 @@ def build_model(
         source_languages=list(source_languages),
         unlabeled_languages=[target_language],
         use_char_cnn=model_args.use_char_cnn,
+        char_cnn_implementation=model_args.char_cnn_implementation,
         use_adversary=not model_args.no_adversary,
         use_private_moe=not model_args.no_private_moe,
         use_predictor_moe=not model_args.no_predictor_moe,

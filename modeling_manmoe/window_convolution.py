@@ -1,15 +1,20 @@
-"""Max-over-time convolutions of several widths computed as one matrix product over the valid windows only.
+"""The CharCNN's max-over-time convolutions of several widths, in two implementations of the same function.
 
 The CharCNN takes, for each width, a `Conv1d` at every window start of a word's characters, then the maximum over
-starts. Here every width is
-one block of a single matrix product: a width-w kernel is a width-`max_width` kernel whose last positions are zero,
-and only the windows that start at a valid position are gathered (none over padding). The result is the same
-function as the per-width `conv1d` (up to float rounding); the convolutions' own parameters are used, so the state
-dict does not change.
+starts. Both implementations use the convolutions' own parameters (the state dict does not change) and treat a
+width-w kernel as a width-`max_width` kernel whose last positions are zero:
 
-The language discriminator D has the same shape of computation but keeps its per-language `conv1d`: float rounding
-differences in D change a training run's trajectory (a 100-step Webis run moved by 3.5 accuracy points), and the
-published runs were trained with it.
+- `max_pooled_char_windows` ("lookup", `ManMoeConfig.char_cnn_implementation`'s default): the characters come
+  from a small alphabet, so each kernel position's product with each distinct character of the batch is
+  computed once, and a window is the sum of `max_width` of those products (a table lookup) rather than a
+  (max_width x E)-long dot product per filter: about 15x fewer operations and no (windows, F) tensor held.
+- `max_pooled_windows` ("matmul"): one matrix product over the windows that start at a valid position (none over
+  padding). The float rounding of runs made before the lookup existed.
+
+The results agree up to float rounding (tests/test_window_convolution.py checks both against the per-width `conv1d`).
+The language discriminator D has the same shape of computation over continuous features and keeps its
+per-language `conv1d`: float rounding differences in D change a training run's trajectory (a 100-step Webis run
+moved by 3.5 accuracy points), and the published runs were trained with it.
 """
 
 from __future__ import annotations
@@ -72,3 +77,84 @@ class RowMaximum(torch.autograd.Function):
         # torch's formula: count = (self == result) + scatter_add of is_max, with self the -inf start
         count = (pooled == float("-inf")).to(values.dtype).index_add(0, rows, is_max.to(values.dtype))
         return is_max * torch.index_select(grad / count, 0, rows), None, None
+
+
+def max_pooled_char_windows(
+    char_ids: torch.LongTensor, char_vectors: torch.Tensor, convs: nn.ModuleList, chunk_windows: int = 2048
+) -> torch.Tensor:
+    """The CharCNN's max-pooled convolutions as table lookups: the same function as `max_pooled_windows` over the
+    character vectors of `char_ids` (one valid start per real character, zeros past the last column), with a
+    tiny fraction of its operations.
+
+    A convolution is linear in its inputs, so a window's output is the bias plus, for each kernel position k, the
+    k-th kernel slice applied to the character at that position. Those products are computed once per distinct
+    character of the batch (`table[k, c] = W[:, :, k] @ vector[c]`, all widths at once, a width-w kernel being zero
+    past position w), and each window becomes the sum of `max_width` table rows (`WindowMaxima`) instead of a
+    (max_width * E)-long dot product per filter.
+
+    Args:
+        char_ids: (N, L) character ids, real characters first, 0 = padding.
+        char_vectors: (char vocabulary, E) the character vectors (row 0: padding).
+        convs: the `nn.Conv1d(E, F, width)` of each width.
+        chunk_windows: windows summed per block (bounds the temporary memory; the result does not depend on it).
+
+    Returns:
+        (N, F * widths): per row the maximum over its window starts, width blocks in the order of `convs`; -inf for
+        a row without characters.
+    """
+    max_width = max(conv.kernel_size[0] for conv in convs)
+    n, length = char_ids.shape
+    present, index = torch.unique(char_ids, return_inverse=True)  # the batch's distinct characters (P,)
+    kernels = torch.cat([nn.functional.pad(conv.weight, (0, max_width - conv.weight.shape[-1])) for conv in convs])
+    filters = kernels.shape[0]
+    products = torch.index_select(char_vectors, 0, present) @ kernels.permute(1, 2, 0).reshape(-1, max_width * filters)
+    products = products.reshape(len(present), max_width, filters).transpose(0, 1)  # (max_width, P, F)
+    # row P of each kernel position: a position past the last column (reads zeros); the bias joins position 0
+    table = nn.functional.pad(products, (0, 0, 0, 1))
+    bias = torch.cat([conv.bias for conv in convs])
+    table = torch.cat([table[:1] + bias, table[1:]]).reshape(max_width * (len(present) + 1), filters)
+    index = nn.functional.pad(index, (0, max_width - 1), value=len(present))  # (N, L + max_width - 1)
+    row, start = torch.nonzero(torch.arange(length, device=char_ids.device) < (char_ids != 0).sum(-1, keepdim=True),
+                               as_tuple=True)  # fmt: skip
+    offsets = torch.arange(max_width, device=char_ids.device)
+    bags = index[row[:, None], start[:, None] + offsets] + offsets * (len(present) + 1)  # (V, max_width) table rows
+    return WindowMaxima.apply(table, bags, row, n, chunk_windows)
+
+
+class WindowMaxima(torch.autograd.Function):
+    """`pooled[r] = max over the windows v of row r of sum_k table[bags[v, k]]`, column-wise (-inf for a row without
+    windows), computed block by block so that no (windows, F) tensor is ever held; the gradient is torch's for
+    `scatter_reduce(amax)` (split evenly among tied maxima, as `RowMaximum`) carried back to the table rows with
+    `index_add` (a fixed order: bitwise reproducible). The backward recomputes the windows' sums, block by block.
+    """
+
+    @staticmethod
+    def forward(ctx, table: torch.Tensor, bags: torch.LongTensor, rows: torch.LongTensor, num_rows: int, chunk: int):
+        """table (R, F), bags (V, K), rows (V,) -> (num_rows, F)."""
+        pooled = table.new_full((num_rows, table.shape[1]), float("-inf"))
+        for begin in range(0, len(rows), chunk):
+            values = nn.functional.embedding_bag(bags[begin : begin + chunk], table, mode="sum")
+            index = rows[begin : begin + chunk, None].expand_as(values)
+            pooled.scatter_reduce_(0, index, values, reduce="amax", include_self=True)
+        ctx.save_for_backward(table, bags, rows, pooled)
+        ctx.chunk = chunk
+        return pooled
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        table, bags, rows, pooled = ctx.saved_tensors
+        blocks, is_max = range(0, len(rows), ctx.chunk), []
+        count = (pooled == float("-inf")).to(grad.dtype)  # torch's formula: (self == result) + the maxima's count
+        for begin in blocks:
+            values = nn.functional.embedding_bag(bags[begin : begin + ctx.chunk], table, mode="sum")
+            block_rows = rows[begin : begin + ctx.chunk]
+            is_max.append(values == torch.index_select(pooled, 0, block_rows))
+            count.index_add_(0, block_rows, is_max[-1].to(grad.dtype))
+        share = grad / count
+        grad_table = torch.zeros_like(table)
+        for begin, maxima in zip(blocks, is_max, strict=True):
+            grad_values = torch.where(maxima, torch.index_select(share, 0, rows[begin : begin + ctx.chunk]), 0.0)
+            for position in bags[begin : begin + ctx.chunk].T:
+                grad_table.index_add_(0, position, grad_values)
+        return grad_table, None, None, None, None

@@ -307,6 +307,12 @@ def test_vec_table_that_does_not_fit_the_config(tmp_path, tiny_config):
             id="overlap",
         ),
         pytest.param("input_dropout", 1.5, r"input_dropout: a dropout probability must be in \[0, 1\)", id="dropout"),
+        pytest.param(
+            "char_cnn_implementation",
+            "conv1d",
+            r"char_cnn_implementation: 'conv1d' is not one of \['lookup', 'matmul'\]",
+            id="char-cnn-implementation",
+        ),
     ],
 )
 def test_config_invalid_field(field, value, expected):

@@ -1,5 +1,6 @@
-"""`max_pooled_windows` (one matrix product over the valid windows) is the same function as the plain per-width
-`conv1d` + max over time it replaces in the CharCNN: values and gradients."""
+"""The CharCNN's two implementations, `max_pooled_char_windows` ("lookup": per-character kernel products summed per
+window) and `max_pooled_windows` ("matmul": one matrix product over the valid windows), are the same function as the
+plain per-width `conv1d` + max over time: values and gradients."""
 
 from __future__ import annotations
 
@@ -25,11 +26,12 @@ def gradients(module) -> list[torch.Tensor]:
     return [p.grad.clone() for p in module.parameters() if p.grad is not None]
 
 
+@pytest.mark.parametrize("implementation", ["lookup", "matmul"])
 @pytest.mark.parametrize("trainable", [False, True])
-def test_charcnn_equals_its_conv1d_definition(trainable):
+def test_charcnn_equals_its_conv1d_definition(trainable, implementation):
     """With empty words, words filling every column, and a non-zero padding vector (trained characters)."""
     config = ManMoeConfig(char_vocab_size=40, char_embedding_dim=16, char_num_filters=8,
-                          freeze_char_embeddings=not trainable)  # fmt: skip
+                          freeze_char_embeddings=not trainable, char_cnn_implementation=implementation)  # fmt: skip
     cnn = ManMoeForTokenClassification(config).manmoe.inputs.char_cnn
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -72,3 +74,57 @@ def test_row_maximum_is_bitwise_scatter_reduce_amax_with_its_gradient():
     assert torch.equal(actual_values.grad, expected_values.grad)
     maxima_per_row = torch.zeros(30, 12).index_add(0, rows, (values == expected.detach()[rows]).float())
     assert (maxima_per_row > 1).any()  # ties: the case where torch splits the gradient is exercised
+
+
+def window_maxima_by_torch(table, bags, rows, num_rows):
+    """`WindowMaxima`'s definition in plain torch ops: each window's sum of table rows, then `scatter_reduce(amax)`."""
+    values = nn.functional.embedding_bag(bags, table, mode="sum")
+    start = values.new_full((num_rows, values.shape[1]), float("-inf"))
+    return start.scatter_reduce(0, rows[:, None].expand_as(values), values, reduce="amax", include_self=True)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_window_maxima_equals_scatter_reduce_amax_of_window_sums(chunk):
+    """Values bitwise equal to the plain-op definition whatever the block size; the table's gradient equal to
+    torch's (the gradient split evenly among tied maxima: ties exercised; a row without windows gets none)."""
+    from modeling_manmoe.window_convolution import WindowMaxima
+
+    generator = torch.Generator().manual_seed(0)
+    table = torch.randn(30, 6, generator=generator).round(decimals=0)  # small integers: many exactly tied sums
+    rows = torch.sort(torch.randint(0, 20, (90,), generator=generator)).values
+    rows = rows[rows != 4]  # row 4 has no window: -inf and no gradient
+    bags = torch.randint(0, 30, (len(rows), 3), generator=generator)
+    grad = torch.randn(20, 6, generator=generator)
+    expected_table = table.clone().requires_grad_()
+    expected = window_maxima_by_torch(expected_table, bags, rows, 20)
+    expected.backward(grad)
+    actual_table = table.clone().requires_grad_()
+    actual = WindowMaxima.apply(actual_table, bags, rows, 20, chunk)
+    actual.backward(grad)
+    assert torch.equal(actual, expected) and actual[4].eq(float("-inf")).all()
+    assert torch.allclose(actual_table.grad, expected_table.grad, atol=1e-6)
+    sums = nn.functional.embedding_bag(bags, table, mode="sum")
+    maxima_per_row = torch.zeros(20, 6).index_add(0, rows, (sums == expected.detach()[rows]).float())
+    assert (maxima_per_row > 1).any()  # ties: the case where torch splits the gradient is exercised
+
+
+def test_charcnn_implementations_agree_on_the_paper_sizes_and_train_reproducibly():
+    """The paper's CharCNN (128-d characters, widths 3/4/5 x 200) on a batch of words: both implementations give the
+    same features and gradients up to float rounding; the lookup's are bitwise the same on a second run."""
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.randint(0, 13, (300,), generator=generator)
+    flat = torch.randint(1, 90, (300, 12), generator=generator) * (torch.arange(12)[None] < lengths[:, None])
+    weights = torch.randn(300, 600, generator=generator)
+    results = {}
+    for implementation in ("matmul", "lookup", "lookup"):
+        torch.manual_seed(0)
+        config = ManMoeConfig(char_vocab_size=90, char_cnn_implementation=implementation)
+        cnn = ManMoeForTokenClassification(config).manmoe.inputs.char_cnn
+        out = cnn.pooled_convolutions(flat)
+        (out * weights).sum().backward()
+        results.setdefault(implementation, []).append((out.detach(), gradients(cnn)))
+    (matmul, matmul_grads), (lookup, lookup_grads), (again, again_grads) = results["matmul"] + results["lookup"]
+    assert torch.allclose(lookup, matmul, atol=1e-5)
+    for got, want in zip(lookup_grads, matmul_grads, strict=True):
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
+    assert torch.equal(again, lookup) and all(torch.equal(a, b) for a, b in zip(again_grads, lookup_grads, strict=True))
