@@ -176,7 +176,8 @@ def test_zero_shot_sentiment_on_real_webis_learns(shared_dir, tmp_path):
             str(shared_dir / "data/webis-cls-10"), "--domain", "books", "--word_vectors", *vectors,
             "--output_dir", str(tmp_path / "run"), "--do_train", "--do_eval", "--do_predict", "--max_steps", "100",
             "--eval_steps", "50", "--learning_rate", "3e-3", "--max_words", "40", "--max_train_sentences", "800",
-            "--max_eval_sentences", "400", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            "--max_eval_sentences", "400", "--per_device_eval_batch_size", "64", "--report_to", "none",
+            "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_classification().main(argv)
     assert results["train"]["global_step"] == 100
     assert results["data_and_vector_files"]["test/de"]["texts"] == 400

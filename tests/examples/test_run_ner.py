@@ -175,13 +175,13 @@ def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
     out = tmp_path / "run"
     argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--conll_dir",
             str(shared_dir / "data"), "--word_vectors", *vectors, "--output_dir", str(out), "--do_train",
-            "--do_eval", "--do_predict", "--max_steps", "300", "--max_train_sentences", "3000",
-            "--max_eval_sentences", "500", "--eval_strategy", "steps", "--eval_steps", "150", "--logging_steps", "50",
-            "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            "--do_eval", "--do_predict", "--max_steps", "150", "--learning_rate", "3e-3", "--max_train_sentences",
+            "3000", "--max_eval_sentences", "500", "--per_device_eval_batch_size", "64", "--eval_strategy", "steps",
+            "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_ner().main(argv)
-    assert results["train"]["global_step"] == 300
+    assert results["train"]["global_step"] == 150
     assert results["data_and_vector_files"]["train/nl"]["sentences"] == 3000
-    assert results["test"]["en"]["f1"] > 25, results["test"]
+    assert results["test"]["en"]["f1"] > 25, results["test"]  # measured 64.4 (nl 28.3), 2 threads
     assert results["test"]["nl"]["f1"] > 10, results["test"]
 
 
@@ -195,8 +195,9 @@ def test_zero_shot_ner_with_the_shared_frozen_encoder_learns(shared_dir, tmp_pat
             str(shared_dir / "data"), "--encoder_name_or_path", str(shared_dir / "models/multilingual-e5-small-trimmed"),
             "--use_char_cnn", "false", "--feature_cache_dir", str(tmp_path / "cache"), "--output_dir", str(out),
             "--do_train", "--do_eval", "--do_predict", "--max_steps", "150", "--learning_rate", "3e-3",
-            "--max_train_sentences", "400", "--max_eval_sentences", "200", "--eval_strategy", "steps",
-            "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            "--max_train_sentences", "400", "--max_eval_sentences", "100", "--per_device_eval_batch_size", "64",
+            "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none",
+            "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_ner().main(argv)
     assert results["train"]["global_step"] == 150 and results["config"]["input_mode"] == "encoder"
     assert len(list((tmp_path / "cache").iterdir())) == 12, "one cache file per language and split"
