@@ -248,3 +248,25 @@ def test_lstm_runs_in_float32_under_an_autocast_this_cpu_has_no_lstm_for(monkeyp
         with torch.autocast("cpu", dtype=torch.bfloat16):
             fallback = encoder(x, mask)
     assert fallback.dtype == torch.float32 and torch.equal(fallback, expected)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("p", [0.5, 0.1, 0.3])
+def test_dropout_equals_the_float_mask_definition_and_saves_a_boolean_mask(p, dtype):
+    """`Dropout` gives bitwise the values and gradients of `x * (rand >= p).to(dtype).mul_(1 / (1 - p))` from the
+    same random numbers, and keeps only a bool tensor (1 byte per element) for the backward pass."""
+    from modeling_manmoe.dropout import Dropout
+
+    x = torch.randn(4, 7, 9, dtype=dtype, requires_grad=True)
+    upstream = torch.randn(4, 7, 9, dtype=dtype)
+    torch.manual_seed(3)
+    expected = x * (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
+    (expected_grad,) = torch.autograd.grad(expected, x, upstream)
+    saved = []
+    torch.manual_seed(3)
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        actual = Dropout(p).train()(x)
+    (actual_grad,) = torch.autograd.grad(actual, x, upstream)
+    assert torch.equal(actual, expected) and torch.equal(actual_grad, expected_grad)
+    assert saved[0].dtype == torch.bool and saved[0].shape == x.shape and [t.numel() for t in saved[1:]] == [1]
+    assert Dropout(p).eval()(x) is x and Dropout(0.0).train()(x) is x
