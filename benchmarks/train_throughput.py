@@ -12,12 +12,14 @@ sees), and `compute_median_step_seconds` the median `StepTimer` step of the same
 `--count_flops`: two more steps under `FlopCounterMode` count the operations of one iteration (forward and backward
 passes of all its batches; `compute_floor.py`) against a large matmul's rate on these cores: the compute floor of an
 iteration and the labeled sentences/s it caps.
-Prints JSON (each repeat, the medians, peak RSS, trainable parameters, setup times) and a one-line summary.
+Prints JSON (each repeat with the peak RSS so far, the medians, peak RSS, trainable parameters, setup times) and a
+one-line summary.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import resource
 import statistics
@@ -113,6 +115,10 @@ def fresh_model() -> ManMoeForTokenClassification:
     return model
 
 
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 repeats = []
 for _ in range(options.repeats):
     model = fresh_model()
@@ -129,11 +135,13 @@ for _ in range(options.repeats):
     repeats.append({"seconds_per_iteration": round(per_iteration, 4), "compute_median_step_seconds": round(compute, 4),
                     "iterations_per_second": round(1 / per_iteration, 3),
                     "labeled_sentences_per_second": round(labeled_per_step / per_iteration, 1),
-                    "trainer_setup_seconds": round(setup_seconds, 2)})  # fmt: skip
+                    "trainer_setup_seconds": round(setup_seconds, 2),
+                    "peak_rss_mib_so_far": round(peak_rss_mib(), 1)})  # fmt: skip
     del trainer, model
+    gc.collect()  # the Trainer holds reference cycles: free this repeat's model and optimizer before the next
 
-median = {key: round(statistics.median(r[key] for r in repeats), 4) for key in repeats[0]}
-peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+median = {key: round(statistics.median(r[key] for r in repeats), 4) for key in repeats[0] if "rss" not in key}
+peak_mib = peak_rss_mib()
 result = {"workload": options.workload, "files": files["description"],
           "precision": "bf16" if options.bf16 else "float32", "accelerate_mixed_precision": mixed_precision,
           "threads": torch.get_num_threads(), "steps": options.steps, "warmup": options.warmup,
@@ -151,7 +159,8 @@ print(json.dumps(result))
 print(f"train ({options.workload}, {result['precision']}, {result['threads']} threads, median of {options.repeats}): "
       f"{median['labeled_sentences_per_second']:.1f} labeled sentences/s, {median['iterations_per_second']:.3f} it/s "
       f"({median['seconds_per_iteration']:.3f} s/it, compute {median['compute_median_step_seconds']:.3f} s), "
-      f"peak RSS {peak_mib:.0f} MiB, {parameters:,} trainable parameters")  # fmt: skip
+      f"peak RSS {peak_mib:.0f} MiB (after the first repeat {repeats[0]['peak_rss_mib_so_far']:.0f}), "
+      f"{parameters:,} trainable parameters")  # fmt: skip
 if options.count_flops:
     print(floor_summary(result["compute_floor"], "labeled sentences").replace("per pass", "per iteration"))
 if parameters != PAPER_TRAINABLE_PARAMETERS:  # the figures above are printed first; the exit status says it
