@@ -169,19 +169,21 @@ def test_run_ner_argument_errors_name_the_option(tmp_path, extra, message):
 @pytest.mark.integration
 @pytest.mark.slow
 def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
-    """A short schedule on a subset of the real CoNLL data (en, de, es labeled -> nl unlabeled): the Dutch test
-    F1 of the selected model must be well above zero (zero-shot transfer happened)."""
+    """A short schedule on a subset of the real CoNLL data (en, de, es labeled -> nl unlabeled; batches of 8 per
+    language, half the paper's, to fit CI): the Dutch test F1 of the selected model must be well above zero
+    (zero-shot transfer happened)."""
     vectors = [f"{lang}={shared_dir}/embeddings/conll-use-m3/{lang}.vec.gz" for lang in LANGUAGES]
     out = tmp_path / "run"
     argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--conll_dir",
             str(shared_dir / "data"), "--word_vectors", *vectors, "--output_dir", str(out), "--do_train",
             "--do_eval", "--do_predict", "--max_steps", "150", "--learning_rate", "3e-3", "--max_train_sentences",
-            "3000", "--max_eval_sentences", "500", "--per_device_eval_batch_size", "64", "--eval_strategy", "steps",
-            "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+            "3000", "--per_device_train_batch_size", "8", "--max_eval_sentences", "500", "--per_device_eval_batch_size",
+            "64", "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none",
+            "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_ner().main(argv)
     assert results["train"]["global_step"] == 150
     assert results["data_and_vector_files"]["train/nl"]["sentences"] == 3000
-    assert results["test"]["en"]["f1"] > 25, results["test"]  # measured 64.4 (nl 28.3), 2 threads
+    assert results["test"]["en"]["f1"] > 25, results["test"]  # measured 57.4 (nl 22.1), 2 threads
     assert results["test"]["nl"]["f1"] > 10, results["test"]
 
 
@@ -189,19 +191,20 @@ def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
 @pytest.mark.slow
 def test_zero_shot_ner_with_the_shared_frozen_encoder_learns(shared_dir, tmp_path):
     """Encoder mode on a subset of the real CoNLL data with ../shared/models/multilingual-e5-small-trimmed (en, de,
-    es labeled -> nl unlabeled; features cached in a fresh folder): the Dutch test F1 must be well above zero."""
+    es labeled -> nl unlabeled; features cached in a fresh folder; batches of 8 per language): the Dutch test F1
+    must be well above zero."""
     out = tmp_path / "run"
     argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--conll_dir",
             str(shared_dir / "data"), "--encoder_name_or_path", str(shared_dir / "models/multilingual-e5-small-trimmed"),
             "--use_char_cnn", "false", "--feature_cache_dir", str(tmp_path / "cache"), "--output_dir", str(out),
             "--do_train", "--do_eval", "--do_predict", "--max_steps", "150", "--learning_rate", "3e-3",
-            "--max_train_sentences", "400", "--max_eval_sentences", "100", "--per_device_eval_batch_size", "64",
-            "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps", "25", "--report_to", "none",
-            "--disable_tqdm", "true"]  # fmt: skip
+            "--max_train_sentences", "400", "--max_eval_sentences", "100", "--per_device_train_batch_size", "8",
+            "--per_device_eval_batch_size", "64", "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps",
+            "25", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_ner().main(argv)
     assert results["train"]["global_step"] == 150 and results["config"]["input_mode"] == "encoder"
     assert len(list((tmp_path / "cache").iterdir())) == 12, "one cache file per language and split"
-    assert results["test"]["en"]["f1"] > 20, results["test"]
+    assert results["test"]["en"]["f1"] > 20, results["test"]  # measured 43.2 (nl 16.4), 2 threads
     assert results["test"]["nl"]["f1"] > 10, results["test"]
 
 
