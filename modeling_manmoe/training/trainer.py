@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
 
@@ -241,6 +242,15 @@ class ManMoeTrainer(Trainer):
             correct[lang_id] = (log_probs.argmax(-1) == targets).float().mean().item()
         return total, correct
 
+    def _discriminator_as_constant(self, model):
+        """In alternating mode D is updated only by its own steps, so the adversarial term needs no gradient for D's
+        parameters: record it with them as constants (the gradient reaching h_s is the same bit for bit; D's weight
+        gradients, which `_discriminator_step` would discard, are not computed). Several processes keep them: DDP
+        expects a gradient for every parameter it wraps (`ddp_find_unused_parameters=False`)."""
+        if not self.alternating or self.accelerator.num_processes > 1:
+            return contextlib.nullcontext()
+        return _parameters_as_constants(model.manmoe.discriminator)
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The reference's loss for one step: per source language, the tagging NLL + weighted gate losses; per
         language, the adversarial term on unlabeled rows (-lambda x D loss, or D loss through gradient reversal)."""
@@ -276,9 +286,10 @@ class ManMoeTrainer(Trainer):
         if self.adversarial:  # with lambda = 0 the term is zero but D accuracy is still logged
             rows = ~is_labeled
             reverse = None if self.alternating else self.adversarial_lambda
-            d_loss, accuracy = self._language_loss(
-                unwrapped, outputs.shared_features[rows], lang_ids[rows], mask[rows], reverse
-            )
+            with self._discriminator_as_constant(unwrapped):
+                d_loss, accuracy = self._language_loss(
+                    unwrapped, outputs.shared_features[rows], lang_ids[rows], mask[rows], reverse
+                )
             loss = loss - self.adversarial_lambda * d_loss if self.alternating else loss + d_loss
             self._running["d_loss"].append(d_loss.item())
             for lang_id, value in accuracy.items():
@@ -317,6 +328,20 @@ class ManMoeTrainer(Trainer):
         self.log(summary)
         metrics.update(summary)
         return metrics
+
+
+@contextlib.contextmanager
+def _parameters_as_constants(module: nn.Module):
+    """Inside: `module`'s parameters do not require grad, so the operations recorded then compute no gradient for
+    them (the graph keeps that after the flags are restored on exit)."""
+    flags = [(param, param.requires_grad) for param in module.parameters()]
+    for param, _ in flags:
+        param.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for param, flag in flags:
+            param.requires_grad_(flag)
 
 
 def _pick(value, default):

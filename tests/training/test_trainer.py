@@ -1,5 +1,6 @@
 """ManMoeTrainer on the synthetic multilingual task (tests/synthetic.py): batching, resume, accumulation, logs."""
 
+import contextlib
 import math
 
 import pytest
@@ -175,3 +176,36 @@ def test_gradient_accumulation_matches_one_big_batch(tmp_path):
     assert big.keys() == accumulated.keys() and any("discriminator" in n for n in big)
     for name in big:
         assert torch.allclose(big[name], accumulated[name], atol=1e-6, rtol=1e-4), name
+
+
+def test_alternating_step_computes_no_discriminator_gradients_and_trains_the_same(tmp_path, monkeypatch):
+    """Alternating mode: the main step's adversarial term treats D's parameters as constants, so no gradient is
+    computed for them (D trains only in its own steps); the trained weights and D's optimizer state equal those of
+    a run that computes and discards those gradients, bit for bit."""
+    grads = []
+
+    class Capture(TrainerCallback):
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            grads.append({n: p.grad is not None for n, p in model.named_parameters() if p.requires_grad})
+
+    trainer = make_trainer(tmp_path / "constant", max_steps=4)
+    trainer.add_callback(Capture())
+    trainer.train()
+    got_model, got_d = final_state(trainer)
+    shared = [n for n in grads[-1] if ".shared_extractor." in n]
+    discriminator = [n for n in grads[-1] if ".discriminator." in n]
+    assert shared and discriminator and all(grads[-1][n] for n in shared), "F_s got no gradient"
+    assert len(grads) == 4 and not any(step[n] for step in grads for n in discriminator)
+
+    monkeypatch.setattr(ManMoeTrainer, "_discriminator_as_constant", lambda self, model: contextlib.nullcontext())
+    grads.clear()
+    computed = make_trainer(tmp_path / "computed", max_steps=4)
+    computed.add_callback(Capture())
+    computed.train()
+    assert all(grads[-1][n] for n in discriminator)  # the control does compute them
+    expected_model, expected_d = final_state(computed)
+    for key, value in expected_model.items():
+        assert torch.equal(got_model[key], value), key
+    for key, state in expected_d.items():
+        for name, tensor in state.items():
+            assert torch.equal(got_d[key][name], tensor), (key, name)
