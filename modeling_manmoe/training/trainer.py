@@ -206,7 +206,11 @@ class ManMoeTrainer(Trainer):
         if self.alternating:  # D trains even with lambda = 0 (then it only measures the features)
             for batch in critic:
                 self._discriminator_step(model, batch)
-        return super().training_step(model, inputs, num_items_in_batch)
+        loss = super().training_step(model, inputs, num_items_in_batch)
+        if self.alternating:  # with several processes DDP computed D's gradients (see _discriminator_as_constant):
+            for param in self.accelerator.unwrap_model(model).manmoe.discriminator.parameters():
+                param.grad = None  # clipping and the main optimizer see the same gradients as with one process
+        return loss
 
     def _discriminator_step(self, model, batch: dict) -> None:
         unwrapped = self.accelerator.unwrap_model(model)

@@ -27,12 +27,22 @@ args = ManMoeTrainingArguments(
     disable_tqdm=True,
     use_cpu=True,
 )
+discriminator_gradients = []  # at each main optimizer step: does any of D's parameters hold a gradient?
+
+
+class WatchDiscriminatorGradients(transformers.TrainerCallback):
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        unwrapped = model.module if hasattr(model, "module") else model
+        discriminator_gradients.append(any(p.grad is not None for p in unwrapped.manmoe.discriminator.parameters()))
+
+
 trainer = ManMoeTrainer(
     model=model,
     args=args,
     train_dataset=data,
     eval_dataset={"en": data["en"], "nl": data["nl"]},
     processing_class=tokenizer,
+    callbacks=[WatchDiscriminatorGradients()],
 )
 trainer.train()
 # every process must hold the same weights (main model through DDP, D through the trainer's own all-reduce)
@@ -46,6 +56,7 @@ if trainer.is_world_process_zero():
                 "world_size": trainer.args.world_size,
                 "log_history": trainer.state.log_history,
                 "weights_in_sync": bool(torch.allclose(gathered[0], gathered[1])),
+                "discriminator_gradients_at_main_steps": discriminator_gradients,
             },
             handle,
         )

@@ -25,6 +25,8 @@ def test_two_process_accelerate_launch(tmp_path, mode):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = json.loads((tmp_path / "log_history.json").read_text())
     assert written["world_size"] == 2 and written["weights_in_sync"]
+    # alternating: D is updated by its own steps only; one optimizer in gradient reversal mode (D's gradients used)
+    assert written["discriminator_gradients_at_main_steps"] == [mode == "gradient_reversal"] * 6
     history = written["log_history"]
     train_logs = [h for h in history if "loss" in h]
     assert [h["step"] for h in train_logs] == [2, 4, 6], "each training log appears once"

@@ -182,28 +182,29 @@ def test_alternating_step_computes_no_discriminator_gradients_and_trains_the_sam
     """Alternating mode: the main step's adversarial term treats D's parameters as constants, so no gradient is
     computed for them (D trains only in its own steps); the trained weights and D's optimizer state equal those of
     a run that computes and discards those gradients, bit for bit."""
-    grads = []
+    discriminator_step = ManMoeTrainer._discriminator_step
+    counts = {"d_step": 0, "main_step": 0}
+    where = ["main_step"]
 
-    class Capture(TrainerCallback):
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
-            grads.append({n: p.grad is not None for n, p in model.named_parameters() if p.requires_grad})
+    def counting_discriminator_step(self, model, batch):
+        where[0] = "d_step"
+        discriminator_step(self, model, batch)
+        where[0] = "main_step"
 
-    trainer = make_trainer(tmp_path / "constant", max_steps=4)
-    trainer.add_callback(Capture())
-    trainer.train()
-    got_model, got_d = final_state(trainer)
-    shared = [n for n in grads[-1] if ".shared_extractor." in n]
-    discriminator = [n for n in grads[-1] if ".discriminator." in n]
-    assert shared and discriminator and all(grads[-1][n] for n in shared), "F_s got no gradient"
-    assert len(grads) == 4 and not any(step[n] for step in grads for n in discriminator)
+    def trained(name):
+        trainer = make_trainer(tmp_path / name, max_steps=4)
+        for param in trainer.model.manmoe.discriminator.parameters():
+            param.register_hook(lambda grad: counts.__setitem__(where[0], counts[where[0]] + 1))
+        counts.update(d_step=0, main_step=0)
+        trainer.train()
+        return final_state(trainer), dict(counts)
 
+    monkeypatch.setattr(ManMoeTrainer, "_discriminator_step", counting_discriminator_step)
+    (got_model, got_d), got_counts = trained("constant")
+    assert got_counts["d_step"] > 0 and got_counts["main_step"] == 0
     monkeypatch.setattr(ManMoeTrainer, "_discriminator_as_constant", lambda self, model: contextlib.nullcontext())
-    grads.clear()
-    computed = make_trainer(tmp_path / "computed", max_steps=4)
-    computed.add_callback(Capture())
-    computed.train()
-    assert all(grads[-1][n] for n in discriminator)  # the control does compute them
-    expected_model, expected_d = final_state(computed)
+    (expected_model, expected_d), control_counts = trained("computed")
+    assert control_counts["main_step"] == control_counts["d_step"] > 0  # the control computes them
     for key, value in expected_model.items():
         assert torch.equal(got_model[key], value), key
     for key, state in expected_d.items():
