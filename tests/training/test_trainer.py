@@ -122,12 +122,22 @@ def final_state(trainer):
     return model, {k: {n: t.clone() for n, t in v.items()} for k, v in d_state.items()}
 
 
+def assert_same_final_state(got, expected):
+    """Bitwise equal weights and D optimizer state (two `final_state` results)."""
+    (got_model, got_d), (expected_model, expected_d) = got, expected
+    for key, value in expected_model.items():
+        assert torch.equal(got_model[key], value), key
+    for key, state in expected_d.items():
+        for name, tensor in state.items():
+            assert torch.equal(got_d[key][name], tensor), (key, name)
+
+
 def test_resume_gives_the_same_final_weights(tmp_path):
     """Train 8 steps; stop after 4 (a checkpoint), resume in a new trainer, finish: identical weights and D
     optimizer state."""
     full = make_trainer(tmp_path / "full", max_steps=8, save_strategy="no")
     full.train()
-    expected_model, expected_d = final_state(full)
+    expected = final_state(full)
 
     first = make_trainer(tmp_path / "run", max_steps=8, save_strategy="steps", save_steps=4)
 
@@ -142,12 +152,7 @@ def test_resume_gives_the_same_final_weights(tmp_path):
     assert (checkpoint / DISCRIMINATOR_OPTIMIZER).exists()
     resumed = make_trainer(tmp_path / "run", max_steps=8, save_strategy="no")
     resumed.train(resume_from_checkpoint=str(checkpoint))
-    got_model, got_d = final_state(resumed)
-    for key, value in expected_model.items():
-        assert torch.equal(got_model[key], value), key
-    for key, state in expected_d.items():
-        for name, tensor in state.items():
-            assert torch.equal(got_d[key][name], tensor), (key, name)
+    assert_same_final_state(final_state(resumed), expected)
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
@@ -200,13 +205,9 @@ def test_alternating_step_computes_no_discriminator_gradients_and_trains_the_sam
         return final_state(trainer), dict(counts)
 
     monkeypatch.setattr(ManMoeTrainer, "_discriminator_step", counting_discriminator_step)
-    (got_model, got_d), got_counts = trained("constant")
+    got, got_counts = trained("constant")
     assert got_counts["d_step"] > 0 and got_counts["main_step"] == 0
     monkeypatch.setattr(ManMoeTrainer, "_discriminator_as_constant", lambda self, model: contextlib.nullcontext())
-    (expected_model, expected_d), control_counts = trained("computed")
+    expected, control_counts = trained("computed")
     assert control_counts["main_step"] == control_counts["d_step"] > 0  # the control computes them
-    for key, value in expected_model.items():
-        assert torch.equal(got_model[key], value), key
-    for key, state in expected_d.items():
-        for name, tensor in state.items():
-            assert torch.equal(got_d[key][name], tensor), (key, name)
+    assert_same_final_state(got, expected)
