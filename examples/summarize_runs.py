@@ -12,12 +12,13 @@ import argparse
 import json
 from pathlib import Path
 
-from modeling_manmoe.model_card import describe_variant
+from modeling_manmoe.model_card import describe_character_case, describe_variant
 
 
-def describe_input(config: dict) -> str:
+def describe_input(results: dict) -> str:
     """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers, mean pooling),
-    +CharCNN."""
+    +CharCNN, and its characters' case where it is not the reference's (`describe_character_case`)."""
+    config = results["config"]
     if config.get("input_mode") == "encoder":
         name = Path(config.get("encoder_name_or_path") or "encoder").name
         layers = config.get("encoder_layers", [-1])
@@ -25,11 +26,12 @@ def describe_input(config: dict) -> str:
         text += " (mean)" if config.get("encoder_pooling") == "mean" else ""
     else:
         text = "word vectors"
-    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
+    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "") + describe_character_case(results)
 
 
 def load_results(run: Path) -> dict:
-    """A finished run's `all_results.json`, with dev and test scores for its target."""
+    """A finished run's `all_results.json`, with dev and test scores for its target; the tokenizer's character
+    case read from the run's saved `tokenizer_config.json` where `all_results.json` does not record it."""
     path = run / "all_results.json"
     if not path.is_file():
         raise SystemExit(f"{path}: not found (is the run finished?)")
@@ -39,6 +41,10 @@ def load_results(run: Path) -> dict:
     missing = [split for split in needed if target not in results.get(split, {})]
     if missing:
         raise SystemExit(f"{path}: no {' or '.join(missing)} scores for the target {target!r}")
+    saved_tokenizer = run / "tokenizer_config.json"
+    if "tokenizer" not in results and saved_tokenizer.is_file():  # runs made before all_results.json recorded it
+        settings = json.loads(saved_tokenizer.read_text(encoding="utf-8"))
+        results["tokenizer"] = {"lowercase_characters": settings.get("lowercase_characters")}
     return results
 
 
@@ -58,19 +64,20 @@ def ner_table(runs: list[dict]) -> None:
         "| target | sources | input | model | steps | best step | target dev F1 | target test F1 (P / R) | wall time |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    targets: dict[str, list[float]] = {}
+    targets: dict[str, list[tuple[str, float]]] = {}
     for results in runs:
         target = results["target_language"]
         dev, test, train = results["dev"][target], results["test"][target], results.get("train", {})
-        print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results['config'])} | "
+        print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results)} | "
               f"{describe_variant(results['config'])} | "
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE":
-            targets.setdefault(describe_input(results["config"]), []).append(test["f1"])
-    for inputs, scores in targets.items():
-        print(f"\nMean target test F1 of the full model ({inputs}) over {len(scores)} target(s): "
-              f"{sum(scores) / len(scores):.1f}")  # fmt: skip
+            targets.setdefault(describe_input(results), []).append((target, test["f1"]))
+    for inputs, runs_of_input in targets.items():
+        scores, distinct = [f1 for _, f1 in runs_of_input], len({target for target, _ in runs_of_input})
+        over = f"{distinct} target(s)" if distinct == len(scores) else f"{len(scores)} runs of {distinct} target(s)"
+        print(f"\nMean target test F1 of the full model ({inputs}) over {over}: {sum(scores) / len(scores):.1f}")
 
 
 def classification_table(runs: list[dict]) -> None:
@@ -83,11 +90,11 @@ def classification_table(runs: list[dict]) -> None:
         test = results["test"]
         source_test = " / ".join(f"{lang} {test[lang]['accuracy']:.1f}" for lang in sources if lang in test)
         print(f"| {target} | {results.get('domain') or '-'} | {' '.join(sources)} | "
-              f"{describe_input(results['config'])} | {describe_variant(results['config'])} | {train.get('global_step', '?')} "
+              f"{describe_input(results)} | {describe_variant(results['config'])} | {train.get('global_step', '?')} "
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
               f"{test[target]['accuracy']:.1f} | {source_test} | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE":
-            targets.setdefault(describe_input(results["config"]), []).append(test[target]["accuracy"])
+            targets.setdefault(describe_input(results), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():
         print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "
               f"{sum(scores) / len(scores):.1f}, lowest {min(scores):.1f}")  # fmt: skip

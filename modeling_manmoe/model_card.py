@@ -27,6 +27,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .errors import DataFormatError, ManMoeError
 from .run_outputs import atomic_write_text
+from .tokenization_manmoe import reference_lowercases_characters
 
 RESULTS_FILE = "all_results.json"
 TASKS = {
@@ -135,7 +136,7 @@ def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
     headline = TASKS[task][0]
     if headline not in results["test"].get(target, {}):
         raise DataFormatError(f"{path}: no test score for the target language: field 'test.{target}.{headline}'")
-    for field in ("train", "hardware", "data_and_vector_files", "training_arguments", "versions"):
+    for field in ("train", "tokenizer", "hardware", "data_and_vector_files", "training_arguments", "versions"):
         if not isinstance(results.get(field, {}), dict):
             raise DataFormatError(f"{path}: field {field!r} should be a JSON object, found {results[field]!r}"[:400])
     return results
@@ -165,6 +166,18 @@ def describe_input(config: dict) -> str:
     else:
         text = "frozen multilingual word vectors"
     return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
+
+
+def describe_character_case(results: dict) -> str:
+    """A note for a run whose CharCNN read characters otherwise than the reference's rule (lower-cased for a German
+    target only): ", characters as written" or ", characters lower-cased". Else "", also for a run without a CharCNN
+    or one whose `all_results.json` predates its `tokenizer` entry."""
+    lowercased = (results.get("tokenizer") or {}).get("lowercase_characters")
+    if lowercased is None or not results.get("config", {}).get("use_char_cnn", True):
+        return ""
+    if lowercased == reference_lowercases_characters(results.get("target_language", "")):
+        return ""
+    return ", characters lower-cased" if lowercased else ", characters as written"
 
 
 def language_name(lang: str) -> str:
@@ -340,7 +353,8 @@ def _intro(results: dict, name: str) -> str:
     if results.get("domain"):
         lines.append(f"- Domain: {results['domain']}")
     lines += [
-        f"- Model: {describe_variant(config)}; input: {describe_input(config)}; one expert per source language "
+        f"- Model: {describe_variant(config)}; input: {describe_input(config)}{describe_character_case(results)}; one "
+        "expert per source language "
         f"({', '.join(sources)}) in the private feature extractor F_p and the predictor C"
         + (" (ablated mixtures use one shared expert)" if describe_variant(config) != "MAN-MoE" else ""),
     ]

@@ -23,6 +23,7 @@ from .gate_picture import gate_sentences
 from .inputs import build_encoder_inputs, build_word_vector_inputs
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
 from .run_outputs import sha256_file, write_json
+from .tokenization_manmoe import reference_lowercases_characters
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +113,9 @@ def build_model(
     `provenance`. `oov_corpus` ({language: its training words}) is read with `--oov_words random`. Returns
     (model, tokenizer)."""
     languages = list(source_languages) + [target_language]
-    lowercase = {"auto": target_language == "de", "yes": True, "no": False}.get(model_args.lowercase_characters)
+    lowercase = {"auto": reference_lowercases_characters(target_language), "yes": True, "no": False}.get(
+        model_args.lowercase_characters
+    )
     if lowercase is None:
         raise ValueError(f"--lowercase_characters: expected auto, yes or no, got {model_args.lowercase_characters!r}")
     tokenizer_kwargs = dict(language=target_language, lowercase_characters=lowercase, **tokenizer_kwargs)
@@ -237,6 +240,20 @@ def run_record(script: str, argv: list[str] | None, started: float, world_size: 
     }
 
 
+def tokenizer_settings(tokenizer) -> dict:
+    """The `tokenizer` entry of `all_results.json`: what decides how a word is read (its vocabulary, one list per
+    language, is saved with the model): the default language, word and character lower-casing, the languages split
+    by MeCab, and the vocabulary sizes."""
+    return {
+        "language": tokenizer.language,
+        "do_lower_case": tokenizer.do_lower_case,
+        "lowercase_characters": tokenizer.lowercase_characters,
+        "mecab_languages": list(tokenizer.mecab_languages),
+        "words": {lang: len(words) for lang, words in tokenizer.vocabularies.items()},
+        "characters": len(tokenizer.characters),
+    }
+
+
 def train_summary(trainer, train_output) -> dict:
     """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint. A resumed run
     also records the checkpoint and step it resumed from: its `train_runtime_s` counts only the time since then."""
@@ -324,10 +341,11 @@ def train_evaluate_predict(
     Trains when `--do_train` (then saves the model and `trainer_state.json`), scores the `dev` sets when `--do_eval`,
     and when `--do_predict` calls `predict_language(trainer, tokenizer, dataset, lang, path)` for each `test` set,
     writing `OUTPUT_DIR/predictions_test_{lang}{prediction_suffix}`. Then writes `all_results.json`: `results` (the
-    script's own entries) with the `score_names` per split and language, the configuration, the training
-    arguments, `provenance` (the data and vector files) and the run's record (`run_record` of `script`, `argv`
-    and `started`, taken at the end so that its wall time covers the whole run). Logs the scores, raises if the
-    training loss is not finite, and publishes the run (`publish_run`) when `push_to_hub`. Returns the results.
+    script's own entries) with the `score_names` per split and language, the configuration, the tokenizer's settings
+    (`tokenizer_settings`), the training arguments, `provenance` (the data and vector files) and the run's record
+    (`run_record` of `script`, `argv` and `started`, taken at the end so that its wall time covers the whole run).
+    Logs the scores, raises if the training loss is not finite, and publishes the run (`publish_run`) when
+    `push_to_hub`. Returns the results.
     """
     args = trainer.args
     languages = [*results["source_languages"], results["target_language"]]
@@ -345,8 +363,8 @@ def train_evaluate_predict(
             metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
         results["test"] = split_scores(metrics, "test", languages, score_names)
     args.push_to_hub = push_to_hub  # recorded as given
-    results.update(config=trainer.model.config.to_dict(), training_arguments=args.to_dict(),
-                   data_and_vector_files=provenance,
+    results.update(config=trainer.model.config.to_dict(), tokenizer=tokenizer_settings(tokenizer),
+                   training_arguments=args.to_dict(), data_and_vector_files=provenance,
                    **run_record(script, argv, started, args.world_size))  # fmt: skip
     if trainer.is_world_process_zero():
         write_json(os.path.join(args.output_dir, "all_results.json"), results)

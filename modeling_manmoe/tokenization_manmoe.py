@@ -40,6 +40,12 @@ def vocabulary_entry(vocabulary: Container[str], word: str) -> str | None:
     return lowered if lowered in vocabulary else None
 
 
+def reference_lowercases_characters(target_language: str) -> bool:
+    """The reference's rule: the CharCNN reads lower-cased characters for a German target only (German capitalises
+    every noun, so the sources' capitalisation would mark German common nouns as names)."""
+    return target_language == "de"
+
+
 class ManMoeTokenizer(PreTrainedTokenizer):
     """Maps `(language, words)` to word ids in one frozen table shared by all languages and to character ids.
 

@@ -155,6 +155,21 @@ def test_ner_card_datasets_provenance_and_limitations(tmp_path):
     assert "gate" not in text.split("## How to use")[0].lower()  # no picture section without a picture
 
 
+@pytest.mark.parametrize(
+    "target, lowercased, note",
+    [
+        ("nl", False, ""),
+        ("de", True, ""),
+        ("de", False, ", characters as written"),
+        ("nl", True, ", characters lower-cased"),
+    ],
+)
+def test_card_names_a_character_case_other_than_the_references(target, lowercased, note, tmp_path):
+    results = ner_results() | {"target_language": target, "tokenizer": {"lowercase_characters": lowercased}}
+    text = build_model_card(write_run(tmp_path / "run", results)).text
+    assert f"input: frozen multilingual word vectors + CharCNN{note}; one expert per source language" in text
+
+
 def test_classification_card_webis_configs_picture_and_no_ner_limitation(tmp_path):
     run = write_run(tmp_path / "cls-de-books", classification_results())
     card = build_model_card(run, picture="gates.png", license="apache-2.0")

@@ -71,6 +71,8 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
         assert sorted(saved[split]) == sorted(LANGUAGES)
         assert all(set(scores) == {"precision", "recall", "f1"} for scores in saved[split].values())
     assert saved["config"]["unlabeled_languages"] == ["nl"] and saved["wall_time_s"] > 0
+    assert saved["tokenizer"]["language"] == "nl" and saved["tokenizer"]["lowercase_characters"] is False
+    assert sorted(saved["tokenizer"]["words"]) == sorted(LANGUAGES) and saved["tokenizer"]["characters"] > 0
     provenance = saved["data_and_vector_files"]
     assert {"train/nl", "validation/en", "test/es", "word_vectors/de"} <= set(provenance)
     assert all(len(entry["sha256"]) == 64 for entry in provenance.values())
@@ -85,6 +87,25 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
     encoded = tokenizer(["Piet", "woont", "in", "Amsterdam"], language="nl", is_split_into_words=True,
                         return_tensors="pt")  # fmt: skip
     assert model(**encoded).logits.shape == (1, 4, 9)
+
+
+@pytest.mark.parametrize(
+    "target, option, lowercased",
+    [("de", "auto", True), ("nl", "auto", False), ("de", "no", False), ("nl", "yes", True)],
+)
+def test_characters_are_lowercased_for_a_german_target_unless_asked_otherwise(tmp_path, target, option, lowercased):
+    """`--lowercase_characters auto` follows the reference (a German target only); `all_results.json` records what
+    the run did, and the saved tokenizer does it."""
+    from transformers import AutoTokenizer
+
+    files, vectors = write_fixtures(tmp_path)
+    argv = ["--source_languages", *[lang for lang in LANGUAGES if lang != target], "--target_language", target,
+            "--train_files", *files, "--validation_files", *files, "--word_vectors", *vectors,
+            "--lowercase_characters", option, "--output_dir", str(tmp_path / "run"), "--do_train", "--max_steps", "1",
+            "--per_device_train_batch_size", "2", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    results = load_run_ner().main(argv)
+    assert results["tokenizer"]["lowercase_characters"] is lowercased and results["tokenizer"]["language"] == target
+    assert AutoTokenizer.from_pretrained(tmp_path / "run").lowercase_characters is lowercased
 
 
 def test_run_ner_with_a_frozen_encoder_and_its_feature_cache(tmp_path):

@@ -37,6 +37,22 @@ def test_ner_table_rows_and_mean_of_the_full_model(tmp_path, capsys):
     assert "Mean target test F1 of the full model (word vectors + CharCNN) over 1 target(s): 59.9" in out
 
 
+def test_character_case_other_than_the_references_is_its_own_input(tmp_path, capsys):
+    """A German-target run whose characters kept their case (`--lowercase_characters no`) is shown and averaged as
+    another input; an older run without the `tokenizer` entry is read from its saved tokenizer_config.json; several
+    runs of one target are counted as runs, not targets."""
+    as_written = ner_results() | {"target_language": "de", "tokenizer": {"lowercase_characters": False}}
+    reference = write_run(tmp_path / "reference", ner_results() | {"target_language": "de"})
+    (reference / "tokenizer_config.json").write_text('{"lowercase_characters": true}', encoding="utf-8")
+    seed = write_run(tmp_path / "seed", ner_results() | {"target_language": "de"})
+    out = summarize(capsys, write_run(tmp_path / "as-written", as_written), reference, seed)
+    rows = [line for line in out.splitlines() if line.startswith("| de ")]
+    assert "| word vectors + CharCNN, characters as written | MAN-MoE |" in rows[0]
+    assert "| word vectors + CharCNN | MAN-MoE |" in rows[1] and "| word vectors + CharCNN | MAN-MoE |" in rows[2]
+    assert "(word vectors + CharCNN, characters as written) over 1 target(s): 62.8" in out
+    assert "(word vectors + CharCNN) over 2 runs of 1 target(s): 62.8" in out
+
+
 def test_resumed_run_says_its_wall_time_counts_from_the_resume(tmp_path, capsys):
     results = ner_results()
     results["train"].update(resumed_from_checkpoint="/runs/x/checkpoint-300", resumed_at_step=300)
