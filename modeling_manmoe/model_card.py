@@ -354,8 +354,7 @@ def _intro(results: dict, name: str) -> str:
         lines.append(f"- Domain: {results['domain']}")
     lines += [
         f"- Model: {describe_variant(config)}; input: {describe_input(config)}{describe_character_case(results)}; one "
-        "expert per source language "
-        f"({', '.join(sources)}) in the private feature extractor F_p and the predictor C"
+        f"expert per source language ({', '.join(sources)}) in the private feature extractor F_p and the predictor C"
         + (" (ablated mixtures use one shared expert)" if describe_variant(config) != "MAN-MoE" else ""),
     ]
     if labels:
