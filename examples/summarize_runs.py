@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from modeling_manmoe.model_card import describe_character_case, describe_variant
+from modeling_manmoe.model_card import describe_character_case, describe_variant, saved_tokenizer_settings
 
 
 def describe_input(results: dict) -> str:
@@ -41,10 +41,8 @@ def load_results(run: Path) -> dict:
     missing = [split for split in needed if target not in results.get(split, {})]
     if missing:
         raise SystemExit(f"{path}: no {' or '.join(missing)} scores for the target {target!r}")
-    saved_tokenizer = run / "tokenizer_config.json"
-    if "tokenizer" not in results and saved_tokenizer.is_file():  # runs made before all_results.json recorded it
-        settings = json.loads(saved_tokenizer.read_text(encoding="utf-8"))
-        results["tokenizer"] = {"lowercase_characters": settings.get("lowercase_characters")}
+    if "tokenizer" not in results:  # runs made before all_results.json recorded it
+        results["tokenizer"] = saved_tokenizer_settings(run)
     return results
 
 

@@ -139,7 +139,28 @@ def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
     for field in ("train", "tokenizer", "hardware", "data_and_vector_files", "training_arguments", "versions"):
         if not isinstance(results.get(field, {}), dict):
             raise DataFormatError(f"{path}: field {field!r} should be a JSON object, found {results[field]!r}"[:400])
+    if "tokenizer" not in results:
+        results["tokenizer"] = saved_tokenizer_settings(run_dir)
     return results
+
+
+def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:
+    """The character case from the run's saved `tokenizer_config.json`, as `{"lowercase_characters": bool}`, for runs
+    made before `all_results.json` recorded the tokenizer's settings; `{}` when the run saved no tokenizer.
+
+    Raises:
+        DataFormatError: the file is not a JSON object; the message names the file.
+    """
+    path = Path(run_dir) / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(settings, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, found {type(settings).__name__}")
+    return {"lowercase_characters": settings["lowercase_characters"]} if "lowercase_characters" in settings else {}
 
 
 # --- what the results say ----------------------------------------------------------------------------------------------
@@ -171,7 +192,7 @@ def describe_input(config: dict) -> str:
 def describe_character_case(results: dict) -> str:
     """A note for a run whose CharCNN read characters otherwise than the reference's rule (lower-cased for a German
     target only): ", characters as written" or ", characters lower-cased". Else "", also for a run without a CharCNN
-    or one whose `all_results.json` predates its `tokenizer` entry."""
+    or one whose results record no character case (see `saved_tokenizer_settings` for older runs)."""
     lowercased = (results.get("tokenizer") or {}).get("lowercase_characters")
     if lowercased is None or not results.get("config", {}).get("use_char_cnn", True):
         return ""

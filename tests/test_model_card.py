@@ -170,6 +170,18 @@ def test_card_names_a_character_case_other_than_the_references(target, lowercase
     assert f"input: frozen multilingual word vectors + CharCNN{note}; one expert per source language" in text
 
 
+def test_card_of_an_older_run_reads_the_character_case_from_its_saved_tokenizer(tmp_path):
+    """Runs made before all_results.json recorded the tokenizer: the case comes from tokenizer_config.json."""
+    results = {key: value for key, value in ner_results().items() if key != "tokenizer"}
+    run = write_run(tmp_path / "run", results | {"target_language": "de"})
+    assert "CharCNN; one expert per source language" in build_model_card(run).text  # no saved tokenizer: no note
+    (run / "tokenizer_config.json").write_text('{"lowercase_characters": false}', encoding="utf-8")
+    assert "CharCNN, characters as written; one expert" in build_model_card(run).text
+    (run / "tokenizer_config.json").write_text("[1, 2]", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"tokenizer_config\.json: expected a JSON object, found list"):
+        build_model_card(run)
+
+
 def test_classification_card_webis_configs_picture_and_no_ner_limitation(tmp_path):
     run = write_run(tmp_path / "cls-de-books", classification_results())
     card = build_model_card(run, picture="gates.png", license="apache-2.0")
