@@ -84,6 +84,17 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _read_json_object(path: Path) -> dict:
+    """The JSON object in `path`; `DataFormatError` naming the file when it is not valid JSON or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
+    if not isinstance(value, dict):
+        raise DataFormatError(f"{path}: expected a JSON object, found {type(value).__name__}")
+    return value
+
+
 def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
     """The run's `all_results.json`, checked: it must name the task, sources, target, config and command, and hold
     finite test scores for the target (every dev/test score present must be a finite number).
@@ -96,12 +107,7 @@ def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
     path = Path(run_dir) / RESULTS_FILE
     if not path.is_file():
         raise ResultsFileNotFoundError(f"{path}: not found (is {run_dir} a finished run folder?)")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(results, dict):
-        raise DataFormatError(f"{path}: expected a JSON object, found {type(results).__name__}")
+    results = _read_json_object(path)
 
     def require(field: str, kind: type | tuple[type, ...], what: str) -> Any:
         if field not in results:
@@ -154,12 +160,7 @@ def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:
     path = Path(run_dir) / "tokenizer_config.json"
     if not path.is_file():
         return {}
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(settings, dict):
-        raise DataFormatError(f"{path}: expected a JSON object, found {type(settings).__name__}")
+    settings = _read_json_object(path)
     return {"lowercase_characters": settings["lowercase_characters"]} if "lowercase_characters" in settings else {}
 
 
