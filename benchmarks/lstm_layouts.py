@@ -8,8 +8,8 @@ Shapes: the paper configuration's BiLSTM (input 300 + 128 = 428, hidden 200 = 2 
 training iteration and one prediction pass give it: 112 rows with gradients (F_s in the main step: 3 labeled + 4
 unlabeled languages x 16), 48 with gradients (F_p, the labeled rows), 64 without (F_s for D's own step) and 256
 without (prediction, batch 256). Sentence lengths are drawn (seeded) from the synthetic workload's `nl.train`
-(mean about 14 words, max 60), or `ned.train` with `--workload conll`. Dropout is off (eval mode), so every layout computes the same numbers up to float
-rounding; the largest difference from the packed layout is reported. Each figure is the median of `--repeats`
+(mean about 14 words, max 60), or `ned.train` with `--workload conll`. Dropout is off (eval mode), so every
+layout computes the same numbers up to float rounding; the largest difference from the packed layout is reported. Each figure is the median of `--repeats`
 timed calls (forward, plus backward of the sum where the shape has gradients) after three warm-up calls.
 Prints JSON and a one-line summary per shape.
 """
