@@ -11,8 +11,9 @@ from tests.conftest import REPO
 
 
 def test_padded_and_chunked_layouts_equal_the_packed_bilstm(tmp_path):
-    command = [sys.executable, "benchmarks/lstm_layouts.py", "--synthetic_dir", str(tmp_path), "--train_sentences",
-               "40", "--dev_sentences", "10", "--vocab_size", "300", "--dim", "16", "--repeats", "1", "--threads", "1"]  # fmt: skip
+    command = [sys.executable, "benchmarks/lstm_layouts.py", "--synthetic_dir", str(tmp_path),
+               "--train_sentences", "40", "--dev_sentences", "10", "--vocab_size", "300", "--dim", "16",
+               "--repeats", "1", "--threads", "1"]  # fmt: skip
     result = subprocess.run(
         command, cwd=REPO, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
     )
