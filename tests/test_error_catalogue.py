@@ -377,6 +377,10 @@ def test_tokenizer_empty_word(tokenizer):
         pytest.param("adversarial_lambda", -0.1, r"adversarial_lambda must be >= 0, got -0.1", id="lambda"),
         pytest.param("n_critic", 0, r"n_critic must be positive in alternating mode, got 0", id="n-critic"),
         pytest.param("adversarial_mode", "wgan", r"adversarial_mode='wgan'; expected one of \[", id="mode"),
+        pytest.param("torch_compile", True, r"torch_compile=True is not supported: the model's shapes", id="compile"),
+        pytest.param(
+            "torch_compile_mode", "default", r"torch_compile=True is not supported: the model's", id="compile-mode"
+        ),
     ],
 )
 def test_training_arguments_invalid_field(tmp_path, field, value, expected):

@@ -69,6 +69,12 @@ class ManMoeTrainingArguments(TrainingArguments):
             raise ValueError(f"n_critic must be positive in alternating mode, got {self.n_critic}")
         if self.per_device_train_batch_size <= 0:
             raise ValueError(f"per_device_train_batch_size must be positive, got {self.per_device_train_batch_size}")
+        if self.torch_compile:  # also set by torch_compile_backend / torch_compile_mode
+            raise ValueError(
+                "torch_compile=True is not supported: the model's shapes depend on the data (packed BiLSTMs, "
+                "per-real-word experts), so dynamo recompiles per batch, and with torch 2.13 on CPU the first "
+                "backward fails inside inductor; compiled inference measured no faster (benchmarks/README.md)"
+            )
 
 
 def _has_accelerator() -> bool:
