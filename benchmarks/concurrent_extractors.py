@@ -21,15 +21,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import threading
-import time
 
 import torch
-from synthetic_workload import add_workload_arguments, workload_files
-
-from modeling_manmoe.data import read_conll
-from modeling_manmoe.extractors import BiLSTMEncoder
+from paper_bilstm import median_ms, paper_bilstm, train_sentence_lengths
+from synthetic_workload import add_workload_arguments
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 add_workload_arguments(parser)
@@ -41,10 +37,8 @@ if options.threads:
     torch.set_num_threads(options.threads)
 threads = torch.get_num_threads()
 torch.manual_seed(options.seed)
-shared, private = (BiLSTMEncoder(428, 200, num_layers=2, input_dropout=0.5, dropout=0.5).eval() for _ in range(2))
-train_lengths = torch.tensor(
-    [len(words) for words in read_conll(workload_files(options)["train"]["nl"], "nl")["tokens"]]
-)
+shared, private = paper_bilstm(), paper_bilstm()
+train_lengths = train_sentence_lengths(options)
 
 
 def sequential(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,16 +82,6 @@ WAYS = {"sequential": sequential, "sequential_one_thread": sequential_one_thread
         "python_threads": python_threads, "jit_fork": jit_fork}  # fmt: skip
 
 
-def median_ms(way, x: torch.Tensor, mask: torch.Tensor) -> float:
-    times = []
-    for call in range(options.repeats + 3):
-        started = time.perf_counter()
-        way(x, mask)
-        if call >= 3:
-            times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 1)
-
-
 results = []
 with torch.inference_mode():
     for rows in options.rows:
@@ -111,7 +95,7 @@ with torch.inference_mode():
             if name != "sequential"
             for output, expected in zip(way(x, mask), reference, strict=True)
         )
-        ms = {name: median_ms(way, x, mask) for name, way in WAYS.items()}
+        ms = {name: median_ms(way, x, mask, repeats=options.repeats) for name, way in WAYS.items()}
         results.append({"rows": rows, "words": int(lengths.sum()), "longest": int(lengths.max()),
                         "milliseconds": ms, "max_abs_difference": difference})  # fmt: skip
 print(json.dumps({"threads": threads, "repeats": options.repeats, "rows": results}))

@@ -18,14 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
-from synthetic_workload import add_workload_arguments, workload_files
-
-from modeling_manmoe.data import read_conll
-from modeling_manmoe.extractors import BiLSTMEncoder
+from paper_bilstm import median_ms, paper_bilstm, train_sentence_lengths
+from synthetic_workload import add_workload_arguments
 
 SHAPES = [(112, True), (48, True), (64, False), (256, False)]  # (rows, with gradients)
 
@@ -38,11 +34,9 @@ options = parser.parse_args()
 if options.threads:
     torch.set_num_threads(options.threads)
 torch.manual_seed(options.seed)
-encoder = BiLSTMEncoder(428, 200, num_layers=2, input_dropout=0.5, dropout=0.5).eval()
+encoder = paper_bilstm()
 lstm = encoder.lstm
-train_lengths = torch.tensor(
-    [len(words) for words in read_conll(workload_files(options)["train"]["nl"], "nl")["tokens"]]
-)
+train_lengths = train_sentence_lengths(options)
 
 
 def one_direction(x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
@@ -82,18 +76,13 @@ def packed(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return encoder(x, (torch.arange(x.shape[1]) < lengths[:, None]).long())
 
 
-def median_ms(layout, x: torch.Tensor, lengths: torch.Tensor, gradients: bool) -> float:
-    times = []
-    for call in range(options.repeats + 3):
-        started = time.perf_counter()
-        if gradients:
-            layout(x, lengths).sum().backward()
-        else:
-            with torch.inference_mode():
-                layout(x, lengths)
-        if call >= 3:
-            times.append(time.perf_counter() - started)
-    return round(statistics.median(times) * 1000, 1)
+def timed_call(layout, x: torch.Tensor, lengths: torch.Tensor, gradients: bool) -> None:
+    """One timed call: the layout's forward, plus the backward of its sum where the shape has gradients."""
+    if gradients:
+        layout(x, lengths).sum().backward()
+    else:
+        with torch.inference_mode():
+            layout(x, lengths)
 
 
 results = []
@@ -107,7 +96,10 @@ for rows, gradients in SHAPES:
         difference = max(
             (layout(x, lengths) - reference).abs().max().item() for name, layout in layouts.items() if name != "packed"
         )
-    ms = {name: median_ms(layout, x, lengths, gradients) for name, layout in layouts.items()}
+    ms = {
+        name: median_ms(timed_call, layout, x, lengths, gradients, repeats=options.repeats)
+        for name, layout in layouts.items()
+    }
     results.append({"rows": rows, "gradients": gradients, "words": int(lengths.sum()), "longest": int(lengths.max()),
                     "milliseconds": ms, "max_abs_difference": difference})  # fmt: skip
 print(json.dumps({"threads": torch.get_num_threads(), "repeats": options.repeats, "shapes": results}))
