@@ -1,6 +1,8 @@
-"""The BiLSTM extractor's time in two layouts: packed sequences (what `BiLSTMEncoder` does) against oneDNN on padded
-rows, one direction at a time, each sentence reversed within its own length for the backward direction (the same
-function: real words never read padding), on the whole batch or on length-sorted chunks of rows.
+"""The BiLSTM extractor's time in several layouts: `BiLSTMEncoder`'s own (`lockstep_bidirectional_lstm`: both
+directions at once, a hand-written backward), `nn.LSTM` on packed sequences (the package's layout before the lockstep
+one), and oneDNN on padded rows, one direction at a time, each sentence reversed within its own length for the
+backward direction (the same function: real words never read padding), on the whole batch or on length-sorted
+chunks of rows.
 
 Usage: python benchmarks/lstm_layouts.py [--workload synthetic|conll] [--threads 2] [--repeats 20] [--chunks 16 32]
 
@@ -9,7 +11,7 @@ training iteration and one prediction pass give it: 112 rows with gradients (F_s
 unlabeled languages x 16), 48 with gradients (F_p, the labeled rows), 64 without (F_s for D's own step) and 256
 without (prediction, batch 256). Sentence lengths are drawn (seeded) from the synthetic workload's `nl.train`
 (mean about 14 words, max 60), or `ned.train` with `--workload conll`. Dropout is off (eval mode), so every
-layout computes the same numbers up to float rounding; the largest difference from the packed layout is reported.
+layout computes the same numbers up to float rounding; the largest difference from `nn.LSTM` packed is reported.
 Each figure is the median of `--repeats` timed calls (forward, plus backward of the sum where the shape has
 gradients) after three warm-up calls. Prints JSON and a one-line summary per shape.
 """
@@ -20,6 +22,7 @@ import argparse
 import json
 
 import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from paper_bilstm import median_ms, paper_bilstm, train_sentence_lengths
 from synthetic_workload import add_workload_arguments
 
@@ -73,6 +76,13 @@ def chunked(x: torch.Tensor, lengths: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def packed(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`nn.LSTM` on packed sequences."""
+    output, _ = lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    return pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])[0]
+
+
+def lockstep(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """`BiLSTMEncoder` (eval): `lockstep_bidirectional_lstm` on CPU."""
     return encoder(x, (torch.arange(x.shape[1]) < lengths[:, None]).long())
 
 
@@ -89,7 +99,7 @@ results = []
 for rows, gradients in SHAPES:
     lengths = train_lengths[torch.randint(len(train_lengths), (rows,))]
     x = torch.randn(rows, int(lengths.max()), lstm.input_size, requires_grad=gradients)
-    layouts = {"packed": packed, "padded": padded}
+    layouts = {"lockstep": lockstep, "packed": packed, "padded": padded}
     layouts |= {f"chunks_of_{size}": (lambda a, b, s=size: chunked(a, b, s)) for size in options.chunks if size < rows}
     with torch.no_grad():
         reference = packed(x, lengths)

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .bidirectional_lstm import lockstep_bidirectional_lstm
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
@@ -26,13 +27,16 @@ def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
 class BiLSTMEncoder(nn.Module):
     """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
 
-    Sequences are packed internally (no sorting needed by the caller), so padding never changes the outputs of
-    real words; outputs at padded positions are zeros.
+    Padding never changes the outputs of real words (no sorting needed by the caller); outputs at padded positions
+    are zeros. The parameters are those of an `nn.LSTM`; on CPU it runs as `lockstep_bidirectional_lstm` (the same
+    function, both directions at once, a hand-written backward), elsewhere as `nn.LSTM` on packed sequences (cuDNN
+    on a GPU, oneDNN's bfloat16 LSTM under a CPU autocast that has one).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float):
         super().__init__()
         self.input_dropout = Dropout(input_dropout)
+        self.between_layers_dropout = Dropout(dropout)
         self.lstm = nn.LSTM(
             input_size,
             hidden_size // 2,
@@ -45,14 +49,15 @@ class BiLSTMEncoder(nn.Module):
     def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """(batch, words, input_size), mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        embeddings = self.input_dropout(embeddings)
+        dropouts = (self.input_dropout, self.between_layers_dropout)
+        if embeddings.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            return lockstep_bidirectional_lstm(embeddings, lengths, self.lstm, *dropouts)
         if cpu_autocast_lacks_lstm(embeddings):  # run the LSTM in float32 instead of failing
             with torch.autocast("cpu", enabled=False):
-                packed = pack_padded_sequence(embeddings.float(), lengths, batch_first=True, enforce_sorted=False)
-                output, _ = self.lstm(packed)
-        else:
-            packed = pack_padded_sequence(embeddings, lengths, batch_first=True, enforce_sorted=False)
-            output, _ = self.lstm(packed)
+                return lockstep_bidirectional_lstm(embeddings.float(), lengths, self.lstm, *dropouts)
+        # a GPU (cuDNN) or a CPU autocast that oneDNN has an LSTM for (bfloat16 with AVX-512 bf16 or AMX)
+        packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
+        output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
         return output
 

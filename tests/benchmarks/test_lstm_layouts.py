@@ -1,4 +1,5 @@
-"""`benchmarks/lstm_layouts.py` at a tiny synthetic size: every layout computes what the packed BiLSTM computes."""
+"""`benchmarks/lstm_layouts.py` at a tiny synthetic size: every layout (the package's lockstep one included) computes
+what `nn.LSTM` on packed sequences computes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 from tests.conftest import REPO
 
 
-def test_padded_and_chunked_layouts_equal_the_packed_bilstm(tmp_path):
+def test_lockstep_padded_and_chunked_layouts_equal_the_packed_bilstm(tmp_path):
     command = [sys.executable, "benchmarks/lstm_layouts.py", "--synthetic_dir", str(tmp_path),
                "--train_sentences", "40", "--dev_sentences", "10", "--vocab_size", "300", "--dim", "16",
                "--repeats", "1", "--threads", "1"]  # fmt: skip
@@ -23,7 +24,7 @@ def test_padded_and_chunked_layouts_equal_the_packed_bilstm(tmp_path):
         (112, True), (48, True), (64, False), (256, False)
     ]  # fmt: skip
     for shape in report["shapes"]:
-        assert set(shape["milliseconds"]) == {"packed", "padded", "chunks_of_16", "chunks_of_32"}
+        assert set(shape["milliseconds"]) == {"lockstep", "packed", "padded", "chunks_of_16", "chunks_of_32"}
         assert all(value > 0 for value in shape["milliseconds"].values())
         assert shape["max_abs_difference"] < 1e-5  # the same function: only float rounding differs
     assert len(result.stdout.splitlines()) == 1 + len(report["shapes"])

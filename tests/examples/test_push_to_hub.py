@@ -17,6 +17,7 @@ from tests.examples.test_run_ner import load_run_ner
 from tests.examples.test_run_ner import write_fixtures as write_conll_fixtures
 
 CODE_FILES = {
+    "bidirectional_lstm.py",
     "configuration_manmoe.py",
     "discriminator.py",
     "dropout.py",

@@ -1,0 +1,188 @@
+"""A multi-layer bidirectional LSTM over variable-length sentences with both directions in lockstep and a
+hand-written backward pass: the function of `nn.LSTM` on packed sequences, with the same parameters, computed with
+a fraction of the operations on CPU.
+
+`nn.LSTM` on packed sequences runs, on CPU, each direction's loop over time steps as separate small operations,
+and autograd records every one of them (about 30 nodes per time step and direction). Here:
+
+- the input-to-hidden products of all words are two matrix products per layer (one per direction);
+- the backward direction reads each sentence reversed within its own length, so at time step `t` both directions
+  update the same rows (the sentences longer than `t`, longest first) and run as one batched product;
+- one `torch.autograd.Function` holds a whole layer's recurrence: its backward is the LSTM's gradient written out
+  (about a dozen operations per time step for both directions), and the hidden-to-hidden weight gradient is one
+  batched matrix product over all steps;
+- the candidate gate's tanh is taken as tanh(z) = 2 sigmoid(2 z) - 1 (its weight rows doubled, an exact scaling),
+  so each step takes one sigmoid over all four gates instead of a sigmoid and a tanh over strided slices (on CPU
+  tanh costs several times a sigmoid per element).
+
+The mathematics is that of `nn.LSTM` (gates i, f, g, o; c' = f c + i g; h' = o tanh(c'); zero initial states), so
+outputs and gradients equal `nn.LSTM`'s up to float rounding (`tests/test_bidirectional_lstm.py`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class PackedLayout:
+    """Where each real word of a padded batch goes in the time-major packed layout (rows sorted by length, longest
+    first; step `t` holds the `batch_sizes[t]` sentences longer than `t` at rows `offsets[t]:offsets[t + 1]`).
+
+    Index tensors (all over the `num_words` real words, in packed order):
+    - `padded_index`: the word's flat position `row * total_length + t` in the padded (batch, total_length) grid;
+    - `reversed_index`: the packed position of the same sentence's word at `length - 1 - t` (an involution), which
+      is what the backward direction reads at step `t`;
+    - `previous_index` (words past the first step): the packed position of the same sentence's word at `t - 1`.
+    """
+
+    def __init__(self, lengths: torch.Tensor, total_length: int, device: torch.device):
+        lengths = lengths.cpu()
+        sorted_lengths, order = torch.sort(lengths, descending=True, stable=True)
+        steps = torch.arange(int(sorted_lengths[0]))
+        self.batch_sizes = (sorted_lengths.unsqueeze(0) > steps.unsqueeze(1)).sum(1).tolist()
+        offsets = torch.zeros(len(self.batch_sizes) + 1, dtype=torch.long)
+        offsets[1:] = torch.cumsum(torch.tensor(self.batch_sizes), 0)
+        self.offsets = offsets.tolist()
+        self.num_words = self.offsets[-1]
+        rows = torch.arange(lengths.numel()).unsqueeze(1)  # sorted rows (B, 1)
+        real = steps.unsqueeze(0) < sorted_lengths.unsqueeze(1)  # (B, T)
+        packed = offsets[:-1].unsqueeze(0) + rows  # (B, T): packed position of (sorted row, t)
+        position = packed[real]
+
+        def in_packed_order(values: torch.Tensor) -> torch.Tensor:
+            result = torch.empty(self.num_words, dtype=torch.long)
+            result[position] = values[real]
+            return result.to(device)
+
+        self.padded_index = in_packed_order(order.unsqueeze(1) * total_length + steps.unsqueeze(0))
+        reversed_steps = (sorted_lengths.unsqueeze(1) - 1 - steps.unsqueeze(0)).clamp(min=0)
+        self.reversed_index = in_packed_order(offsets[reversed_steps] + rows)
+        later = real[:, 1:]
+        previous = torch.empty(self.num_words - self.batch_sizes[0], dtype=torch.long)
+        previous[packed[:, 1:][later] - self.batch_sizes[0]] = packed[:, :-1][later]
+        self.previous_index = previous.to(device)
+
+
+class LockstepRecurrence(torch.autograd.Function):
+    """The recurrence of one bidirectional layer, both directions at once, from zero states.
+
+    forward(forward_inputs (num_words, 4H), backward_inputs (num_words, 4H), weight_hh (2, 4H, H), layout) ->
+    hidden states (2, num_words, H), in packed layout (direction 1 in reversed order). The inputs are each
+    direction's input products plus both biases (the backward direction's in reversed order); gate order i, f, o,
+    g, the candidate g's rows doubled (its pre-activation is 2 z, and g = 2 sigmoid(2 z) - 1 = tanh(z)). Gradients
+    flow to both inputs and `weight_hh` (for g: with respect to 2 z).
+    """
+
+    @staticmethod
+    def forward(ctx, forward_inputs, backward_inputs, weight_hh: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
+        size = weight_hh.shape[-1]
+        gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H): after the activations
+        cells = forward_inputs.new_empty(2, layout.num_words, size)
+        tanh_cells = torch.empty_like(cells)
+        hidden = torch.empty_like(cells)
+        weight_hh_t = weight_hh.transpose(1, 2)  # (2, H, 4H)
+        for step, rows in enumerate(layout.batch_sizes):
+            now = slice(layout.offsets[step], layout.offsets[step] + rows)
+            step_gates = gates[:, now]
+            if step > 0:
+                before = slice(layout.offsets[step - 1], layout.offsets[step - 1] + rows)
+                for direction in (0, 1):  # in place, each direction's rows contiguous
+                    gates[direction, now].addmm_(hidden[direction, before], weight_hh_t[direction])
+            step_gates.sigmoid_()
+            input_gate, forget_gate, output_gate, candidate = step_gates.split(size, dim=-1)
+            candidate.mul_(2).sub_(1)  # tanh(z) from sigmoid(2 z)
+            cell = cells[:, now]
+            if step == 0:
+                torch.mul(input_gate, candidate, out=cell)
+            else:
+                torch.mul(forget_gate, cells[:, before], out=cell).addcmul_(input_gate, candidate)
+            torch.tanh(cell, out=tanh_cells[:, now])
+            torch.mul(output_gate, tanh_cells[:, now], out=hidden[:, now])
+        ctx.save_for_backward(weight_hh, gates, cells, tanh_cells, hidden)
+        ctx.layout = layout
+        return hidden
+
+    @staticmethod
+    def backward(ctx, grad_hidden: torch.Tensor):
+        weight_hh, gates, cells, tanh_cells, hidden = ctx.saved_tensors
+        layout: PackedLayout = ctx.layout
+        size = weight_hh.shape[-1]
+        grad_hidden = grad_hidden.contiguous()
+        # what does not depend on the recurrence, for all steps at once: each gate's slope (sigmoid: s (1 - s);
+        # the candidate g = 2 sigmoid(2 z) - 1 against 2 z: (1 - g^2) / 2) and tanh's at the cells (1 - tanh(c)^2)
+        slopes = gates - gates * gates
+        candidates = gates[..., 3 * size :]
+        torch.addcmul(gates.new_tensor(0.5), candidates, candidates, value=-0.5, out=slopes[..., 3 * size :])
+        cell_slopes = torch.addcmul(tanh_cells.new_tensor(1.0), tanh_cells, tanh_cells, value=-1.0)
+        grad_gates = torch.empty_like(gates)  # before the activations
+        carried_hidden = gates.new_zeros(2, layout.batch_sizes[0], size)  # from step t + 1 (rows past it: zero)
+        carried_cell = torch.zeros_like(carried_hidden)
+        for step in range(len(layout.batch_sizes) - 1, -1, -1):
+            rows = layout.batch_sizes[step]
+            now = slice(layout.offsets[step], layout.offsets[step] + rows)
+            input_gate, forget_gate, output_gate, candidate = gates[:, now].split(size, dim=-1)
+            grad_h = carried_hidden[:, :rows].add_(grad_hidden[:, now])
+            grad_c = carried_cell[:, :rows].addcmul_(grad_h * output_gate, cell_slopes[:, now])
+            step_grad = grad_gates[:, now]
+            grad_input, grad_forget, grad_output, grad_candidate = step_grad.split(size, dim=-1)
+            torch.mul(grad_c, candidate, out=grad_input)
+            if step == 0:
+                grad_forget.zero_()
+            else:
+                previous = layout.offsets[step - 1]
+                torch.mul(grad_c, cells[:, previous : previous + rows], out=grad_forget)
+            torch.mul(grad_h, tanh_cells[:, now], out=grad_output)
+            torch.mul(grad_c, input_gate, out=grad_candidate)
+            step_grad.mul_(slopes[:, now])  # through the activations
+            grad_c.mul_(forget_gate)  # what reaches the cell of step t - 1
+            if step > 0:  # what reaches the hidden state of step t - 1
+                for direction in (0, 1):
+                    torch.mm(grad_gates[direction, now], weight_hh[direction], out=carried_hidden[direction, :rows])
+        first = layout.batch_sizes[0]
+        grad_weight_hh = torch.bmm(grad_gates[:, first:].transpose(1, 2), hidden[:, layout.previous_index])
+        return grad_gates[0], grad_gates[1], grad_weight_hh, None
+
+
+def _gate_rows(size: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows of `nn.LSTM`'s gate weights (i, f, g, o) in the order i, f, o, g, and their scale (4H, 1): 2 for the
+    candidate g (see `LockstepRecurrence`), 1 for the others."""
+    order = torch.cat([torch.arange(0, 2 * size), torch.arange(3 * size, 4 * size), torch.arange(2 * size, 3 * size)])
+    scale = torch.ones(4 * size, 1, dtype=dtype)
+    scale[3 * size :] = 2.0
+    return order.to(device), scale.to(device)
+
+
+def lockstep_bidirectional_lstm(
+    inputs: torch.Tensor,
+    lengths: torch.Tensor,
+    lstm: nn.LSTM,
+    input_dropout: nn.Module | None = None,
+    dropout: nn.Module | None = None,
+) -> torch.Tensor:
+    """`lstm` (bidirectional, batch_first, with biases) applied to each sentence's real words.
+
+    inputs (batch, words, input_size), lengths (batch,) real words per row (>= 1) -> (batch, words, 2 x
+    hidden_size), zeros at padded positions. `input_dropout` is applied to the real words' inputs, `dropout` between
+    layers (where `nn.LSTM` applies its own `dropout`).
+    """
+    batch, total_length, _ = inputs.shape
+    layout = PackedLayout(lengths, total_length, inputs.device)
+    order, scale = _gate_rows(lstm.hidden_size, inputs.dtype, inputs.device)
+    layer_input = inputs.reshape(batch * total_length, -1)[layout.padded_index]  # (num_words, input_size)
+    if input_dropout is not None:
+        layer_input = input_dropout(layer_input)
+    for layer in range(lstm.num_layers):
+        if layer > 0 and dropout is not None:
+            layer_input = dropout(layer_input)
+        gate_inputs, weights_hh = [], []
+        for direction, suffix in enumerate((f"_l{layer}", f"_l{layer}_reverse")):
+            weight_ih = getattr(lstm, f"weight_ih{suffix}")[order] * scale
+            bias = (getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))[order] * scale.squeeze(1)
+            words = layer_input if direction == 0 else layer_input[layout.reversed_index]
+            gate_inputs.append(torch.addmm(bias, words, weight_ih.t()))
+            weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
+        hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
+        layer_input = torch.cat([hidden[0], hidden[1][layout.reversed_index]], dim=-1)
+    output = layer_input.new_zeros(batch * total_length, layer_input.shape[-1])
+    return output.index_copy_(0, layout.padded_index, layer_input).view(batch, total_length, -1)

@@ -1,0 +1,95 @@
+"""`lockstep_bidirectional_lstm` computes the function of `nn.LSTM` on packed sequences (values and gradients), and
+`BiLSTMEncoder` uses it on CPU."""
+
+import pytest
+import torch
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from modeling_manmoe.bidirectional_lstm import PackedLayout, lockstep_bidirectional_lstm
+from modeling_manmoe.dropout import Dropout
+from modeling_manmoe.extractors import BiLSTMEncoder
+
+
+def packed_lstm(lstm, inputs, lengths):
+    packed = pack_padded_sequence(inputs, lengths, batch_first=True, enforce_sorted=False)
+    output, _ = lstm(packed)
+    return pad_packed_sequence(output, batch_first=True, total_length=inputs.shape[1])[0]
+
+
+@pytest.mark.parametrize(
+    "lengths, num_layers",
+    [
+        ([3, 9, 1, 5, 9, 2, 4], 2),  # unsorted, ties, a one-word sentence
+        ([1], 1),  # one row, one word
+        ([6, 6, 6], 3),  # equal lengths
+        ([2, 7], 1),  # the batch padded past its longest sentence (total_length 9)
+    ],
+)
+def test_equals_nn_lstm_on_packed_sequences_values_and_gradients(lengths, num_layers):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(5, 4, num_layers=num_layers, bidirectional=True, batch_first=True).double()
+    lengths = torch.tensor(lengths)
+    inputs = torch.randn(len(lengths), 9, 5, dtype=torch.double, requires_grad=True)
+    expected = packed_lstm(lstm, inputs, lengths)
+    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    assert actual.shape == expected.shape == (len(lengths), 9, 8)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
+    padded = torch.arange(9)[None, :] >= lengths[:, None]
+    assert actual[padded].abs().max() == 0 if padded.any() else True
+    upstream = torch.randn_like(expected)
+    wrt = [inputs, *lstm.parameters()]
+    for grad_actual, grad_expected in zip(
+        torch.autograd.grad(actual, wrt, upstream), torch.autograd.grad(expected, wrt, upstream), strict=True
+    ):
+        torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
+
+
+def test_float32_agrees_with_nn_lstm_at_the_paper_size():
+    """The paper's extractor BiLSTM (input 428, 2 x 100, 2 layers) on 32 sentences of 1-40 words, float32."""
+    torch.manual_seed(1)
+    lstm = torch.nn.LSTM(428, 100, num_layers=2, bidirectional=True, batch_first=True)
+    lengths = torch.randint(1, 41, (32,))
+    inputs = torch.randn(32, int(lengths.max()), 428, requires_grad=True)
+    expected = packed_lstm(lstm, inputs, lengths)
+    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=2e-6)
+    (grad_actual,) = torch.autograd.grad(actual.square().sum(), inputs)
+    (grad_expected,) = torch.autograd.grad(expected.square().sum(), inputs)
+    torch.testing.assert_close(grad_actual, grad_expected, rtol=1e-4, atol=1e-5)
+
+
+def test_packed_layout_indices():
+    """Rows sorted by length (longest first, stable), time-major; the reversed index reads each sentence backwards."""
+    layout = PackedLayout(torch.tensor([2, 3, 1]), total_length=4, device=torch.device("cpu"))
+    assert layout.batch_sizes == [3, 2, 1] and layout.offsets == [0, 3, 5, 6] and layout.num_words == 6
+    # packed order: t=0 rows (1, 0, 2), t=1 rows (1, 0), t=2 row 1; padded position = row * 4 + t
+    assert layout.padded_index.tolist() == [4, 0, 8, 5, 1, 6]
+    # row 1 (length 3): t 0, 1, 2 at packed 0, 3, 5; row 0 (length 2): t 0, 1 at packed 1, 4; row 2: packed 2
+    assert layout.reversed_index.tolist() == [5, 4, 2, 3, 1, 0]
+    assert layout.previous_index.tolist() == [0, 1, 3]
+
+
+def test_dropout_between_layers_and_on_inputs_in_training_only():
+    """With dropout modules the training output differs from the eval output; in eval they do nothing."""
+    torch.manual_seed(2)
+    lstm = torch.nn.LSTM(6, 5, num_layers=2, bidirectional=True, batch_first=True)
+    lengths, inputs = torch.tensor([4, 2]), torch.randn(2, 4, 6)
+    dropouts = Dropout(0.5), Dropout(0.5)
+    plain = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    for dropout in dropouts:
+        dropout.eval()
+    assert torch.equal(lockstep_bidirectional_lstm(inputs, lengths, lstm, *dropouts), plain)
+    for dropout in dropouts:
+        dropout.train()
+    assert not torch.allclose(lockstep_bidirectional_lstm(inputs, lengths, lstm, *dropouts), plain)
+
+
+def test_encoder_on_cpu_equals_the_packed_nn_lstm():
+    """`BiLSTMEncoder` (eval) gives `nn.LSTM`'s outputs for its own parameters, whatever the padding."""
+    torch.manual_seed(3)
+    encoder = BiLSTMEncoder(7, 10, num_layers=2, input_dropout=0.5, dropout=0.5).eval()
+    mask = torch.tensor([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 1], [1, 0, 0, 0, 0, 0]])
+    inputs = torch.randn(3, 6, 7)
+    with torch.no_grad():
+        expected = packed_lstm(encoder.lstm, inputs, mask.sum(-1))
+        torch.testing.assert_close(encoder(inputs, mask), expected, rtol=0, atol=1e-6)
