@@ -7,6 +7,7 @@ from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
 from .dropout import Dropout
+from .window_convolution import max_pooled_windows
 
 
 class LanguageDiscriminator(nn.Module):
@@ -14,7 +15,8 @@ class LanguageDiscriminator(nn.Module):
 
     Convolutions of several widths over h_s of every position (no masking, as in the reference; sentences are
     zero-padded to at least the widest kernel), ReLU, max over time, concatenation, dropout, linear, ReLU,
-    dropout, linear, ReLU, linear to the number of languages, log-softmax.
+    dropout, linear, ReLU, linear to the number of languages, log-softmax. The convolutions of all widths are one
+    matrix product over the rows' windows (`max_pooled_windows`: the function of a `Conv1d` per width).
     """
 
     def __init__(self, config: ManMoeConfig):
@@ -33,10 +35,18 @@ class LanguageDiscriminator(nn.Module):
             nn.Linear(hidden, len(config.all_languages)),
         )
 
-    def forward(self, shared_features: torch.Tensor) -> torch.Tensor:
-        """h_s (batch, words, shared_hidden_size) -> language log-probabilities (batch, num_languages)"""
-        x = shared_features.transpose(1, 2)  # (B, H, T)
-        if x.shape[-1] < self.min_length:
-            x = nn.functional.pad(x, (0, self.min_length - x.shape[-1]))
-        pooled = torch.cat([torch.relu(conv(x)).max(dim=-1).values for conv in self.convs], dim=-1)
+    def forward(self, shared_features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """h_s (batch, words, shared_hidden_size) -> language log-probabilities (batch, num_languages).
+
+        `lengths` (batch,): how many positions of each row D reads, as if that row were trimmed to it (default: all
+        `words`); positions past a row's length read as zeros, rows shorter than the widest kernel are zero-padded.
+        """
+        batch, words, _ = shared_features.shape
+        if lengths is None:
+            lengths = torch.full((batch,), words, dtype=torch.long, device=shared_features.device)
+        widths = torch.tensor([conv.kernel_size[0] for conv in self.convs], device=shared_features.device)
+        starts = lengths.clamp(min=self.min_length)[:, None] - widths[None, :] + 1  # (batch, widths) valid starts
+        if words < self.min_length:
+            shared_features = nn.functional.pad(shared_features, (0, 0, 0, self.min_length - words))
+        pooled = torch.relu(max_pooled_windows(shared_features, starts, self.convs))  # ReLU(max) = max(ReLU)
         return torch.log_softmax(self.classifier(pooled), dim=-1)

@@ -12,9 +12,9 @@ width-w kernel as a width-`max_width` kernel whose last positions are zero:
   padding). The float rounding of runs made before the lookup existed.
 
 The results agree up to float rounding (tests/test_window_convolution.py checks both against the per-width `conv1d`).
-The language discriminator D has the same shape of computation over continuous features and keeps its
-per-language `conv1d`: float rounding differences in D change a training run's trajectory (a 100-step Webis run
-moved by 3.5 accuracy points), and the published runs were trained with it.
+The language discriminator D has the same shape of computation over continuous features and uses
+`max_pooled_windows` too (all languages' rows in one pass, each row's valid starts set by its language's longest
+sentence).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The CharCNN's two implementations, `max_pooled_char_windows` ("lookup": per-character kernel products summed per
 window) and `max_pooled_windows` ("matmul": one matrix product over the valid windows), are the same function as the
-plain per-width `conv1d` + max over time: values and gradients."""
+plain per-width `conv1d` + max over time: values and gradients; so is the language discriminator's one pass of
+`max_pooled_windows` over all rows, each read up to its own length."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def charcnn_by_conv1d(cnn, flat: torch.LongTensor) -> torch.Tensor:
     valid = torch.arange(chars)[None, :] < lengths[:, None]
     pooled = [conv(x)[:, :, :chars].masked_fill(~valid[:, None, :], float("-inf")).max(-1).values for conv in cnn.convs]
     return torch.relu(torch.cat(pooled, dim=-1))
+
+
+def discriminator_by_conv1d(discriminator, features: torch.Tensor) -> torch.Tensor:
+    """D's definition on one batch trimmed to its length: conv1d per width (zero-padded to the widest kernel),
+    ReLU, max over time, then the classifier."""
+    x = features.transpose(1, 2)
+    if x.shape[-1] < discriminator.min_length:
+        x = nn.functional.pad(x, (0, discriminator.min_length - x.shape[-1]))
+    pooled = torch.cat([torch.relu(conv(x)).max(dim=-1).values for conv in discriminator.convs], dim=-1)
+    return torch.log_softmax(discriminator.classifier(pooled), dim=-1)
 
 
 def gradients(module) -> list[torch.Tensor]:
@@ -128,3 +139,37 @@ def test_charcnn_implementations_agree_on_the_paper_sizes_and_train_reproducibly
     for got, want in zip(lookup_grads, matmul_grads, strict=True):
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
     assert torch.equal(again, lookup) and all(torch.equal(a, b) for a, b in zip(again_grads, lookup_grads, strict=True))
+
+
+def test_discriminator_reads_each_row_up_to_its_length_like_a_trimmed_batch():
+    """One D pass with per-row lengths equals D on each row trimmed to its length (rows shorter than the widest
+    kernel included), for the log-probabilities and the gradients of D and of h_s."""
+    config = ManMoeConfig(shared_hidden_size=12, discriminator_num_filters=6, discriminator_hidden_size=10)
+    discriminator = ManMoeForTokenClassification(config).manmoe.discriminator.eval()
+    generator = torch.Generator().manual_seed(1)
+    lengths = torch.tensor([1, 2, 4, 5, 7, 11, 3, 11])
+    features = torch.randn(8, 11, 12, generator=generator) * (torch.arange(11)[None, :, None] < lengths[:, None, None])
+    weights = torch.randn(8, 4, generator=generator)
+
+    inputs = features.clone().requires_grad_(True)
+    (discriminator(inputs, lengths) * weights).sum().backward()
+    actual, actual_input_grad, actual_grads = (
+        discriminator(features, lengths).detach(),
+        inputs.grad,
+        gradients(discriminator),
+    )
+    discriminator.zero_grad()
+    inputs = features.clone().requires_grad_(True)
+    expected = torch.cat(
+        [discriminator_by_conv1d(discriminator, inputs[r : r + 1, : int(lengths[r])]) for r in range(8)]
+    )
+    (expected * weights).sum().backward()
+    assert torch.allclose(actual, expected.detach(), atol=1e-5)
+    # real positions get the same gradient (past a row's length the zeros it is padded with are read; the reference
+    # pads a row shorter than the widest kernel itself, so only real positions are compared)
+    real = torch.arange(11)[None, :, None] < lengths[:, None, None]
+    assert torch.allclose(actual_input_grad * real, inputs.grad, atol=1e-5)
+    for got, want in zip(actual_grads, gradients(discriminator), strict=True):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+    # without lengths every row is read to the batch's width
+    assert torch.allclose(discriminator(features), discriminator_by_conv1d(discriminator, features), atol=1e-5)

@@ -230,20 +230,21 @@ class ManMoeTrainer(Trainer):
         self._running["critic_d_loss"].append(loss.item())
 
     def _language_loss(self, model, shared, lang_ids, attention_mask, reverse: float | None):
-        """Sum over languages of the mean NLL of D on that language's rows; each language's rows are trimmed to
-        their own longest sentence, as if they were their own batch (D reads padding, as in the reference)."""
-        discriminator = model.manmoe.discriminator
+        """Sum over languages of the mean NLL of D on that language's rows; each language's rows are read up to
+        their own longest sentence, as if they were their own batch (D reads padding, as in the reference), in one
+        D pass over all rows."""
+        lengths = attention_mask.sum(-1)
+        longest = lengths.new_zeros(int(lang_ids.max()) + 1).scatter_reduce(0, lang_ids, lengths, reduce="amax")
+        features = shared[:, : int(lengths.max())]
+        if reverse is not None:
+            features = GradientReversal.apply(features, reverse)
+        log_probs = model.manmoe.discriminator(features, longest[lang_ids])
         total, correct = shared.new_zeros(()), {}
         for lang_id in lang_ids.unique().tolist():
             rows = lang_ids == lang_id
-            length = int(attention_mask[rows].sum(-1).max())
-            features = shared[rows, :length]
-            if reverse is not None:
-                features = GradientReversal.apply(features, reverse)
-            log_probs = discriminator(features)
             targets = lang_ids[rows]
-            total = total + nn.functional.nll_loss(log_probs, targets)
-            correct[lang_id] = (log_probs.argmax(-1) == targets).float().mean().item()
+            total = total + nn.functional.nll_loss(log_probs[rows], targets)
+            correct[lang_id] = (log_probs[rows].argmax(-1) == targets).float().mean().item()
         return total, correct
 
     def _discriminator_as_constant(self, model):
