@@ -80,23 +80,20 @@ class CharCNN(nn.Module):
         """(batch, words, chars) -> (batch, words, char_hidden_size); char id 0 is padding.
 
         Convolutions run once per distinct word of the batch (padding words included once); dropout and the
-        projection then run per occurrence (in evaluation, per real word), so the result is the same as convolving
-        every word.
+        projection then run per occurrence of a real word, so the result is the same as convolving every word.
+        Padding words (no characters) pool to 0, so their feature is relu(projection(0)) = relu(bias), exactly.
         """
         batch, words, chars = char_ids.shape
         flat = char_ids.reshape(batch * words, chars)
         distinct, occurrence = distinct_rows(flat, self.char_vectors.shape[0])
         pooled = self.pooled_convolutions(distinct)  # (distinct words, filters * widths)
-        if not self.training:  # padding words (no characters) pool to 0: relu(projection(0)) = relu(bias), exactly
-            real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
-            features = torch.relu(self.projection(torch.index_select(pooled, 0, occurrence[real])))
-            empty = torch.relu(self.projection.bias).expand(batch * words, -1)
-            return empty.index_copy(0, real, features).reshape(batch, words, -1)
+        real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
         # index_select, not `[occurrence]`: the backward of advanced indexing accumulates repeated words' gradients
-        # in thread-scheduling order on CPU, which made identical runs differ by ~1e-8. In training, dropout and the
-        # projection also run at padded positions, so that published runs keep their dropout masks.
-        pooled = torch.index_select(pooled, 0, occurrence)  # (B*W, filters * widths)
-        return torch.relu(self.projection(self.dropout(pooled))).reshape(batch, words, -1)
+        # in thread-scheduling order on CPU, which made identical runs differ by ~1e-8
+        pooled = torch.index_select(pooled, 0, torch.index_select(occurrence, 0, real))  # (real words, F * widths)
+        features = torch.relu(self.projection(self.dropout(pooled)))
+        empty = torch.relu(self.projection.bias).expand(batch * words, -1)
+        return empty.index_copy(0, real, features).reshape(batch, words, -1)
 
     def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
         """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width; a window starts at

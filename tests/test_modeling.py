@@ -253,14 +253,16 @@ def test_lstm_runs_in_float32_under_an_autocast_this_cpu_has_no_lstm_for(monkeyp
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("p", [0.5, 0.1, 0.3])
 def test_dropout_equals_the_float_mask_definition_and_saves_a_boolean_mask(p, dtype):
-    """`Dropout` gives bitwise the values and gradients of `x * (rand >= p).to(dtype).mul_(1 / (1 - p))` from the
-    same random numbers, and keeps only a bool tensor (1 byte per element) for the backward pass."""
-    from modeling_manmoe.dropout import Dropout
+    """`Dropout` gives bitwise the values and gradients of `x * keep.to(dtype).mul_(1 / (1 - p))` from the same
+    random draws (keep: `random_bits` at p = 0.5, `rand >= p` otherwise), and keeps only a bool tensor (1 byte per
+    element) for the backward pass."""
+    from modeling_manmoe.dropout import Dropout, random_bits
 
     x = torch.randn(4, 7, 9, dtype=dtype, requires_grad=True)
     upstream = torch.randn(4, 7, 9, dtype=dtype)
     torch.manual_seed(3)
-    expected = x * (torch.rand_like(x) >= p).to(x.dtype).mul_(1.0 / (1.0 - p))
+    keep = random_bits(x.shape, x.device) if p == 0.5 else torch.rand_like(x) >= p
+    expected = x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))
     (expected_grad,) = torch.autograd.grad(expected, x, upstream)
     saved = []
     torch.manual_seed(3)
@@ -270,3 +272,22 @@ def test_dropout_equals_the_float_mask_definition_and_saves_a_boolean_mask(p, dt
     assert torch.equal(actual, expected) and torch.equal(actual_grad, expected_grad)
     assert saved[0].dtype == torch.bool and saved[0].shape == x.shape and [t.numel() for t in saved[1:]] == [1]
     assert Dropout(p).eval()(x) is x and Dropout(0.0).train()(x) is x
+
+
+def test_random_bits_are_fair_independent_coins():
+    """Each of the 63 bits taken from a draw is a fair coin, neighbours do not agree more than chance, and the
+    shape is any shape (the last draw partly used)."""
+    from modeling_manmoe.dropout import random_bits
+
+    torch.manual_seed(0)
+    bits = random_bits(torch.Size([4000, 63]), torch.device("cpu")).float()  # row r = draw r: column = bit position
+    assert bits.shape == (4000, 63) and bits.dtype == torch.float32
+    # 4,000 flips per bit position: mean 0.5, standard deviation 0.0079; 5 sigma
+    assert (bits.mean(0) - 0.5).abs().max() < 0.04
+    assert abs(bits.mean() - 0.5) < 0.005
+    agree = (bits[:, 1:] == bits[:, :-1]).float().mean()  # adjacent bits of one draw
+    assert abs(agree - 0.5) < 0.005
+    assert abs((bits[1:] == bits[:-1]).float().mean() - 0.5) < 0.005  # the same bit of consecutive draws
+    odd = random_bits(torch.Size([3, 5, 7]), torch.device("cpu"))
+    assert odd.shape == (3, 5, 7) and odd.dtype == torch.bool and 0 < int(odd.sum()) < 105
+    assert random_bits(torch.Size([0]), torch.device("cpu")).shape == (0,)
