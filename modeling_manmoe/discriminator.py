@@ -35,11 +35,18 @@ class LanguageDiscriminator(nn.Module):
             nn.Linear(hidden, len(config.all_languages)),
         )
 
-    def forward(self, shared_features: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        shared_features: torch.Tensor,
+        lengths: torch.Tensor | None = None,
+        word_counts: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """h_s (batch, words, shared_hidden_size) -> language log-probabilities (batch, num_languages).
 
         `lengths` (batch,): how many positions of each row D reads, as if that row were trimmed to it (default: all
         `words`); positions past a row's length read as zeros, rows shorter than the widest kernel are zero-padded.
+        `word_counts` (batch,), optional: each row's real words, past which its h_s is zero (as the extractors give
+        it); the windows there equal the bias and are not computed (`max_pooled_windows`; the same output).
         """
         batch, words, _ = shared_features.shape
         if lengths is None:
@@ -48,5 +55,5 @@ class LanguageDiscriminator(nn.Module):
         starts = lengths.clamp(min=self.min_length)[:, None] - widths[None, :] + 1  # (batch, widths) valid starts
         if words < self.min_length:
             shared_features = nn.functional.pad(shared_features, (0, 0, 0, self.min_length - words))
-        pooled = torch.relu(max_pooled_windows(shared_features, starts, self.convs))  # ReLU(max) = max(ReLU)
+        pooled = torch.relu(max_pooled_windows(shared_features, starts, self.convs, word_counts))  # = max(ReLU)
         return torch.log_softmax(self.classifier(pooled), dim=-1)

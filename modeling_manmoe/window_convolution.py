@@ -24,32 +24,50 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 
-def max_pooled_windows(x: torch.Tensor, valid_starts: torch.Tensor, convs: nn.ModuleList) -> torch.Tensor:
+def max_pooled_windows(
+    x: torch.Tensor, valid_starts: torch.Tensor, convs: nn.ModuleList, nonzero_lengths: torch.Tensor | None = None
+) -> torch.Tensor:
     """max over valid window starts of each width's convolution, per row.
 
     Args:
         x: (N, L, E) inputs; positions past L read as zeros.
         valid_starts: (N, widths) long: how many window starts (0, 1, ...) of each width are valid in each row.
         convs: the `nn.Conv1d(E, F, width)` of each width, in the order of `valid_starts`' columns.
+        nonzero_lengths: (N,) optional: each row's positions from this one on are zeros. A window that starts there
+            reads only zeros and equals the bias, so those windows are not computed: the bias stands for them, once
+            per row (the same maxima; the gradient the bias would get from them, which torch splits evenly among tied
+            maxima, goes to it whole).
 
     Returns:
         (N, F * widths): the maxima, width blocks in the order of `convs`; -inf where a row has no valid start.
     """
     max_width = max(conv.kernel_size[0] for conv in convs)
     n, length, dim = x.shape
+    computed = valid_starts.max(dim=1).values
+    if nonzero_lengths is not None:
+        computed = torch.minimum(computed, nonzero_lengths)
     padded = nn.functional.pad(x, (0, 0, 0, max_width - 1)).reshape(n * (length + max_width - 1), dim)
     row, start = torch.nonzero(
-        torch.arange(length, device=x.device)[None, :] < valid_starts.max(dim=1).values[:, None], as_tuple=True
+        torch.arange(length, device=x.device)[None, :] < computed[:, None], as_tuple=True
     )  # (V,) each: the windows to compute
     positions = (row * (length + max_width - 1) + start)[:, None] + torch.arange(max_width, device=x.device)
     # index_select (not advanced indexing): its backward adds the windows' gradients in a fixed order on CPU
     windows = torch.index_select(padded, 0, positions.reshape(-1)).reshape(len(row), max_width * dim)
     kernels = torch.cat([nn.functional.pad(conv.weight, (0, max_width - conv.weight.shape[-1])) for conv in convs])
     kernels = kernels.transpose(1, 2).reshape(kernels.shape[0], max_width * dim)  # (F * widths, max_width * E)
-    out = torch.addmm(torch.cat([conv.bias for conv in convs]), windows, kernels.T)  # (V, F * widths)
+    bias = torch.cat([conv.bias for conv in convs])
+    out = torch.addmm(bias, windows, kernels.T)  # (V, F * widths)
+    filters = convs[0].out_channels
     if (valid_starts != valid_starts[:, :1]).any():  # a width's start past its last (never in the CharCNN)
-        invalid = (start[:, None] >= valid_starts[row]).repeat_interleave(convs[0].out_channels, dim=1)
+        invalid = (start[:, None] >= valid_starts[row]).repeat_interleave(filters, dim=1)
         out = out.masked_fill(invalid, float("-inf"))
+    if nonzero_lengths is not None:
+        zero_windows = valid_starts > nonzero_lengths[:, None]  # (N, widths): a valid start reads only zeros
+        bias_rows = torch.nonzero(zero_windows.any(dim=1)).squeeze(1)
+        if len(bias_rows):
+            absent = ~zero_windows[bias_rows].repeat_interleave(filters, dim=1)
+            out = torch.cat([out, bias.expand(len(bias_rows), -1).masked_fill(absent, float("-inf"))])
+            row = torch.cat([row, bias_rows])
     return RowMaximum.apply(out, row, n)
 
 

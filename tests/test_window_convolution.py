@@ -173,3 +173,32 @@ def test_discriminator_reads_each_row_up_to_its_length_like_a_trimmed_batch():
         assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
     # without lengths every row is read to the batch's width
     assert torch.allclose(discriminator(features), discriminator_by_conv1d(discriminator, features), atol=1e-5)
+
+
+def test_discriminator_skips_the_windows_past_the_words_without_changing_its_output():
+    """Rows read up to their language's longest sentence (`lengths`) but with fewer words (`word_counts`, zeros past
+    them, as the extractors give h_s): the windows that read only zeros are the bias and are not computed, and the
+    log-probabilities and the gradients of D and of the real positions of h_s are those of D on each row trimmed to
+    its read length."""
+    config = ManMoeConfig(shared_hidden_size=12, discriminator_num_filters=6, discriminator_hidden_size=10)
+    discriminator = ManMoeForTokenClassification(config).manmoe.discriminator.eval()
+    generator = torch.Generator().manual_seed(2)
+    words = torch.tensor([1, 2, 4, 3, 7, 9, 3, 11])
+    read = torch.tensor([3, 3, 9, 9, 9, 9, 11, 11])  # per language: its longest sentence (rows 0-1 shorter than 5)
+    real = torch.arange(11)[None, :, None] < words[:, None, None]
+    features = torch.randn(8, 11, 12, generator=generator) * real
+    weights = torch.randn(8, 4, generator=generator)
+
+    inputs = features.clone().requires_grad_(True)
+    actual = discriminator(inputs, read, word_counts=words)
+    (actual * weights).sum().backward()
+    actual_input_grad, actual_grads = inputs.grad, gradients(discriminator)
+    discriminator.zero_grad()
+    inputs = features.clone().requires_grad_(True)
+    expected = torch.cat([discriminator_by_conv1d(discriminator, inputs[r : r + 1, : int(read[r])]) for r in range(8)])
+    (expected * weights).sum().backward()
+    assert torch.allclose(actual, expected, atol=1e-5)
+    assert torch.allclose(actual_input_grad * real, inputs.grad * real, atol=1e-5)
+    for got, want in zip(actual_grads, gradients(discriminator), strict=True):
+        assert torch.allclose(got, want, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(discriminator(features, read), actual, atol=1e-6)  # the same with every window computed

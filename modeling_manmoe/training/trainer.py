@@ -238,7 +238,7 @@ class ManMoeTrainer(Trainer):
         features = shared[:, : int(lengths.max())]
         if reverse is not None:
             features = GradientReversal.apply(features, reverse)
-        log_probs = model.manmoe.discriminator(features, longest[lang_ids])
+        log_probs = model.manmoe.discriminator(features, longest[lang_ids], word_counts=lengths)
         total, correct = shared.new_zeros(()), {}
         for lang_id in lang_ids.unique().tolist():
             rows = lang_ids == lang_id
