@@ -76,29 +76,36 @@ class LockstepRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, forward_inputs, backward_inputs, weight_hh: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
-        size = weight_hh.shape[-1]
+        size, steps = weight_hh.shape[-1], layout.batch_sizes
         gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H): after the activations
         cells = forward_inputs.new_empty(2, layout.num_words, size)
         tanh_cells = torch.empty_like(cells)
         hidden = torch.empty_like(cells)
+        one, two = gates.new_tensor(1.0), gates.new_tensor(2.0)  # tensors: a Python number is converted per call
+        # every step's views, made once (`split` makes them all in one call): (2, rows, .) and per direction
+        step_gates, cell_steps, tanh_steps, hidden_steps = (
+            t.split(steps, dim=1) for t in (gates, cells, tanh_cells, hidden)
+        )
+        gate_steps = [gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]  # i, f, o, g
+        direction_gates = [gates[d].split(steps) for d in (0, 1)]
+        direction_hidden = [hidden[d].split(steps) for d in (0, 1)]
         weight_hh_t = weight_hh.transpose(1, 2)  # (2, H, 4H)
-        for step, rows in enumerate(layout.batch_sizes):
-            now = slice(layout.offsets[step], layout.offsets[step] + rows)
-            step_gates = gates[:, now]
+        for step, rows in enumerate(steps):
             if step > 0:
-                before = slice(layout.offsets[step - 1], layout.offsets[step - 1] + rows)
                 for direction in (0, 1):  # in place, each direction's rows contiguous
-                    gates[direction, now].addmm_(hidden[direction, before], weight_hh_t[direction])
-            step_gates.sigmoid_()
-            input_gate, forget_gate, output_gate, candidate = step_gates.split(size, dim=-1)
-            candidate.mul_(2).sub_(1)  # tanh(z) from sigmoid(2 z)
-            cell = cells[:, now]
+                    direction_gates[direction][step].addmm_(
+                        direction_hidden[direction][step - 1][:rows], weight_hh_t[direction]
+                    )
+            step_gates[step].sigmoid_()
+            input_gate, forget_gate, output_gate, candidate = (gate[step] for gate in gate_steps)
+            candidate.mul_(two).sub_(one)  # tanh(z) from sigmoid(2 z)
+            cell = cell_steps[step]
             if step == 0:
                 torch.mul(input_gate, candidate, out=cell)
             else:
-                torch.mul(forget_gate, cells[:, before], out=cell).addcmul_(input_gate, candidate)
-            torch.tanh(cell, out=tanh_cells[:, now])
-            torch.mul(output_gate, tanh_cells[:, now], out=hidden[:, now])
+                torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(input_gate, candidate)
+            torch.tanh(cell, out=tanh_steps[step])
+            torch.mul(output_gate, tanh_steps[step], out=hidden_steps[step])
         ctx.save_for_backward(weight_hh, gates, cells, tanh_cells, hidden)
         ctx.layout = layout
         return hidden
@@ -107,8 +114,7 @@ class LockstepRecurrence(torch.autograd.Function):
     def backward(ctx, grad_hidden: torch.Tensor):
         weight_hh, gates, cells, tanh_cells, hidden = ctx.saved_tensors
         layout: PackedLayout = ctx.layout
-        size = weight_hh.shape[-1]
-        grad_hidden = grad_hidden.contiguous()
+        size, steps = weight_hh.shape[-1], layout.batch_sizes
         # what does not depend on the recurrence, for all steps at once: each gate's slope (sigmoid: s (1 - s);
         # the candidate g = 2 sigmoid(2 z) - 1 against 2 z: (1 - g^2) / 2) and tanh's at the cells (1 - tanh(c)^2)
         slopes = gates - gates * gates
@@ -116,30 +122,38 @@ class LockstepRecurrence(torch.autograd.Function):
         torch.addcmul(gates.new_tensor(0.5), candidates, candidates, value=-0.5, out=slopes[..., 3 * size :])
         cell_slopes = torch.addcmul(tanh_cells.new_tensor(1.0), tanh_cells, tanh_cells, value=-1.0)
         grad_gates = torch.empty_like(gates)  # before the activations
-        carried_hidden = gates.new_zeros(2, layout.batch_sizes[0], size)  # from step t + 1 (rows past it: zero)
+        carried_hidden = gates.new_zeros(2, steps[0], size)  # from step t + 1 (rows past it: zero)
         carried_cell = torch.zeros_like(carried_hidden)
-        for step in range(len(layout.batch_sizes) - 1, -1, -1):
-            rows = layout.batch_sizes[step]
-            now = slice(layout.offsets[step], layout.offsets[step] + rows)
-            input_gate, forget_gate, output_gate, candidate = gates[:, now].split(size, dim=-1)
-            grad_h = carried_hidden[:, :rows].add_(grad_hidden[:, now])
-            grad_c = carried_cell[:, :rows].addcmul_(grad_h * output_gate, cell_slopes[:, now])
-            step_grad = grad_gates[:, now]
-            grad_input, grad_forget, grad_output, grad_candidate = step_grad.split(size, dim=-1)
+        carried_by_direction = (carried_hidden[0], carried_hidden[1])
+        grad_steps, slope_steps, cell_slope_steps, grad_hidden_steps, cell_steps, tanh_steps = (
+            t.split(steps, dim=1) for t in (grad_gates, slopes, cell_slopes, grad_hidden, cells, tanh_cells)
+        )
+        gate_steps = [gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]  # i, f, o, g
+        grad_gate_steps = [grad_gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]
+        direction_grads = [grad_gates[d].split(steps) for d in (0, 1)]
+        for step in range(len(steps) - 1, -1, -1):
+            rows = steps[step]
+            input_gate, forget_gate, output_gate, candidate = (gate[step] for gate in gate_steps)
+            grad_input, grad_forget, grad_output, grad_candidate = (grad[step] for grad in grad_gate_steps)
+            grad_h = carried_hidden[:, :rows].add_(grad_hidden_steps[step])
+            grad_c = carried_cell[:, :rows].addcmul_(grad_h * output_gate, cell_slope_steps[step])
             torch.mul(grad_c, candidate, out=grad_input)
             if step == 0:
                 grad_forget.zero_()
             else:
-                previous = layout.offsets[step - 1]
-                torch.mul(grad_c, cells[:, previous : previous + rows], out=grad_forget)
-            torch.mul(grad_h, tanh_cells[:, now], out=grad_output)
+                torch.mul(grad_c, cell_steps[step - 1][:, :rows], out=grad_forget)
+            torch.mul(grad_h, tanh_steps[step], out=grad_output)
             torch.mul(grad_c, input_gate, out=grad_candidate)
-            step_grad.mul_(slopes[:, now])  # through the activations
+            grad_steps[step].mul_(slope_steps[step])  # through the activations
             grad_c.mul_(forget_gate)  # what reaches the cell of step t - 1
             if step > 0:  # what reaches the hidden state of step t - 1
                 for direction in (0, 1):
-                    torch.mm(grad_gates[direction, now], weight_hh[direction], out=carried_hidden[direction, :rows])
-        first = layout.batch_sizes[0]
+                    torch.mm(
+                        direction_grads[direction][step],
+                        weight_hh[direction],
+                        out=carried_by_direction[direction][:rows],
+                    )
+        first = steps[0]
         grad_weight_hh = torch.bmm(grad_gates[:, first:].transpose(1, 2), hidden[:, layout.previous_index])
         return grad_gates[0], grad_gates[1], grad_weight_hh, None
 
@@ -169,7 +183,9 @@ def lockstep_bidirectional_lstm(
     batch, total_length, _ = inputs.shape
     layout = PackedLayout(lengths, total_length, inputs.device)
     order, scale = _gate_rows(lstm.hidden_size, inputs.dtype, inputs.device)
-    layer_input = inputs.reshape(batch * total_length, -1)[layout.padded_index]  # (num_words, input_size)
+    # index_select, not advanced indexing: its backward is an index_add (advanced indexing's accumulating index_put is
+    # several times slower on CPU)
+    layer_input = inputs.reshape(batch * total_length, -1).index_select(0, layout.padded_index)  # (num_words, input)
     if input_dropout is not None:
         layer_input = input_dropout(layer_input)
     for layer in range(lstm.num_layers):
@@ -179,10 +195,10 @@ def lockstep_bidirectional_lstm(
         for direction, suffix in enumerate((f"_l{layer}", f"_l{layer}_reverse")):
             weight_ih = getattr(lstm, f"weight_ih{suffix}")[order] * scale
             bias = (getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))[order] * scale.squeeze(1)
-            words = layer_input if direction == 0 else layer_input[layout.reversed_index]
+            words = layer_input if direction == 0 else layer_input.index_select(0, layout.reversed_index)
             gate_inputs.append(torch.addmm(bias, words, weight_ih.t()))
             weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
         hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
-        layer_input = torch.cat([hidden[0], hidden[1][layout.reversed_index]], dim=-1)
+        layer_input = torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)
     output = layer_input.new_zeros(batch * total_length, layer_input.shape[-1])
     return output.index_copy_(0, layout.padded_index, layer_input).view(batch, total_length, -1)
