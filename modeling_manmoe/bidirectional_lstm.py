@@ -64,6 +64,44 @@ class PackedLayout:
         self.previous_index = previous.to(device)
 
 
+def run_recurrence(
+    gates: torch.Tensor, weight_hh: torch.Tensor, layout: PackedLayout
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The forward recurrence of `LockstepRecurrence`, in place: `gates` (2, num_words, 4H) holds the input products
+    plus biases on entry and the gates after their activations on exit. Returns the cells, their tanh and the
+    hidden states, each (2, num_words, H)."""
+    size, steps = weight_hh.shape[-1], layout.batch_sizes
+    cells = gates.new_empty(2, layout.num_words, size)
+    tanh_cells = torch.empty_like(cells)
+    hidden = torch.empty_like(cells)
+    one, two = gates.new_tensor(1.0), gates.new_tensor(2.0)  # tensors: a Python number is converted per call
+    # every step's views, made once (`split` makes them all in one call): (2, rows, .) and per direction
+    step_gates, cell_steps, tanh_steps, hidden_steps = (
+        t.split(steps, dim=1) for t in (gates, cells, tanh_cells, hidden)
+    )
+    gate_steps = [gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]  # i, f, o, g
+    direction_gates = [gates[d].split(steps) for d in (0, 1)]
+    direction_hidden = [hidden[d].split(steps) for d in (0, 1)]
+    weight_hh_t = weight_hh.transpose(1, 2)  # (2, H, 4H)
+    for step, rows in enumerate(steps):
+        if step > 0:
+            for direction in (0, 1):  # in place, each direction's rows contiguous
+                direction_gates[direction][step].addmm_(
+                    direction_hidden[direction][step - 1][:rows], weight_hh_t[direction]
+                )
+        step_gates[step].sigmoid_()
+        input_gate, forget_gate, output_gate, candidate = (gate[step] for gate in gate_steps)
+        candidate.mul_(two).sub_(one)  # tanh(z) from sigmoid(2 z)
+        cell = cell_steps[step]
+        if step == 0:
+            torch.mul(input_gate, candidate, out=cell)
+        else:
+            torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(input_gate, candidate)
+        torch.tanh(cell, out=tanh_steps[step])
+        torch.mul(output_gate, tanh_steps[step], out=hidden_steps[step])
+    return cells, tanh_cells, hidden
+
+
 class LockstepRecurrence(torch.autograd.Function):
     """The recurrence of one bidirectional layer, both directions at once, from zero states.
 
@@ -76,36 +114,8 @@ class LockstepRecurrence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, forward_inputs, backward_inputs, weight_hh: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
-        size, steps = weight_hh.shape[-1], layout.batch_sizes
-        gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H): after the activations
-        cells = forward_inputs.new_empty(2, layout.num_words, size)
-        tanh_cells = torch.empty_like(cells)
-        hidden = torch.empty_like(cells)
-        one, two = gates.new_tensor(1.0), gates.new_tensor(2.0)  # tensors: a Python number is converted per call
-        # every step's views, made once (`split` makes them all in one call): (2, rows, .) and per direction
-        step_gates, cell_steps, tanh_steps, hidden_steps = (
-            t.split(steps, dim=1) for t in (gates, cells, tanh_cells, hidden)
-        )
-        gate_steps = [gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]  # i, f, o, g
-        direction_gates = [gates[d].split(steps) for d in (0, 1)]
-        direction_hidden = [hidden[d].split(steps) for d in (0, 1)]
-        weight_hh_t = weight_hh.transpose(1, 2)  # (2, H, 4H)
-        for step, rows in enumerate(steps):
-            if step > 0:
-                for direction in (0, 1):  # in place, each direction's rows contiguous
-                    direction_gates[direction][step].addmm_(
-                        direction_hidden[direction][step - 1][:rows], weight_hh_t[direction]
-                    )
-            step_gates[step].sigmoid_()
-            input_gate, forget_gate, output_gate, candidate = (gate[step] for gate in gate_steps)
-            candidate.mul_(two).sub_(one)  # tanh(z) from sigmoid(2 z)
-            cell = cell_steps[step]
-            if step == 0:
-                torch.mul(input_gate, candidate, out=cell)
-            else:
-                torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(input_gate, candidate)
-            torch.tanh(cell, out=tanh_steps[step])
-            torch.mul(output_gate, tanh_steps[step], out=hidden_steps[step])
+        gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H)
+        cells, tanh_cells, hidden = run_recurrence(gates, weight_hh, layout)
         ctx.save_for_backward(weight_hh, gates, cells, tanh_cells, hidden)
         ctx.layout = layout
         return hidden
@@ -192,13 +202,24 @@ def lockstep_bidirectional_lstm(
         if layer > 0 and dropout is not None:
             layer_input = dropout(layer_input)
         gate_inputs, weights_hh = [], []
+        recording = torch.is_grad_enabled() and (
+            layer_input.requires_grad or any(param.requires_grad for param in lstm.parameters())
+        )
+        if not recording:  # the input products straight into the gates' buffer: no stacked copy
+            gates = layer_input.new_empty(2, layout.num_words, 4 * lstm.hidden_size)
         for direction, suffix in enumerate((f"_l{layer}", f"_l{layer}_reverse")):
             weight_ih = getattr(lstm, f"weight_ih{suffix}")[order] * scale
             bias = (getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))[order] * scale.squeeze(1)
             words = layer_input if direction == 0 else layer_input.index_select(0, layout.reversed_index)
-            gate_inputs.append(torch.addmm(bias, words, weight_ih.t()))
+            if recording:
+                gate_inputs.append(torch.addmm(bias, words, weight_ih.t()))
+            else:
+                torch.addmm(bias, words, weight_ih.t(), out=gates[direction])
             weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
-        hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
+        if recording:
+            hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
+        else:
+            hidden = run_recurrence(gates, torch.stack(weights_hh), layout)[2]
         layer_input = torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)
     output = layer_input.new_zeros(batch * total_length, layer_input.shape[-1])
     return output.index_copy_(0, layout.padded_index, layer_input).view(batch, total_length, -1)

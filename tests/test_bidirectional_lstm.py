@@ -93,3 +93,22 @@ def test_encoder_on_cpu_equals_the_packed_nn_lstm():
     with torch.no_grad():
         expected = packed_lstm(encoder.lstm, inputs, mask.sum(-1))
         torch.testing.assert_close(encoder(inputs, mask), expected, rtol=0, atol=1e-6)
+
+
+def test_without_gradients_the_same_outputs():
+    """Without autograd recording (no_grad, inference_mode) the input products go straight into the gates' buffer:
+    the same outputs as the recorded path."""
+    torch.manual_seed(4)
+    lstm = torch.nn.LSTM(5, 4, num_layers=2, bidirectional=True, batch_first=True)
+    lengths, inputs = torch.tensor([3, 6, 1]), torch.randn(3, 6, 5)
+    recorded = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    assert recorded.requires_grad
+    with torch.no_grad():
+        unrecorded = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    with torch.inference_mode():
+        inference = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    assert (
+        not unrecorded.requires_grad
+        and torch.equal(unrecorded, recorded.detach())
+        and torch.equal(inference, unrecorded)
+    )
