@@ -170,16 +170,21 @@ def test_run_classification_argument_errors_name_the_option(tmp_path, extra, mes
 @pytest.mark.slow
 def test_zero_shot_sentiment_on_real_webis_learns(shared_dir, tmp_path):
     """A short schedule on a subset of the real Webis-CLS-10 books reviews (en, fr, ja labeled -> de unlabeled, the
-    shared webis-use-m3 vectors): the German test accuracy must be clearly above chance (50%)."""
+    shared webis-use-m3 vectors): the German test accuracy must be clearly above chance (50%).
+
+    200 steps: the task losses stay near chance (0.69) for the first 50-90 steps and then drop, and where within
+    that range depends on the seed and on float rounding; at 100 steps one rounding of seed 42 had not left the
+    plateau (test accuracy de 56.5, ja 45.0) while seed 43 had (de 69.3). At 200 steps: de 72.8 (seed 42) and 74.3
+    (seed 43), one thread."""
     vectors = [f"{lang}={shared_dir}/embeddings/webis-use-m3/{lang}.vec.gz" for lang in LANGUAGES]
     argv = ["--source_languages", "en", "fr", "ja", "--target_language", "de", "--webis_dir",
             str(shared_dir / "data/webis-cls-10"), "--domain", "books", "--word_vectors", *vectors,
-            "--output_dir", str(tmp_path / "run"), "--do_train", "--do_eval", "--do_predict", "--max_steps", "100",
-            "--eval_steps", "50", "--learning_rate", "3e-3", "--max_words", "40", "--max_train_sentences", "800",
+            "--output_dir", str(tmp_path / "run"), "--do_train", "--do_eval", "--do_predict", "--max_steps", "200",
+            "--eval_steps", "100", "--learning_rate", "3e-3", "--max_words", "40", "--max_train_sentences", "800",
             "--max_eval_sentences", "400", "--per_device_eval_batch_size", "64", "--report_to", "none",
             "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_classification().main(argv)
-    assert results["train"]["global_step"] == 100
+    assert results["train"]["global_step"] == 200
     assert results["data_and_vector_files"]["test/de"]["texts"] == 400
-    assert results["test"]["en"]["accuracy"] > 60, results["test"]  # measured 69.3 (de 69.0), 1 thread
+    assert results["test"]["en"]["accuracy"] > 60, results["test"]  # measured 78.0 (de 72.8), 1 thread
     assert results["test"]["de"]["accuracy"] > 60, results["test"]
