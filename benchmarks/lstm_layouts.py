@@ -22,9 +22,9 @@ import argparse
 import json
 
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from paper_bilstm import median_ms, paper_bilstm, train_sentence_lengths
 from synthetic_workload import add_workload_arguments
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 SHAPES = [(112, True), (48, True), (64, False), (256, False)]  # (rows, with gradients)
 

@@ -24,8 +24,8 @@ class ManMoeConfig(PreTrainedConfig):
 
     `char_cnn_implementation` chooses how the CharCNN computes its convolutions, not what it computes: "lookup"
     (default) sums per-character kernel products looked up in a table, "matmul" takes one matrix product over all
-    windows (several times slower; the float rounding of runs made before the lookup existed, which it reproduces
-    bit for bit).
+    windows (several times slower; the CharCNN rounding of runs made before the lookup existed, which reproduce bit
+    for bit with it at commit d2b2136, before the lockstep BiLSTM changed the rest of the rounding).
 
     Ablations (named deviations from the full model): `use_adversary=False` drops the discriminator,
     `use_private_moe=False` and `use_predictor_moe=False` replace a mixture by one expert shared by all languages

@@ -66,8 +66,8 @@ class ModelArguments:
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
     char_cnn_implementation: str = field(
         default="lookup",
-        metadata={"help": "How the CharCNN computes (the same function): 'lookup' (fast) or 'matmul' (the float "
-                  "rounding of runs made before 'lookup' existed, reproduced bit for bit)."},
+        metadata={"help": "How the CharCNN computes (the same function): 'lookup' (fast) or 'matmul' (the CharCNN "
+                  "rounding of runs made before 'lookup' existed; bit for bit at commit d2b2136)."},
     )  # fmt: skip
     lowercase_characters: str = field(
         default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
