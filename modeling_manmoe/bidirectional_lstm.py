@@ -21,6 +21,8 @@ outputs and gradients equal `nn.LSTM`'s up to float rounding (`tests/test_bidire
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -178,7 +180,7 @@ def _gate_rows(size: int, dtype: torch.dtype, device: torch.device) -> tuple[tor
 
 
 def lockstep_bidirectional_lstm(
-    inputs: torch.Tensor,
+    inputs: torch.Tensor | Sequence[torch.Tensor],
     lengths: torch.Tensor,
     lstm: nn.LSTM,
     input_dropout: nn.Module | None = None,
@@ -186,40 +188,56 @@ def lockstep_bidirectional_lstm(
 ) -> torch.Tensor:
     """`lstm` (bidirectional, batch_first, with biases) applied to each sentence's real words.
 
-    inputs (batch, words, input_size), lengths (batch,) real words per row (>= 1) -> (batch, words, 2 x
-    hidden_size), zeros at padded positions. `input_dropout` is applied to the real words' inputs, `dropout` between
-    layers (where `nn.LSTM` applies its own `dropout`).
+    inputs (batch, words, input_size), or its column blocks (batch, words, d_k) with sum d_k = input_size (the LSTM
+    reads their concatenation), lengths (batch,) real words per row (>= 1) -> (batch, words, 2 x hidden_size), zeros
+    at padded positions. `input_dropout` is applied to the real words' inputs, `dropout` between layers (where
+    `nn.LSTM` applies its own `dropout`).
+
+    Given as blocks, the first layer's input products are summed block by block (the same products, the same
+    function), so a block that needs no gradient (frozen word vectors) gets none: its columns of the input
+    gradient, the largest matrix product of the first layer's backward, are never computed.
     """
-    batch, total_length, _ = inputs.shape
-    layout = PackedLayout(lengths, total_length, inputs.device)
-    order, scale = _gate_rows(lstm.hidden_size, inputs.dtype, inputs.device)
+    blocks = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    batch, total_length = blocks[0].shape[:2]
+    layout = PackedLayout(lengths, total_length, blocks[0].device)
+    order, scale = _gate_rows(lstm.hidden_size, blocks[0].dtype, blocks[0].device)
     # index_select, not advanced indexing: its backward is an index_add (advanced indexing's accumulating index_put is
     # several times slower on CPU)
-    layer_input = inputs.reshape(batch * total_length, -1).index_select(0, layout.padded_index)  # (num_words, input)
+    layer_input = [
+        block.reshape(batch * total_length, -1).index_select(0, layout.padded_index) for block in blocks
+    ]  # (num_words, d_k) each
     if input_dropout is not None:
-        layer_input = input_dropout(layer_input)
+        layer_input = [input_dropout(block) for block in layer_input]
     for layer in range(lstm.num_layers):
         if layer > 0 and dropout is not None:
-            layer_input = dropout(layer_input)
+            layer_input = [dropout(block) for block in layer_input]
         gate_inputs, weights_hh = [], []
         recording = torch.is_grad_enabled() and (
-            layer_input.requires_grad or any(param.requires_grad for param in lstm.parameters())
+            any(block.requires_grad for block in layer_input) or any(param.requires_grad for param in lstm.parameters())
         )
         if not recording:  # the input products straight into the gates' buffer: no stacked copy
-            gates = layer_input.new_empty(2, layout.num_words, 4 * lstm.hidden_size)
+            gates = layer_input[0].new_empty(2, layout.num_words, 4 * lstm.hidden_size)
         for direction, suffix in enumerate((f"_l{layer}", f"_l{layer}_reverse")):
             weight_ih = getattr(lstm, f"weight_ih{suffix}")[order] * scale
+            weight_blocks = weight_ih.split([block.shape[1] for block in layer_input], dim=1)
             bias = (getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))[order] * scale.squeeze(1)
-            words = layer_input if direction == 0 else layer_input.index_select(0, layout.reversed_index)
+            words = layer_input
+            if direction == 1:
+                words = [block.index_select(0, layout.reversed_index) for block in layer_input]
             if recording:
-                gate_inputs.append(torch.addmm(bias, words, weight_ih.t()))
+                products = torch.addmm(bias, words[0], weight_blocks[0].t())
+                for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
+                    products = torch.addmm(products, block, weight.t())
+                gate_inputs.append(products)
             else:
-                torch.addmm(bias, words, weight_ih.t(), out=gates[direction])
+                torch.addmm(bias, words[0], weight_blocks[0].t(), out=gates[direction])
+                for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
+                    gates[direction].addmm_(block, weight.t())
             weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
         if recording:
             hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
         else:
             hidden = run_recurrence(gates, torch.stack(weights_hh), layout)[2]
-        layer_input = torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)
-    output = layer_input.new_zeros(batch * total_length, layer_input.shape[-1])
-    return output.index_copy_(0, layout.padded_index, layer_input).view(batch, total_length, -1)
+        layer_input = [torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)]
+    output = layer_input[0].new_zeros(batch * total_length, layer_input[0].shape[-1])
+    return output.index_copy_(0, layout.padded_index, layer_input[0]).view(batch, total_length, -1)

@@ -149,7 +149,12 @@ class InputRepresentation(nn.Module):
             self.layer_mix = LayerMix(len(config.encoder_layers)) if len(config.encoder_layers) > 1 else None
         self.char_cnn = CharCNN(config) if config.use_char_cnn else None
 
-    def forward(
+    def forward(self, **inputs) -> torch.Tensor:
+        """Returns (batch, words, config.input_size): the concatenation of `blocks(**inputs)`."""
+        blocks = self.blocks(**inputs)
+        return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
+
+    def blocks(
         self,
         input_ids: torch.LongTensor | None = None,
         char_ids: torch.LongTensor | None = None,
@@ -158,8 +163,10 @@ class InputRepresentation(nn.Module):
         encoder_word_ids: torch.LongTensor | None = None,
         input_features: torch.Tensor | None = None,
         num_words: int | None = None,
-    ) -> torch.Tensor:
-        """Returns (batch, words, config.input_size); `num_words` is the padded word count of the batch."""
+    ) -> list[torch.Tensor]:
+        """E(x) as its column blocks: [(batch, words, word_embedding_dim or encoder hidden)] and, with the CharCNN,
+        (batch, words, char_hidden_size); `num_words` is the padded word count of the batch. The extractors' BiLSTMs
+        read the blocks as one input (`lockstep_bidirectional_lstm`), so the frozen block needs no gradient."""
         if self.input_mode == "word_vectors":
             if input_ids is None:
                 raise ValueError("input_mode='word_vectors' needs `input_ids` (word ids from ManMoeTokenizer)")
@@ -180,7 +187,7 @@ class InputRepresentation(nn.Module):
             if char_ids is None:
                 raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
             parts.append(self.char_cnn(char_ids))
-        return torch.cat(parts, dim=-1) if len(parts) > 1 else parts[0]
+        return parts
 
     def mix_layers(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder word features (batch, words, layers, hidden) -> (batch, words, hidden): the learned mix of the

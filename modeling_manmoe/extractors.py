@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -46,16 +48,19 @@ class BiLSTMEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size), mask (batch, words) -> (batch, words, hidden_size)"""
+    def forward(self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size) or its column blocks (batch, words, d_k) (`InputRepresentation.blocks`),
+        mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         dropouts = (self.input_dropout, self.between_layers_dropout)
-        if embeddings.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
-            return lockstep_bidirectional_lstm(embeddings, lengths, self.lstm, *dropouts)
-        if cpu_autocast_lacks_lstm(embeddings):  # run the LSTM in float32 instead of failing
+        blocks = [embeddings] if isinstance(embeddings, torch.Tensor) else list(embeddings)
+        if blocks[0].device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            return lockstep_bidirectional_lstm(blocks, lengths, self.lstm, *dropouts)
+        if cpu_autocast_lacks_lstm(blocks[0]):  # run the LSTM in float32 instead of failing
             with torch.autocast("cpu", enabled=False):
-                return lockstep_bidirectional_lstm(embeddings.float(), lengths, self.lstm, *dropouts)
+                return lockstep_bidirectional_lstm([block.float() for block in blocks], lengths, self.lstm, *dropouts)
         # a GPU (cuDNN) or a CPU autocast that oneDNN has an LSTM for (bfloat16 with AVX-512 bf16 or AMX)
+        embeddings = torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
         packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
         output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
@@ -75,8 +80,8 @@ class SharedFeatureExtractor(nn.Module):
             config.lstm_dropout,
         )
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size) -> h_s (batch, words, shared_hidden_size)"""
+    def forward(self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size) or its column blocks -> h_s (batch, words, shared_hidden_size)"""
         return self.encoder(embeddings, attention_mask)
 
 
@@ -98,7 +103,9 @@ class PrivateFeatureExtractor(nn.Module):
             experts, hidden, use_gate=config.use_private_moe, detach_gate=config.detach_gates
         )
 
-    def forward(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, words, input_size) -> h_p (batch, words, private_hidden_size), gate logits (batch, words,
+    def forward(
+        self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, words, input_size) or its column blocks -> h_p (batch, words, private_hidden_size), gate logits (batch, words,
         num_experts) or None; both are zero at padded positions"""
         return self.mixture(self.encoder(embeddings, attention_mask), attention_mask)

@@ -161,9 +161,10 @@ class ManMoeModel(ManMoePreTrainedModel):
             return (input_ids != self.config.pad_token_id).long()
         raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
 
-    def embed(self, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
-        """E(x): (batch, words, input_size) from the input tensors of `forward`."""
-        return self.inputs(num_words=attention_mask.shape[1], **inputs)
+    def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor]:
+        """E(x) from the input tensors of `forward`, as its column blocks (`InputRepresentation.blocks`: the word or
+        encoder features, then the CharCNN's; (batch, words, d_k) each, concatenated (batch, words, input_size))."""
+        return self.inputs.blocks(num_words=attention_mask.shape[1], **inputs)
 
     def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
         """h_s only (E and F_s, no private branch): what the discriminator's own training step needs."""
@@ -202,11 +203,10 @@ class ManMoeModel(ManMoePreTrainedModel):
         shared = self.shared_extractor(embeddings, attention_mask)
         task_shared = shared
         if task_rows is not None:
-            embeddings, attention_mask, task_shared = (
-                embeddings[task_rows],
-                attention_mask[task_rows],
-                shared[task_rows],
-            )
+            # index_select, not boolean indexing: its backward is an index_add, not an accumulating index_put
+            rows = torch.nonzero(task_rows).squeeze(1)
+            embeddings = [block.index_select(0, rows) for block in embeddings]
+            attention_mask, task_shared = attention_mask[task_rows], shared.index_select(0, rows)
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
         language_logits = None
         if return_language_logits:

@@ -44,6 +44,37 @@ def test_equals_nn_lstm_on_packed_sequences_values_and_gradients(lengths, num_la
         torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
 
 
+def test_column_blocks_are_read_as_their_concatenation():
+    """Blocks (batch, words, d_k) are read as their concatenation: values and gradients equal `nn.LSTM`'s on it, each
+    block that requires grad getting its columns of the input gradient; a frozen block needs none, and the others'
+    are unchanged without it."""
+    torch.manual_seed(2)
+    lstm = torch.nn.LSTM(7, 4, num_layers=2, bidirectional=True, batch_first=True).double()
+    lengths = torch.tensor([3, 8, 1, 5])
+    first = torch.randn(4, 8, 5, dtype=torch.double, requires_grad=True)
+    second = torch.randn(4, 8, 2, dtype=torch.double, requires_grad=True)
+    whole = torch.cat([first, second], dim=-1).detach().requires_grad_()
+    expected = packed_lstm(lstm, whole, lengths)
+    upstream = torch.randn_like(expected)
+    expected_grads = torch.autograd.grad(expected, [whole, *lstm.parameters()], upstream)
+    blocks_grads = [expected_grads[0][..., :5], expected_grads[0][..., 5:], *expected_grads[1:]]
+    actual = lockstep_bidirectional_lstm([first, second], lengths, lstm)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
+    for grad_actual, grad_expected in zip(
+        torch.autograd.grad(actual, [first, second, *lstm.parameters()], upstream), blocks_grads, strict=True
+    ):
+        torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
+    frozen = first.detach()
+    actual = lockstep_bidirectional_lstm([frozen, second], lengths, lstm)
+    for grad_actual, grad_expected in zip(
+        torch.autograd.grad(actual, [second, *lstm.parameters()], upstream), blocks_grads[1:], strict=True
+    ):
+        torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
+    with torch.no_grad():  # the unrecorded path sums the blocks' products in place
+        unrecorded = lockstep_bidirectional_lstm([frozen, second], lengths, lstm)
+    torch.testing.assert_close(unrecorded, expected.detach(), rtol=0, atol=1e-12)
+
+
 def test_float32_agrees_with_nn_lstm_at_the_paper_size():
     """The paper's extractor BiLSTM (input 428, 2 x 100, 2 layers) on 32 sentences of 1-40 words, float32."""
     torch.manual_seed(1)
