@@ -172,7 +172,9 @@ class WindowMaxima(torch.autograd.Function):
         share = grad / count
         grad_table = torch.zeros_like(table)
         for begin, maxima in zip(blocks, is_max, strict=True):
-            grad_values = torch.where(maxima, torch.index_select(share, 0, rows[begin : begin + ctx.chunk]), 0.0)
+            # times a float 0/1 mask: bitwise `torch.where(maxima, share, 0)` after the index_add (a -0 adds as 0), and
+            # several times faster on CPU than `where` or a bool-float product
+            grad_values = torch.index_select(share, 0, rows[begin : begin + ctx.chunk]).mul_(maxima.to(grad.dtype))
             for position in bags[begin : begin + ctx.chunk].T:
                 grad_table.index_add_(0, position, grad_values)
         return grad_table, None, None, None, None
