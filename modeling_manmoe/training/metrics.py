@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from seqeval.metrics import f1_score, precision_score, recall_score
 
 
 def predicted_tag_sequences(predictions: np.ndarray, labels: np.ndarray, id2label: dict[int, str]):
@@ -18,6 +17,9 @@ def predicted_tag_sequences(predictions: np.ndarray, labels: np.ndarray, id2labe
 
 def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
     """Entity-level precision, recall and F1 (x100, `seqeval` default mode = conlleval) of tag-name sequences."""
+    # imported here: seqeval imports scikit-learn and SciPy (~64 MiB resident), which training alone does not need
+    from seqeval.metrics import f1_score, precision_score, recall_score
+
     return {
         "precision": 100 * precision_score(gold, predicted),
         "recall": 100 * recall_score(gold, predicted),
