@@ -48,9 +48,13 @@ class BatchedExperts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, input_size) -> (N, num_experts, output_size)"""
-        experts = self.weight1.shape[0]
-        x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
-        hidden = torch.relu(torch.einsum("nei,eih->neh", x, self.weight1) + self.bias1)
+        experts, input_size, hidden_size = self.weight1.shape
+        if self.training and self.dropout.p > 0:
+            x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
+            hidden = torch.relu(torch.einsum("nei,eih->neh", x, self.weight1) + self.bias1)
+        else:  # every expert reads the same x: one matrix product with the experts' first layers side by side
+            side_by_side = self.weight1.transpose(0, 1).reshape(input_size, experts * hidden_size)
+            hidden = torch.addmm(self.bias1.reshape(-1), x, side_by_side).relu_().view(-1, experts, hidden_size)
         if self.dropout_between:
             hidden = self.dropout(hidden)
         out = torch.einsum("neh,eho->neo", hidden, self.weight2) + self.bias2

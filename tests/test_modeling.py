@@ -7,6 +7,7 @@ from modeling_manmoe import (
     ManMoeForTokenClassification,
     ManMoeModel,
 )
+from modeling_manmoe.mixture_of_experts import BatchedExperts
 from tests.conftest import TINY, random_batch
 
 
@@ -291,3 +292,23 @@ def test_random_bits_are_fair_independent_coins():
     odd = random_bits(torch.Size([3, 5, 7]), torch.device("cpu"))
     assert odd.shape == (3, 5, 7) and odd.dtype == torch.bool and 0 < int(odd.sum()) < 105
     assert random_bits(torch.Size([0]), torch.device("cpu")).shape == (0,)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "log_softmax"])
+def test_batched_experts_are_separate_two_layer_mlps(activation):
+    """Without dropout (eval) `BatchedExperts` is each expert's own MLP (its first layers computed side by side in
+    one product); in training with dropout every expert reads its own mask."""
+    torch.manual_seed(0)
+    experts = BatchedExperts(3, 5, 4, 6, dropout=0.5, dropout_between=True, activation=activation)
+    experts.reset_parameters(torch.nn.init)
+    x = torch.randn(7, 5)
+    outputs = []
+    for e in range(3):
+        hidden = torch.relu(torch.nn.functional.linear(x, experts.weight1[e].T, experts.bias1[e]))
+        out = torch.nn.functional.linear(hidden, experts.weight2[e].T, experts.bias2[e])
+        outputs.append(torch.tanh(out) if activation == "tanh" else torch.log_softmax(out, -1))
+    expected = torch.stack(outputs, dim=1)
+    torch.testing.assert_close(experts.eval()(x), expected)
+    trained = experts.train()(x)
+    assert trained.shape == expected.shape and not torch.allclose(trained, expected)
+    assert not torch.allclose(trained[:, 0], trained[:, 1])
