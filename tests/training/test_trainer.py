@@ -8,7 +8,8 @@ import torch
 import transformers
 from transformers import TrainerCallback
 
-from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments, MultiSourceStepDataset
+from modeling_manmoe.tokenization_manmoe import collate_word_features
+from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments, MultiSourceStepDataset, encode_sentences
 from modeling_manmoe.training.trainer import DISCRIMINATOR_OPTIMIZER
 from tests.synthetic import synthetic_model, synthetic_task
 
@@ -211,3 +212,21 @@ def test_alternating_step_computes_no_discriminator_gradients_and_trains_the_sam
     expected, control_counts = trained("computed")
     assert control_counts["main_step"] == control_counts["d_step"] > 0  # the control computes them
     assert_same_final_state(got, expected)
+
+
+def test_encoded_occurrences_of_a_word_share_one_char_id_list():
+    """`encode_sentences` gives every sentence the tokenizer's own features; the occurrences of a word share one
+    `char_ids` list (memory), which collates as the tokenizer's per-occurrence lists do."""
+    _, tokenizer, _, data = synthetic_task(sentences_per_language=40)
+    items = encode_sentences(data["de"], tokenizer, "de", "ner_tags")
+    by_word = {}
+    for words, item in zip(data["de"]["tokens"], items, strict=True):
+        expected = tokenizer.encode_words(words, "de")
+        assert item["input_ids"] == expected["input_ids"] and item["char_ids"] == expected["char_ids"]
+        for word, chars in zip(words, item["char_ids"], strict=True):
+            assert by_word.setdefault(word, chars) is chars
+    assert sum(len(words) for words in data["de"]["tokens"]) > len(by_word)  # words do repeat
+    plain = [{**tokenizer.encode_words(words, "de"), "labels": item["labels"]}
+             for words, item in zip(data["de"]["tokens"], items, strict=True)]  # fmt: skip
+    for key, value in collate_word_features(items).items():
+        assert torch.equal(value, collate_word_features(plain)[key])
