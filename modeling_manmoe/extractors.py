@@ -106,6 +106,6 @@ class PrivateFeatureExtractor(nn.Module):
     def forward(
         self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, words, input_size) or its column blocks -> h_p (batch, words, private_hidden_size), gate logits (batch, words,
-        num_experts) or None; both are zero at padded positions"""
+        """(batch, words, input_size) or its column blocks -> h_p (batch, words, private_hidden_size), gate logits
+        (batch, words, num_experts) or None; both are zero at padded positions"""
         return self.mixture(self.encoder(embeddings, attention_mask), attention_mask)
