@@ -37,6 +37,20 @@ def test_counts_the_lstm_gates_at_real_steps_only_and_the_head_per_module():
     assert total == pytest.approx((lstm + head) / 1e9)
 
 
+def test_counts_the_lockstep_bilstms_in_place_products():
+    """Its recurrence and its column blocks' input products are in-place `addmm_`s, counted too: `nn.LSTM`'s operations
+    at real steps, less the first step's recurrent product (from the zero state, which the lockstep skips)."""
+    from modeling_manmoe.bidirectional_lstm import lockstep_bidirectional_lstm
+
+    lstm, lengths = nn.LSTM(12, 5, bidirectional=True, batch_first=True), torch.tensor([7, 4, 2])
+    blocks = [torch.randn(3, 7, 8), torch.randn(3, 7, 4)]
+    words = int(lengths.sum())
+    expected = 2 * 2 * 4 * 5 * (words * 12 + (words - len(lengths)) * 5)
+    with torch.no_grad():
+        total, _ = compute_floor.count_flops(lambda: lockstep_bidirectional_lstm(blocks, lengths, lstm), "x")
+    assert total == pytest.approx(expected / 1e9)
+
+
 def test_floor_report_divides_the_operations_by_the_matmul_rate(monkeypatch):
     monkeypatch.setattr(compute_floor, "matmul_gflops", lambda: 50.0)
     report = compute_floor.floor_report(10.0, {"a": 10.0}, seconds=0.5, items=100)
