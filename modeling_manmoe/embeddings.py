@@ -149,12 +149,7 @@ class InputRepresentation(nn.Module):
             self.layer_mix = LayerMix(len(config.encoder_layers)) if len(config.encoder_layers) > 1 else None
         self.char_cnn = CharCNN(config) if config.use_char_cnn else None
 
-    def forward(self, **inputs) -> torch.Tensor:
-        """Returns (batch, words, config.input_size): the concatenation of `blocks(**inputs)`."""
-        blocks = self.blocks(**inputs)
-        return torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
-
-    def blocks(
+    def forward(
         self,
         input_ids: torch.LongTensor | None = None,
         char_ids: torch.LongTensor | None = None,

@@ -49,7 +49,7 @@ class BiLSTMEncoder(nn.Module):
         )
 
     def forward(self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size) or its column blocks (batch, words, d_k) (`InputRepresentation.blocks`),
+        """(batch, words, input_size) or its column blocks (batch, words, d_k) (`InputRepresentation`),
         mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         dropouts = (self.input_dropout, self.between_layers_dropout)

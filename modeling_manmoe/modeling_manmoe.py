@@ -162,9 +162,9 @@ class ManMoeModel(ManMoePreTrainedModel):
         raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
 
     def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor]:
-        """E(x) from the input tensors of `forward`, as its column blocks (`InputRepresentation.blocks`: the word or
+        """E(x) from the input tensors of `forward`, as its column blocks (`InputRepresentation`: the word or
         encoder features, then the CharCNN's; (batch, words, d_k) each, concatenated (batch, words, input_size))."""
-        return self.inputs.blocks(num_words=attention_mask.shape[1], **inputs)
+        return self.inputs(num_words=attention_mask.shape[1], **inputs)
 
     def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
         """h_s only (E and F_s, no private branch): what the discriminator's own training step needs."""
