@@ -224,15 +224,10 @@ def lockstep_bidirectional_lstm(
             words = layer_input
             if direction == 1:
                 words = [block.index_select(0, layout.reversed_index) for block in layer_input]
-            if recording:
-                products = torch.addmm(bias, words[0], weight_blocks[0].t())
-                for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
-                    products = torch.addmm(products, block, weight.t())
-                gate_inputs.append(products)
-            else:
-                torch.addmm(bias, words[0], weight_blocks[0].t(), out=gates[direction])
-                for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
-                    gates[direction].addmm_(block, weight.t())
+            products = torch.addmm(bias, words[0], weight_blocks[0].t(), out=None if recording else gates[direction])
+            for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
+                products.addmm_(block, weight.t())  # in place: addmm's backward does not read its output
+            gate_inputs.append(products)
             weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
         if recording:
             hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
