@@ -228,5 +228,6 @@ def test_encoded_occurrences_of_a_word_share_one_char_id_list():
     assert sum(len(words) for words in data["de"]["tokens"]) > len(by_word)  # words do repeat
     plain = [{**tokenizer.encode_words(words, "de"), "labels": item["labels"]}
              for words, item in zip(data["de"]["tokens"], items, strict=True)]  # fmt: skip
+    collated = collate_word_features(plain)
     for key, value in collate_word_features(items).items():
-        assert torch.equal(value, collate_word_features(plain)[key])
+        assert torch.equal(value, collated[key])
