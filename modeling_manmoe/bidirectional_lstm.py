@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .distinct_words import DistinctWordInputs
+
 
 class PackedLayout:
     """Where each real word of a padded batch goes in the time-major packed layout (rows sorted by length, longest
@@ -180,7 +182,7 @@ def _gate_rows(size: int, dtype: torch.dtype, device: torch.device) -> tuple[tor
 
 
 def lockstep_bidirectional_lstm(
-    inputs: torch.Tensor | Sequence[torch.Tensor],
+    inputs: torch.Tensor | Sequence[torch.Tensor] | DistinctWordInputs,
     lengths: torch.Tensor,
     lstm: nn.LSTM,
     input_dropout: nn.Module | None = None,
@@ -195,17 +197,28 @@ def lockstep_bidirectional_lstm(
 
     Given as blocks, the first layer's input products are summed block by block (the same products, the same
     function), so a block that needs no gradient (frozen word vectors) gets none: its columns of the input
-    gradient, the largest matrix product of the first layer's backward, are never computed.
+    gradient, the largest matrix product of the first layer's backward, are never computed. Given as
+    `DistinctWordInputs` (prediction; no `input_dropout`, which would draw one mask per distinct word), the first
+    layer's input products are computed once per distinct word, then gathered for each word of the batch.
     """
-    blocks = [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
-    batch, total_length = blocks[0].shape[:2]
+    distinct = isinstance(inputs, DistinctWordInputs)
+    if distinct and input_dropout is not None:
+        raise ValueError("DistinctWordInputs take no input dropout (one mask per word, not per distinct word)")
+    blocks = inputs.blocks if distinct else [inputs] if isinstance(inputs, torch.Tensor) else list(inputs)
+    batch, total_length = inputs.shape if distinct else blocks[0].shape[:2]
     layout = PackedLayout(lengths, total_length, blocks[0].device)
     order, scale = _gate_rows(lstm.hidden_size, blocks[0].dtype, blocks[0].device)
-    # index_select, not advanced indexing: its backward is an index_add (advanced indexing's accumulating index_put is
-    # several times slower on CPU)
-    layer_input = [
-        block.reshape(batch * total_length, -1).index_select(0, layout.padded_index) for block in blocks
-    ]  # (num_words, d_k) each
+    if distinct:  # each word's row among the distinct words, forward and backward direction's order
+        rows = inputs.positions.reshape(-1).index_select(0, layout.padded_index)
+        gathered = (rows, rows.index_select(0, layout.reversed_index))
+        layer_input = list(blocks)  # (distinct words, d_k) each
+    else:
+        gathered = None
+        # index_select, not advanced indexing: its backward is an index_add (advanced indexing's accumulating
+        # index_put is several times slower on CPU)
+        layer_input = [
+            block.reshape(batch * total_length, -1).index_select(0, layout.padded_index) for block in blocks
+        ]  # (num_words, d_k) each
     if input_dropout is not None:
         layer_input = [input_dropout(block) for block in layer_input]
     for layer in range(lstm.num_layers):
@@ -222,17 +235,21 @@ def lockstep_bidirectional_lstm(
             weight_blocks = weight_ih.split([block.shape[1] for block in layer_input], dim=1)
             bias = (getattr(lstm, f"bias_ih{suffix}") + getattr(lstm, f"bias_hh{suffix}"))[order] * scale.squeeze(1)
             words = layer_input
-            if direction == 1:
+            if direction == 1 and gathered is None:
                 words = [block.index_select(0, layout.reversed_index) for block in layer_input]
-            products = torch.addmm(bias, words[0], weight_blocks[0].t(), out=None if recording else gates[direction])
+            into = None if recording or gathered is not None else gates[direction]
+            products = torch.addmm(bias, words[0], weight_blocks[0].t(), out=into)
             for block, weight in zip(words[1:], weight_blocks[1:], strict=True):
                 products.addmm_(block, weight.t())  # in place: addmm's backward does not read its output
+            if gathered is not None:  # the distinct words' products, for each word
+                into = None if recording else gates[direction]
+                products = torch.index_select(products, 0, gathered[direction], out=into)
             gate_inputs.append(products)
             weights_hh.append(getattr(lstm, f"weight_hh{suffix}")[order] * scale)
         if recording:
             hidden = LockstepRecurrence.apply(*gate_inputs, torch.stack(weights_hh), layout)
         else:
             hidden = run_recurrence(gates, torch.stack(weights_hh), layout)[2]
-        layer_input = [torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)]
+        layer_input, gathered = [torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)], None
     output = layer_input[0].new_zeros(batch * total_length, layer_input[0].shape[-1])
     return output.index_copy_(0, layout.padded_index, layer_input[0]).view(batch, total_length, -1)

@@ -56,9 +56,14 @@ class Dropout(nn.Module):
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
 
+    @property
+    def active(self) -> bool:
+        """Whether `forward` changes its input: in training mode with p > 0."""
+        return self.training and self.p > 0.0
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(...) -> (...): x unchanged in eval mode or with p = 0."""
-        if not self.training or self.p == 0.0:
+        if not self.active:
             return x
         keep = random_bits(x.shape, x.device) if self.p == 0.5 else torch.rand_like(x) >= self.p
         return ScaleByKeepMask.apply(x, keep, 1.0 / (1.0 - self.p))

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
+from .distinct_words import DistinctWordInputs
 from .dropout import Dropout
 from .encoder import FrozenEncoderFeatures, LayerMix
 from .window_convolution import max_pooled_char_windows, max_pooled_windows
@@ -95,6 +96,13 @@ class CharCNN(nn.Module):
         empty = torch.relu(self.projection.bias).expand(batch * words, -1)
         return empty.index_copy(0, real, features).reshape(batch, words, -1)
 
+    def distinct_features(self, char_ids: torch.LongTensor) -> torch.Tensor:
+        """(N, chars) distinct words -> (N, char_hidden_size), without dropout (prediction): each word's feature
+        computed once. A word without characters (padding) gets relu(projection(0)) = relu(bias), as in `forward`."""
+        if self.dropout.active:
+            raise RuntimeError("CharCNN.distinct_features is for prediction: its dropout is active (call .eval())")
+        return torch.relu(self.projection(self.pooled_convolutions(char_ids)))
+
     def pooled_convolutions(self, flat: torch.LongTensor) -> torch.Tensor:
         """(N, chars) -> (N, filters * widths): ReLU(max over the word's window starts) per width; a window starts at
         each real character and reads zeros past the last column. `config.char_cnn_implementation` picks
@@ -158,13 +166,21 @@ class InputRepresentation(nn.Module):
         encoder_word_ids: torch.LongTensor | None = None,
         input_features: torch.Tensor | None = None,
         num_words: int | None = None,
-    ) -> list[torch.Tensor]:
+    ) -> list[torch.Tensor] | DistinctWordInputs:
         """E(x) as its column blocks: [(batch, words, word_embedding_dim or encoder hidden)] and, with the CharCNN,
         (batch, words, char_hidden_size); `num_words` is the padded word count of the batch. The extractors' BiLSTMs
-        read the blocks as one input (`lockstep_bidirectional_lstm`), so the frozen block needs no gradient."""
+        read the blocks as one input (`lockstep_bidirectional_lstm`), so the frozen block needs no gradient.
+
+        In word-vector mode without dropout (prediction), the blocks come once per distinct word of the batch
+        (`DistinctWordInputs`: the same values, and the BiLSTMs' first-layer products are computed per distinct
+        word)."""
         if self.input_mode == "word_vectors":
             if input_ids is None:
                 raise ValueError("input_mode='word_vectors' needs `input_ids` (word ids from ManMoeTokenizer)")
+            if self.char_cnn is not None and char_ids is None:
+                raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
+            if not self.training and (self.char_cnn is None or not self.char_cnn.dropout.active):
+                return self.distinct_words(input_ids, char_ids)
             parts = [self.word_embeddings(input_ids)]
         elif input_features is not None:
             parts = [self.mix_layers(input_features)]
@@ -183,6 +199,21 @@ class InputRepresentation(nn.Module):
                 raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
             parts.append(self.char_cnn(char_ids))
         return parts
+
+    def distinct_words(self, input_ids: torch.LongTensor, char_ids: torch.LongTensor | None) -> DistinctWordInputs:
+        """Word-vector E(x) without dropout, once per distinct (word id, characters) of the batch: input_ids
+        (batch, words), char_ids (batch, words, chars) or None without the CharCNN."""
+        keys = input_ids.reshape(-1)
+        if self.char_cnn is not None:
+            chars = char_ids.reshape(keys.numel(), -1)
+            char_rows, char_index = distinct_rows(chars, self.char_cnn.char_vectors.shape[0])
+            keys = keys * len(char_rows) + char_index  # exact: (word vocab) x (distinct words) << 2**63
+        distinct, positions = torch.unique(keys, return_inverse=True)
+        if self.char_cnn is None:
+            return DistinctWordInputs([self.word_embeddings(distinct)], positions.view(input_ids.shape))
+        word_ids = torch.div(distinct, len(char_rows), rounding_mode="floor")
+        char_features = self.char_cnn.distinct_features(char_rows).index_select(0, distinct - word_ids * len(char_rows))
+        return DistinctWordInputs([self.word_embeddings(word_ids), char_features], positions.view(input_ids.shape))
 
     def mix_layers(self, features: torch.Tensor) -> torch.Tensor:
         """Encoder word features (batch, words, layers, hidden) -> (batch, words, hidden): the learned mix of the

@@ -10,8 +10,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .bidirectional_lstm import lockstep_bidirectional_lstm
 from .configuration_manmoe import ManMoeConfig
+from .distinct_words import DistinctWordInputs
 from .dropout import Dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
+
+Embeddings = torch.Tensor | Sequence[torch.Tensor] | DistinctWordInputs
+"""E(x) as the extractors read it: one tensor (batch, words, input_size), its column blocks, or once per distinct word."""
 
 
 def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
@@ -48,13 +52,18 @@ class BiLSTMEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
 
-    def forward(self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size) or its column blocks (batch, words, d_k) (`InputRepresentation`),
-        mask (batch, words) -> (batch, words, hidden_size)"""
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size), its column blocks (batch, words, d_k) or `DistinctWordInputs`
+        (`InputRepresentation`), mask (batch, words) -> (batch, words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         dropouts = (self.input_dropout, self.between_layers_dropout)
+        lockstep = attention_mask.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
+        if isinstance(embeddings, DistinctWordInputs):
+            if lockstep and not self.input_dropout.active:
+                return lockstep_bidirectional_lstm(embeddings, lengths, self.lstm, None, self.between_layers_dropout)
+            embeddings = embeddings.expand()
         blocks = [embeddings] if isinstance(embeddings, torch.Tensor) else list(embeddings)
-        if blocks[0].device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+        if lockstep:
             return lockstep_bidirectional_lstm(blocks, lengths, self.lstm, *dropouts)
         if cpu_autocast_lacks_lstm(blocks[0]):  # run the LSTM in float32 instead of failing
             with torch.autocast("cpu", enabled=False):
@@ -80,8 +89,8 @@ class SharedFeatureExtractor(nn.Module):
             config.lstm_dropout,
         )
 
-    def forward(self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size) or its column blocks -> h_s (batch, words, shared_hidden_size)"""
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> torch.Tensor:
+        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_s (batch, words, shared_hidden_size)"""
         return self.encoder(embeddings, attention_mask)
 
 
@@ -103,9 +112,7 @@ class PrivateFeatureExtractor(nn.Module):
             experts, hidden, use_gate=config.use_private_moe, detach_gate=config.detach_gates
         )
 
-    def forward(
-        self, embeddings: torch.Tensor | Sequence[torch.Tensor], attention_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, words, input_size) or its column blocks -> h_p (batch, words, private_hidden_size), gate logits
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_p (batch, words, private_hidden_size), gate logits
         (batch, words, num_experts) or None; both are zero at padded positions"""
         return self.mixture(self.encoder(embeddings, attention_mask), attention_mask)

@@ -15,6 +15,7 @@ from transformers.utils import ModelOutput
 
 from .configuration_manmoe import ManMoeConfig
 from .discriminator import LanguageDiscriminator
+from .distinct_words import DistinctWordInputs
 from .embeddings import CharCNN, FrozenWordEmbedding, InputRepresentation
 from .encoder import LayerMix
 from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
@@ -161,9 +162,10 @@ class ManMoeModel(ManMoePreTrainedModel):
             return (input_ids != self.config.pad_token_id).long()
         raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
 
-    def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor]:
+    def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor] | DistinctWordInputs:
         """E(x) from the input tensors of `forward`, as its column blocks (`InputRepresentation`: the word or
-        encoder features, then the CharCNN's; (batch, words, d_k) each, concatenated (batch, words, input_size))."""
+        encoder features, then the CharCNN's; (batch, words, d_k) each, concatenated (batch, words, input_size)), or,
+        in prediction with word vectors, the same blocks once per distinct word (`DistinctWordInputs`)."""
         return self.inputs(num_words=attention_mask.shape[1], **inputs)
 
     def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
@@ -205,7 +207,10 @@ class ManMoeModel(ManMoePreTrainedModel):
         if task_rows is not None:
             # index_select, not boolean indexing: its backward is an index_add, not an accumulating index_put
             rows = torch.nonzero(task_rows).squeeze(1)
-            embeddings = [block.index_select(0, rows) for block in embeddings]
+            if isinstance(embeddings, DistinctWordInputs):
+                embeddings = embeddings.index_select(rows)
+            else:
+                embeddings = [block.index_select(0, rows) for block in embeddings]
             attention_mask, task_shared = attention_mask[task_rows], shared.index_select(0, rows)
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
         language_logits = None

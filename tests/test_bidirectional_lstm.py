@@ -143,3 +143,39 @@ def test_without_gradients_the_same_outputs():
         and torch.equal(unrecorded, recorded.detach())
         and torch.equal(inference, unrecorded)
     )
+
+
+def test_distinct_word_inputs_give_the_per_word_function():
+    """`DistinctWordInputs` (E(x) once per distinct word, prediction): outputs and gradients (to the LSTM and to the
+    distinct rows, summed over their occurrences) equal those of the expanded per-position blocks, recorded or not;
+    an input dropout is refused (it would draw one mask per distinct word)."""
+    from modeling_manmoe.distinct_words import DistinctWordInputs
+
+    torch.manual_seed(3)
+    lstm = torch.nn.LSTM(7, 4, num_layers=2, bidirectional=True, batch_first=True).double()
+    lengths = torch.tensor([3, 8, 1, 5])
+    blocks = [torch.randn(6, 5, dtype=torch.double, requires_grad=True), torch.randn(6, 2, dtype=torch.double)]
+    positions = torch.randint(0, 6, (4, 8))
+    inputs = DistinctWordInputs(blocks, positions)
+    expanded = inputs.expand()
+    assert [tuple(block.shape) for block in expanded] == [(4, 8, 5), (4, 8, 2)]
+    assert torch.equal(expanded[0][2, 7], blocks[0][positions[2, 7]])
+    expected = lockstep_bidirectional_lstm(expanded, lengths, lstm)
+    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
+    upstream = torch.randn_like(expected)
+    wrt = [blocks[0], *lstm.parameters()]
+    for grad_actual, grad_expected in zip(
+        torch.autograd.grad(actual, wrt, upstream), torch.autograd.grad(expected, wrt, upstream), strict=True
+    ):
+        torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
+    with torch.inference_mode():
+        torch.testing.assert_close(
+            lockstep_bidirectional_lstm(inputs, lengths, lstm), expected.detach(), rtol=0, atol=1e-12
+        )
+    rows = torch.tensor([3, 1])
+    torch.testing.assert_close(
+        lockstep_bidirectional_lstm(inputs.index_select(rows), lengths[rows], lstm), expected[rows], rtol=0, atol=1e-12
+    )
+    with pytest.raises(ValueError, match="no input dropout"):
+        lockstep_bidirectional_lstm(inputs, lengths, lstm, Dropout(0.5).eval())

@@ -312,3 +312,40 @@ def test_batched_experts_are_separate_two_layer_mlps(activation):
     trained = experts.train()(x)
     assert trained.shape == expected.shape and not torch.allclose(trained, expected)
     assert not torch.allclose(trained[:, 0], trained[:, 1])
+
+
+def test_prediction_reads_each_distinct_word_once_with_the_same_outputs(tiny_config):
+    """Without dropout, word-vector E(x) comes once per distinct (word id, characters) of the batch
+    (`DistinctWordInputs`): repeated words, the unknown id with other characters and the same characters under
+    another id are told apart; its rows per position, and the model's outputs, equal those of E(x) computed per
+    position (the training path with its dropout off), also for a subset of rows (`task_rows`)."""
+    from modeling_manmoe.distinct_words import DistinctWordInputs
+
+    model = build(tiny_config).eval()
+    word_types = [(5, [3, 4]), (1, [6, 7, 8]), (1, [6]), (9, [3, 4]), (7, [2, 2, 2, 2, 2, 2])]  # (word id, chars)
+    sentences = [[0, 1, 0, 2, 3], [4, 0, 0], [2, 1, 3, 4, 4]]
+    input_ids = torch.zeros(3, 6, dtype=torch.long)
+    char_ids = torch.zeros(3, 6, 6, dtype=torch.long)
+    for row, sentence in enumerate(sentences):
+        for position, kind in enumerate(sentence):
+            input_ids[row, position] = word_types[kind][0]
+            char_ids[row, position, : len(word_types[kind][1])] = torch.tensor(word_types[kind][1])
+    batch = {"input_ids": input_ids, "char_ids": char_ids, "attention_mask": (input_ids != 0).long()}
+    distinct = model.manmoe.embed(batch["attention_mask"], input_ids=input_ids, char_ids=char_ids)
+    assert isinstance(distinct, DistinctWordInputs)
+    assert [len(block) for block in distinct.blocks] == [6, 6]  # five word types and the padding word
+    with torch.no_grad():
+        predicted = model(**batch)
+        model.manmoe.inputs.train()
+        model.manmoe.inputs.char_cnn.dropout.p = 0.0  # the per-position path, no dropout anywhere
+        per_position = model.manmoe.embed(batch["attention_mask"], input_ids=input_ids, char_ids=char_ids)
+        assert isinstance(per_position, list)
+        for block, expected in zip(distinct.expand(), per_position, strict=True):
+            torch.testing.assert_close(block, expected, rtol=0, atol=1e-6)
+        reference = model(**batch)
+        rows = torch.tensor([True, False, True])
+        subset = model.manmoe(**batch, task_rows=rows)
+        model.manmoe.inputs.eval()
+        distinct_subset = model.manmoe(**batch, task_rows=rows)
+    torch.testing.assert_close(predicted.logits, reference.logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(distinct_subset.last_hidden_state, subset.last_hidden_state, rtol=0, atol=1e-6)

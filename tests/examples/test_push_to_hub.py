@@ -20,6 +20,7 @@ CODE_FILES = {
     "bidirectional_lstm.py",
     "configuration_manmoe.py",
     "discriminator.py",
+    "distinct_words.py",
     "dropout.py",
     "embeddings.py",
     "encoder.py",
