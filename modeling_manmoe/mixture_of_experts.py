@@ -1,4 +1,4 @@
-"""A mixture of language experts with a gate, all experts evaluated as one batched tensor operation."""
+"""A mixture of language experts with a gate, the experts' parameters stacked and evaluated together."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ class BatchedExperts(nn.Module):
     """`num_experts` two-layer MLPs evaluated together: dropout, linear, ReLU, [dropout], linear, activation.
 
     Parameters are stacked (`weight1`: experts x in x hidden, ...), so the parameter count equals that of
-    `num_experts` separate `nn.Linear` pairs and the computation is two batched matrix products. Every expert
-    draws its own dropout mask, as separate expert modules would.
+    `num_experts` separate `nn.Linear` pairs. With dropout (training) the computation is two batched matrix
+    products and every expert draws its own dropout mask, as separate expert modules would; without it, one
+    product for all first layers and one per expert's second layer (`expert_outputs`).
     """
 
     def __init__(
@@ -48,16 +49,44 @@ class BatchedExperts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, input_size) -> (N, num_experts, output_size)"""
-        experts, input_size, hidden_size = self.weight1.shape
-        if self.training and self.dropout.p > 0:
-            x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
-            hidden = torch.relu(torch.einsum("nei,eih->neh", x, self.weight1) + self.bias1)
-        else:  # every expert reads the same x: one matrix product with the experts' first layers side by side
-            side_by_side = self.weight1.transpose(0, 1).reshape(input_size, experts * hidden_size)
-            hidden = torch.addmm(self.bias1.reshape(-1), x, side_by_side).relu_().view(-1, experts, hidden_size)
+        if not self.dropout.active:
+            return torch.stack(list(self.expert_outputs(x)), dim=1)
+        experts = self.weight1.shape[0]
+        x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
+        hidden = torch.relu(torch.einsum("nei,eih->neh", x, self.weight1) + self.bias1)
         if self.dropout_between:
             hidden = self.dropout(hidden)
-        out = torch.einsum("neh,eho->neo", hidden, self.weight2) + self.bias2
+        return self.activate(torch.einsum("neh,eho->neo", hidden, self.weight2) + self.bias2)
+
+    def weighted_sum(self, x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+        """`sum_e weights[:, e] * expert_e(x)`: x (N, input_size), weights (N, num_experts), or None for the one
+        expert's output -> (N, output_size). Without dropout the experts' outputs are summed one expert at a time,
+        never stacked into an (N, num_experts, output_size) tensor."""
+        if self.dropout.active:
+            outputs = self(x)
+            return outputs[:, 0] if weights is None else torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
+        mixture = None
+        for expert, output in enumerate(self.expert_outputs(x)):
+            if weights is None:
+                return output
+            weight = weights[:, expert : expert + 1]
+            mixture = output * weight if mixture is None else mixture.addcmul_(output, weight)
+        return mixture
+
+    def expert_outputs(self, x: torch.Tensor):
+        """Without dropout: each expert's output (N, output_size) in turn. The first layers are one matrix product
+        with the experts' weights side by side (bias fused, ReLU in place); each second layer reads its expert's
+        columns of that product, its weight transposed as `nn.Linear` stores it (a faster product on CPU than
+        `einsum` over the experts, above all for a narrow output such as C's tags)."""
+        experts, input_size, hidden_size = self.weight1.shape
+        side_by_side = self.weight1.transpose(0, 1).reshape(input_size, experts * hidden_size)
+        hidden = torch.addmm(self.bias1.reshape(-1), x, side_by_side).relu_()  # (N, experts * hidden)
+        weight2 = self.weight2.transpose(1, 2).contiguous()  # (experts, output, hidden)
+        for expert in range(experts):
+            columns = hidden[:, expert * hidden_size : (expert + 1) * hidden_size]
+            yield self.activate(nn.functional.linear(columns, weight2[expert], self.bias2[expert]))
+
+    def activate(self, out: torch.Tensor) -> torch.Tensor:
         return torch.tanh(out) if self.activation == "tanh" else torch.log_softmax(out, dim=-1)
 
 
@@ -97,9 +126,7 @@ class MixtureOfExperts(nn.Module):
 
     def mix(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(N, input_size) -> mixture (N, output_size), gate logits (N, num_experts) or None."""
-        expert_outputs = self.experts(flat)  # (N, E, O)
         if self.gate is None:
-            return expert_outputs[:, 0], None
+            return self.experts.weighted_sum(flat, None), None
         gate_logits = self.gate(flat.detach() if self.detach_gate else flat)  # (N, E)
-        weights = torch.softmax(gate_logits, dim=-1)
-        return torch.bmm(weights.unsqueeze(1), expert_outputs).squeeze(1), gate_logits
+        return self.experts.weighted_sum(flat, torch.softmax(gate_logits, dim=-1)), gate_logits

@@ -297,7 +297,8 @@ def test_random_bits_are_fair_independent_coins():
 @pytest.mark.parametrize("activation", ["tanh", "log_softmax"])
 def test_batched_experts_are_separate_two_layer_mlps(activation):
     """Without dropout (eval) `BatchedExperts` is each expert's own MLP (its first layers computed side by side in
-    one product); in training with dropout every expert reads its own mask."""
+    one product), and `weighted_sum` the gate-weighted sum of their outputs; in training with dropout every expert
+    reads its own mask."""
     torch.manual_seed(0)
     experts = BatchedExperts(3, 5, 4, 6, dropout=0.5, dropout_between=True, activation=activation)
     experts.reset_parameters(torch.nn.init)
@@ -309,6 +310,9 @@ def test_batched_experts_are_separate_two_layer_mlps(activation):
         outputs.append(torch.tanh(out) if activation == "tanh" else torch.log_softmax(out, -1))
     expected = torch.stack(outputs, dim=1)
     torch.testing.assert_close(experts.eval()(x), expected)
+    weights = torch.softmax(torch.randn(7, 3), dim=-1)
+    torch.testing.assert_close(experts.weighted_sum(x, weights), (weights.unsqueeze(-1) * expected).sum(1))
+    torch.testing.assert_close(experts.weighted_sum(x, None), expected[:, 0])
     trained = experts.train()(x)
     assert trained.shape == expected.shape and not torch.allclose(trained, expected)
     assert not torch.allclose(trained[:, 0], trained[:, 1])
