@@ -171,15 +171,16 @@ class InputRepresentation(nn.Module):
         (batch, words, char_hidden_size); `num_words` is the padded word count of the batch. The extractors' BiLSTMs
         read the blocks as one input (`lockstep_bidirectional_lstm`), so the frozen block needs no gradient.
 
-        In word-vector mode without dropout (prediction), the blocks come once per distinct word of the batch
-        (`DistinctWordInputs`: the same values, and the BiLSTMs' first-layer products are computed per distinct
+        In word-vector mode on CPU without dropout (prediction), the blocks come once per distinct word of the batch
+        (`DistinctWordInputs`: the same values; the CPU BiLSTM computes its first-layer products per distinct
         word)."""
         if self.input_mode == "word_vectors":
             if input_ids is None:
                 raise ValueError("input_mode='word_vectors' needs `input_ids` (word ids from ManMoeTokenizer)")
             if self.char_cnn is not None and char_ids is None:
                 raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
-            if not self.training and (self.char_cnn is None or not self.char_cnn.dropout.active):
+            char_dropout = self.char_cnn is not None and self.char_cnn.dropout.active
+            if not self.training and not char_dropout and input_ids.device.type == "cpu":
                 return self.distinct_words(input_ids, char_ids)
             parts = [self.word_embeddings(input_ids)]
         elif input_features is not None:
