@@ -42,8 +42,8 @@ train_lengths = train_sentence_lengths(options)
 
 
 def sequential(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(rows, words, 428), mask (rows, words) -> h_s, h_p (rows, words, 200) each."""
-    return shared(x, mask), private(x, mask)
+    """(rows, words, 428), mask (rows, words) -> h_s, h_p of the real words (num_words, 200) each."""
+    return shared(x, mask).values, private(x, mask).values
 
 
 def sequential_one_thread(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,13 +60,13 @@ def python_threads(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
     def run_private():
         torch.set_num_threads(1)
         with torch.inference_mode():
-            outputs["private"] = private(x, mask)
+            outputs["private"] = private(x, mask).values
 
     worker = threading.Thread(target=run_private)
     torch.set_num_threads(1)
     try:
         worker.start()
-        outputs["shared"] = shared(x, mask)
+        outputs["shared"] = shared(x, mask).values
         worker.join()
     finally:
         torch.set_num_threads(threads)
@@ -74,8 +74,8 @@ def python_threads(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, t
 
 
 def jit_fork(x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    future = torch.jit.fork(private, x, mask)
-    return shared(x, mask), torch.jit.wait(future)
+    future = torch.jit.fork(lambda: private(x, mask).values)
+    return shared(x, mask).values, torch.jit.wait(future)
 
 
 WAYS = {"sequential": sequential, "sequential_one_thread": sequential_one_thread,

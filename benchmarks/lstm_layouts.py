@@ -83,7 +83,7 @@ def packed(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
 
 def lockstep(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """`BiLSTMEncoder` (eval): `lockstep_bidirectional_lstm` on CPU."""
-    return encoder(x, (torch.arange(x.shape[1]) < lengths[:, None]).long())
+    return encoder(x, (torch.arange(x.shape[1]) < lengths[:, None]).long()).padded()
 
 
 def timed_call(layout, x: torch.Tensor, lengths: torch.Tensor, gradients: bool) -> None:

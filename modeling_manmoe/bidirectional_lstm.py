@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from .distinct_words import DistinctWordInputs
+from .real_words import RealWords
 
 
 class PackedLayout:
@@ -187,12 +188,13 @@ def lockstep_bidirectional_lstm(
     lstm: nn.LSTM,
     input_dropout: nn.Module | None = None,
     dropout: nn.Module | None = None,
-) -> torch.Tensor:
+) -> RealWords:
     """`lstm` (bidirectional, batch_first, with biases) applied to each sentence's real words.
 
     inputs (batch, words, input_size), or its column blocks (batch, words, d_k) with sum d_k = input_size (the LSTM
-    reads their concatenation), lengths (batch,) real words per row (>= 1) -> (batch, words, 2 x hidden_size), zeros
-    at padded positions. `input_dropout` is applied to the real words' inputs, `dropout` between layers (where
+    reads their concatenation), lengths (batch,) real words per row (>= 1) -> the outputs (2 x hidden_size) of the
+    first `lengths[b]` words of each row b, as `RealWords` in packed order (`.padded()`: (batch, words, 2 x
+    hidden_size), zeros at padded positions). `input_dropout` is applied to the real words' inputs, `dropout` between layers (where
     `nn.LSTM` applies its own `dropout`).
 
     Given as blocks, the first layer's input products are summed block by block (the same products, the same
@@ -251,5 +253,4 @@ def lockstep_bidirectional_lstm(
         else:
             hidden = run_recurrence(gates, torch.stack(weights_hh), layout)[2]
         layer_input, gathered = [torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)], None
-    output = layer_input[0].new_zeros(batch * total_length, layer_input[0].shape[-1])
-    return output.index_copy_(0, layout.padded_index, layer_input[0]).view(batch, total_length, -1)
+    return RealWords(layer_input[0], layout.padded_index, (batch, total_length))

@@ -13,6 +13,7 @@ from .configuration_manmoe import ManMoeConfig
 from .distinct_words import DistinctWordInputs
 from .dropout import Dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
+from .real_words import RealWords
 
 Embeddings = torch.Tensor | Sequence[torch.Tensor] | DistinctWordInputs
 """E(x) as the extractors read it: one tensor (batch, words, input_size), its column blocks, or once per distinct word."""
@@ -33,8 +34,8 @@ def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
 class BiLSTMEncoder(nn.Module):
     """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
 
-    Padding never changes the outputs of real words (no sorting needed by the caller); outputs at padded positions
-    are zeros. The parameters are those of an `nn.LSTM`; on CPU it runs as `lockstep_bidirectional_lstm` (the same
+    Padding never changes the outputs of real words (no sorting needed by the caller), and only the real words'
+    outputs are given (`RealWords`). The parameters are those of an `nn.LSTM`; on CPU it runs as `lockstep_bidirectional_lstm` (the same
     function, both directions at once, a hand-written backward), elsewhere as `nn.LSTM` on packed sequences (cuDNN
     on a GPU, oneDNN's bfloat16 LSTM under a CPU autocast that has one).
     """
@@ -52,9 +53,9 @@ class BiLSTMEncoder(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
         )
 
-    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> RealWords:
         """(batch, words, input_size), its column blocks (batch, words, d_k) or `DistinctWordInputs`
-        (`InputRepresentation`), mask (batch, words) -> (batch, words, hidden_size)"""
+        (`InputRepresentation`), mask (batch, words) -> the real words' outputs (num_words, hidden_size)"""
         lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         dropouts = (self.input_dropout, self.between_layers_dropout)
         lockstep = attention_mask.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
@@ -73,7 +74,7 @@ class BiLSTMEncoder(nn.Module):
         packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
         output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
-        return output
+        return RealWords.from_padded(output, attention_mask)
 
 
 class SharedFeatureExtractor(nn.Module):
@@ -89,8 +90,9 @@ class SharedFeatureExtractor(nn.Module):
             config.lstm_dropout,
         )
 
-    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_s (batch, words, shared_hidden_size)"""
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> RealWords:
+        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_s of the real words
+        (num_words, shared_hidden_size)"""
         return self.encoder(embeddings, attention_mask)
 
 
@@ -112,7 +114,7 @@ class PrivateFeatureExtractor(nn.Module):
             experts, hidden, use_gate=config.use_private_moe, detach_gate=config.detach_gates
         )
 
-    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_p (batch, words, private_hidden_size), gate logits
-        (batch, words, num_experts) or None; both are zero at padded positions"""
-        return self.mixture(self.encoder(embeddings, attention_mask), attention_mask)
+    def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> tuple[RealWords, RealWords | None]:
+        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_p of the real words
+        (num_words, private_hidden_size) and their gate logits (num_words, num_experts), or None without a gate"""
+        return self.mixture(self.encoder(embeddings, attention_mask))

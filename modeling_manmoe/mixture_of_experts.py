@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from .dropout import Dropout
+from .real_words import RealWords
 
 
 class BatchedExperts(nn.Module):
@@ -104,27 +105,14 @@ class MixtureOfExperts(nn.Module):
         self.gate = nn.Linear(input_size, experts.weight1.shape[0]) if use_gate else None
         self.detach_gate = detach_gate
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """
-        x: (..., input_size); mask: (...) real positions, or None for all. Experts and gate run on the real
-        positions only; padded positions get zeros (they never reach a loss or a prediction).
-        Returns the mixture (..., output_size) and the gate logits (..., num_experts) or None without a gate.
-        """
-        leading = x.shape[:-1]
-        flat = x.reshape(-1, x.shape[-1])
-        if mask is None:
-            mixture, gate_logits = self.mix(flat)
-        else:
-            # row indices, not a boolean mask: on CPU index_select / index_copy_ gather and scatter rows several
-            # times faster than boolean indexing and index_put (the same values)
-            real = torch.nonzero(mask.reshape(-1)).squeeze(1)
-            real_mixture, real_gates = self.mix(flat.index_select(0, real))
-            mixture = real_mixture.new_zeros(flat.shape[0], real_mixture.shape[-1]).index_copy_(0, real, real_mixture)
-            gate_logits = None
-            if real_gates is not None:
-                gate_logits = real_gates.new_zeros(flat.shape[0], real_gates.shape[-1]).index_copy_(0, real, real_gates)
-        gate_logits = None if gate_logits is None else gate_logits.reshape(*leading, -1)
-        return mixture.reshape(*leading, -1), gate_logits
+    def forward(self, x: torch.Tensor | RealWords) -> tuple[torch.Tensor | RealWords, torch.Tensor | RealWords | None]:
+        """x: (N, input_size), or the real words' features (`RealWords`, num_words x input_size: experts and gate run
+        on the real words only) -> the mixture (N or num_words, output_size) and the gate logits (N or num_words,
+        num_experts), or None without a gate; of the same kind as x."""
+        if isinstance(x, torch.Tensor):
+            return self.mix(x)
+        mixture, gate_logits = self.mix(x.values)
+        return x.with_values(mixture), None if gate_logits is None else x.with_values(gate_logits)
 
     def mix(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(N, input_size) -> mixture (N, output_size), gate logits (N, num_experts) or None."""

@@ -21,6 +21,7 @@ from .encoder import LayerMix
 from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
 from .mixture_of_experts import BatchedExperts
 from .predictors import MoESentenceClassifier, MoETagger
+from .real_words import RealWords
 
 
 @dataclass
@@ -36,6 +37,20 @@ class ManMoeModelOutput(ModelOutput):
     shared_features: torch.FloatTensor | None = None
     private_gate_logits: torch.FloatTensor | None = None
     language_logits: torch.FloatTensor | None = None
+
+
+@dataclass
+class RealWordFeatures:
+    """`ManMoeModel.real_word_features`: the features of the real words only, never padded (`RealWords`).
+
+    features: [h_s ; h_p] of the task rows' words (num_words, shared_hidden_size + private_hidden_size).
+    shared: h_s of every row's words (all words, shared_hidden_size).
+    private_gate_logits: F_p's gate on the task rows' words (num_words, num_experts), or None.
+    """
+
+    features: RealWords
+    shared: RealWords
+    private_gate_logits: RealWords | None
 
 
 @dataclass
@@ -169,10 +184,17 @@ class ManMoeModel(ManMoePreTrainedModel):
         return self.inputs(num_words=attention_mask.shape[1], **inputs)
 
     def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
-        """h_s only (E and F_s, no private branch): what the discriminator's own training step needs."""
+        """h_s only (E and F_s, no private branch), (batch, words, shared_hidden_size): what the discriminator's own
+        training step needs."""
         if attention_mask is None:
             attention_mask = self.word_attention_mask(inputs.get("input_ids"))
-        return self.shared_extractor(self.embed(attention_mask, **inputs), attention_mask)
+        return self.shared_extractor(self.embed(attention_mask, **inputs), attention_mask).padded()
+
+    def language_logits(self, shared: RealWords) -> torch.Tensor:
+        """D on h_s -> (batch, num_languages) log-probabilities."""
+        if self.discriminator is None:
+            raise ValueError("return_language_logits=True but the model has no discriminator (use_adversary)")
+        return self.discriminator(shared.padded())
 
     def forward(
         self,
@@ -191,19 +213,34 @@ class ManMoeModel(ManMoePreTrainedModel):
         """`task_rows` (batch,) bool: the rows that also get F_p (default: all). Training passes the labeled
         rows: unlabeled rows only need h_s for the discriminator. `last_hidden_state` and the private gate
         logits then hold the task rows only; `shared_features` always holds every row."""
-        if attention_mask is None:
-            attention_mask = self.word_attention_mask(input_ids)
-        embeddings = self.embed(
-            attention_mask,
+        words = self.real_word_features(
             input_ids=input_ids,
             char_ids=char_ids,
+            attention_mask=attention_mask,
             encoder_input_ids=encoder_input_ids,
             encoder_attention_mask=encoder_attention_mask,
             encoder_word_ids=encoder_word_ids,
             input_features=input_features,
+            task_rows=task_rows,
         )
+        gates = words.private_gate_logits
+        return ManMoeModelOutput(
+            last_hidden_state=words.features.padded(),
+            shared_features=words.shared.padded(),
+            private_gate_logits=None if gates is None else gates.padded(),
+            language_logits=self.language_logits(words.shared) if return_language_logits else None,
+        )
+
+    def real_word_features(
+        self, attention_mask: torch.Tensor | None = None, task_rows: torch.Tensor | None = None, **inputs
+    ) -> RealWordFeatures:
+        """What `forward` computes, for the real words only (the task heads read this: everything after the
+        BiLSTMs works word by word, so no padded (batch, words, ...) tensor is built). `inputs`: the input tensors
+        of `forward`; `task_rows` as there."""
+        if attention_mask is None:
+            attention_mask = self.word_attention_mask(inputs.get("input_ids"))
+        embeddings = self.embed(attention_mask, **inputs)
         shared = self.shared_extractor(embeddings, attention_mask)
-        task_shared = shared
         if task_rows is not None:
             # index_select, not boolean indexing: its backward is an index_add, not an accumulating index_put
             rows = torch.nonzero(task_rows).squeeze(1)
@@ -211,19 +248,14 @@ class ManMoeModel(ManMoePreTrainedModel):
                 embeddings = embeddings.index_select(rows)
             else:
                 embeddings = [block.index_select(0, rows) for block in embeddings]
-            attention_mask, task_shared = attention_mask[task_rows], shared.index_select(0, rows)
+            attention_mask = attention_mask[task_rows]
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
-        language_logits = None
-        if return_language_logits:
-            if self.discriminator is None:
-                raise ValueError("return_language_logits=True but the model has no discriminator (use_adversary)")
-            language_logits = self.discriminator(shared)
-        return ManMoeModelOutput(
-            last_hidden_state=torch.cat([task_shared, private], dim=-1),
-            shared_features=shared,
-            private_gate_logits=private_gate_logits,
-            language_logits=language_logits,
-        )
+        positions = private.positions  # the words of F_p's grid; with task rows, their positions in F_s's grid
+        if task_rows is not None:
+            words = attention_mask.shape[1]
+            positions = rows.index_select(0, positions // words) * words + positions % words
+        features = torch.cat([shared.values_at(positions), private.values], dim=-1)
+        return RealWordFeatures(private.with_values(features), shared, private_gate_logits)
 
 
 def gate_loss(gate_logits: torch.Tensor | None, lang_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -285,7 +317,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
         `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D."""
         if attention_mask is None:
             attention_mask = self.manmoe.word_attention_mask(input_ids)
-        base = self.manmoe(
+        words = self.manmoe.real_word_features(
             input_ids=input_ids,
             char_ids=char_ids,
             attention_mask=attention_mask,
@@ -293,21 +325,21 @@ class _ManMoeHead(ManMoePreTrainedModel):
             encoder_attention_mask=encoder_attention_mask,
             encoder_word_ids=encoder_word_ids,
             input_features=input_features,
-            return_language_logits=return_language_logits,
             task_rows=task_rows,
         )
         if task_rows is not None:
             attention_mask = attention_mask[task_rows]
             labels = labels[task_rows] if labels is not None else None
             lang_ids = lang_ids[task_rows] if lang_ids is not None else None
-        log_probs, predictor_gate_logits = self.predictor(base.last_hidden_state, attention_mask)
+        log_probs, predictor_gate_logits = self.predictor(words.features)
+        private_gate_logits = None if words.private_gate_logits is None else words.private_gate_logits.padded()
         loss = task = gates = None
         if labels is not None:
             task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels.reshape(-1))
             gates = task.new_zeros(())
             if lang_ids is not None:
                 gates = self.config.private_gate_loss_weight * gate_loss(
-                    base.private_gate_logits, lang_ids, attention_mask
+                    private_gate_logits, lang_ids, attention_mask
                 ) + self.config.predictor_gate_loss_weight * gate_loss(predictor_gate_logits, lang_ids, attention_mask)
             loss = task + gates
         return ManMoeClassifierOutput(
@@ -315,10 +347,10 @@ class _ManMoeHead(ManMoePreTrainedModel):
             logits=log_probs,
             task_loss=task,
             gate_loss=gates,
-            private_gate_logits=base.private_gate_logits,
+            private_gate_logits=private_gate_logits,
             predictor_gate_logits=predictor_gate_logits,
-            language_logits=base.language_logits,
-            shared_features=base.shared_features if output_shared_features else None,
+            language_logits=self.manmoe.language_logits(words.shared) if return_language_logits else None,
+            shared_features=words.shared.padded() if output_shared_features else None,
         )
 
 

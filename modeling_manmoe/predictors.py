@@ -7,6 +7,7 @@ from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
+from .real_words import RealWords
 
 
 def predictor_mixture(config: ManMoeConfig) -> MixtureOfExperts:
@@ -33,10 +34,11 @@ class MoETagger(nn.Module):
         super().__init__()
         self.mixture = predictor_mixture(config)
 
-    def forward(self, features: torch.Tensor, attention_mask: torch.Tensor):
-        """[h_s ; h_p] (batch, words, 2H) -> tag log-probabilities (batch, words, num_labels), gate logits
-        (batch, words, num_experts) or None; zeros at padded positions"""
-        return self.mixture(features, attention_mask)
+    def forward(self, features: RealWords):
+        """[h_s ; h_p] of the real words (num_words, 2H) -> tag log-probabilities (batch, words, num_labels), gate
+        logits (batch, words, num_experts) or None; zeros at padded positions"""
+        log_probs, gate_logits = self.mixture(features)
+        return log_probs.padded(), None if gate_logits is None else gate_logits.padded()
 
 
 class MoESentenceClassifier(nn.Module):
@@ -48,10 +50,12 @@ class MoESentenceClassifier(nn.Module):
         self.attention = nn.Linear(config.shared_hidden_size + config.private_hidden_size, 1, bias=False)
         self.mixture = predictor_mixture(config)
 
-    def forward(self, features: torch.Tensor, attention_mask: torch.Tensor):
-        """[h_s ; h_p] (batch, words, 2H) -> label log-probabilities (batch, num_labels), gate logits (batch,
-        num_experts) or None"""
-        scores = self.attention(features).squeeze(-1).masked_fill(attention_mask == 0, float("-inf"))
+    def forward(self, features: RealWords):
+        """[h_s ; h_p] of the real words (num_words, 2H) -> label log-probabilities (batch, num_labels), gate logits
+        (batch, num_experts) or None"""
+        real = features.mask()
+        features = features.padded()
+        scores = self.attention(features).squeeze(-1).masked_fill(~real, float("-inf"))
         weights = torch.softmax(scores, dim=-1)  # (B, T)
         pooled = torch.bmm(weights.unsqueeze(1), features).squeeze(1)  # (B, 2H)
         return self.mixture(pooled)

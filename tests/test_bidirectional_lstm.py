@@ -16,6 +16,11 @@ def packed_lstm(lstm, inputs, lengths):
     return pad_packed_sequence(output, batch_first=True, total_length=inputs.shape[1])[0]
 
 
+def padded_lockstep(*args):
+    """`lockstep_bidirectional_lstm`'s real words scattered into the padded grid (zeros at padding)."""
+    return lockstep_bidirectional_lstm(*args).padded()
+
+
 @pytest.mark.parametrize(
     "lengths, num_layers",
     [
@@ -31,7 +36,7 @@ def test_equals_nn_lstm_on_packed_sequences_values_and_gradients(lengths, num_la
     lengths = torch.tensor(lengths)
     inputs = torch.randn(len(lengths), 9, 5, dtype=torch.double, requires_grad=True)
     expected = packed_lstm(lstm, inputs, lengths)
-    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    actual = padded_lockstep(inputs, lengths, lstm)
     assert actual.shape == expected.shape == (len(lengths), 9, 8)
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
     padded = torch.arange(9)[None, :] >= lengths[:, None]
@@ -58,20 +63,20 @@ def test_column_blocks_are_read_as_their_concatenation():
     upstream = torch.randn_like(expected)
     expected_grads = torch.autograd.grad(expected, [whole, *lstm.parameters()], upstream)
     blocks_grads = [expected_grads[0][..., :5], expected_grads[0][..., 5:], *expected_grads[1:]]
-    actual = lockstep_bidirectional_lstm([first, second], lengths, lstm)
+    actual = padded_lockstep([first, second], lengths, lstm)
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
     for grad_actual, grad_expected in zip(
         torch.autograd.grad(actual, [first, second, *lstm.parameters()], upstream), blocks_grads, strict=True
     ):
         torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
     frozen = first.detach()
-    actual = lockstep_bidirectional_lstm([frozen, second], lengths, lstm)
+    actual = padded_lockstep([frozen, second], lengths, lstm)
     for grad_actual, grad_expected in zip(
         torch.autograd.grad(actual, [second, *lstm.parameters()], upstream), blocks_grads[1:], strict=True
     ):
         torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
     with torch.no_grad():  # the unrecorded path sums the blocks' products in place
-        unrecorded = lockstep_bidirectional_lstm([frozen, second], lengths, lstm)
+        unrecorded = padded_lockstep([frozen, second], lengths, lstm)
     torch.testing.assert_close(unrecorded, expected.detach(), rtol=0, atol=1e-12)
 
 
@@ -82,7 +87,7 @@ def test_float32_agrees_with_nn_lstm_at_the_paper_size():
     lengths = torch.randint(1, 41, (32,))
     inputs = torch.randn(32, int(lengths.max()), 428, requires_grad=True)
     expected = packed_lstm(lstm, inputs, lengths)
-    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    actual = padded_lockstep(inputs, lengths, lstm)
     torch.testing.assert_close(actual, expected, rtol=0, atol=2e-6)
     (grad_actual,) = torch.autograd.grad(actual.square().sum(), inputs)
     (grad_expected,) = torch.autograd.grad(expected.square().sum(), inputs)
@@ -106,13 +111,13 @@ def test_dropout_between_layers_and_on_inputs_in_training_only():
     lstm = torch.nn.LSTM(6, 5, num_layers=2, bidirectional=True, batch_first=True)
     lengths, inputs = torch.tensor([4, 2]), torch.randn(2, 4, 6)
     dropouts = Dropout(0.5), Dropout(0.5)
-    plain = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    plain = padded_lockstep(inputs, lengths, lstm)
     for dropout in dropouts:
         dropout.eval()
-    assert torch.equal(lockstep_bidirectional_lstm(inputs, lengths, lstm, *dropouts), plain)
+    assert torch.equal(padded_lockstep(inputs, lengths, lstm, *dropouts), plain)
     for dropout in dropouts:
         dropout.train()
-    assert not torch.allclose(lockstep_bidirectional_lstm(inputs, lengths, lstm, *dropouts), plain)
+    assert not torch.allclose(padded_lockstep(inputs, lengths, lstm, *dropouts), plain)
 
 
 def test_encoder_on_cpu_equals_the_packed_nn_lstm():
@@ -123,7 +128,7 @@ def test_encoder_on_cpu_equals_the_packed_nn_lstm():
     inputs = torch.randn(3, 6, 7)
     with torch.no_grad():
         expected = packed_lstm(encoder.lstm, inputs, mask.sum(-1))
-        torch.testing.assert_close(encoder(inputs, mask), expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(encoder(inputs, mask).padded(), expected, rtol=0, atol=1e-6)
 
 
 def test_without_gradients_the_same_outputs():
@@ -132,12 +137,12 @@ def test_without_gradients_the_same_outputs():
     torch.manual_seed(4)
     lstm = torch.nn.LSTM(5, 4, num_layers=2, bidirectional=True, batch_first=True)
     lengths, inputs = torch.tensor([3, 6, 1]), torch.randn(3, 6, 5)
-    recorded = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    recorded = padded_lockstep(inputs, lengths, lstm)
     assert recorded.requires_grad
     with torch.no_grad():
-        unrecorded = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+        unrecorded = padded_lockstep(inputs, lengths, lstm)
     with torch.inference_mode():
-        inference = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+        inference = padded_lockstep(inputs, lengths, lstm)
     assert (
         not unrecorded.requires_grad
         and torch.equal(unrecorded, recorded.detach())
@@ -160,8 +165,8 @@ def test_distinct_word_inputs_give_the_per_word_function():
     expanded = inputs.expand()
     assert [tuple(block.shape) for block in expanded] == [(4, 8, 5), (4, 8, 2)]
     assert torch.equal(expanded[0][2, 7], blocks[0][positions[2, 7]])
-    expected = lockstep_bidirectional_lstm(expanded, lengths, lstm)
-    actual = lockstep_bidirectional_lstm(inputs, lengths, lstm)
+    expected = padded_lockstep(expanded, lengths, lstm)
+    actual = padded_lockstep(inputs, lengths, lstm)
     torch.testing.assert_close(actual, expected, rtol=0, atol=1e-12)
     upstream = torch.randn_like(expected)
     wrt = [blocks[0], *lstm.parameters()]
@@ -170,12 +175,10 @@ def test_distinct_word_inputs_give_the_per_word_function():
     ):
         torch.testing.assert_close(grad_actual, grad_expected, rtol=0, atol=1e-12)
     with torch.inference_mode():
-        torch.testing.assert_close(
-            lockstep_bidirectional_lstm(inputs, lengths, lstm), expected.detach(), rtol=0, atol=1e-12
-        )
+        torch.testing.assert_close(padded_lockstep(inputs, lengths, lstm), expected.detach(), rtol=0, atol=1e-12)
     rows = torch.tensor([3, 1])
     torch.testing.assert_close(
-        lockstep_bidirectional_lstm(inputs.index_select(rows), lengths[rows], lstm), expected[rows], rtol=0, atol=1e-12
+        padded_lockstep(inputs.index_select(rows), lengths[rows], lstm), expected[rows], rtol=0, atol=1e-12
     )
     with pytest.raises(ValueError, match="no input dropout"):
         lockstep_bidirectional_lstm(inputs, lengths, lstm, Dropout(0.5).eval())

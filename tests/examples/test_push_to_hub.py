@@ -29,6 +29,7 @@ CODE_FILES = {
     "mixture_of_experts.py",
     "modeling_manmoe.py",
     "predictors.py",
+    "real_words.py",
     "tokenization_manmoe.py",
     "window_convolution.py",
 }
