@@ -102,7 +102,7 @@ def run_recurrence(
             torch.mul(input_gate, candidate, out=cell)
         else:
             torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(input_gate, candidate)
-        torch.tanh(cell, out=tanh_steps[step])
+        torch.mul(cell, two, out=tanh_steps[step]).sigmoid_().mul_(two).sub_(one)  # tanh(c) = 2 sigmoid(2 c) - 1
         torch.mul(output_gate, tanh_steps[step], out=hidden_steps[step])
     return cells, tanh_cells, hidden
 

@@ -313,6 +313,11 @@ def test_batched_experts_are_separate_two_layer_mlps(activation):
     weights = torch.softmax(torch.randn(7, 3), dim=-1)
     torch.testing.assert_close(experts.weighted_sum(x, weights), (weights.unsqueeze(-1) * expected).sum(1))
     torch.testing.assert_close(experts.weighted_sum(x, None), expected[:, 0])
+    # without dropout but recorded (eval with gradients): the gradients of the separate MLPs
+    grads = torch.autograd.grad((experts.weighted_sum(x, weights) ** 2).sum(), list(experts.parameters()))
+    reference = torch.autograd.grad(((weights.unsqueeze(-1) * expected).sum(1) ** 2).sum(), list(experts.parameters()))
+    for grad, expected_grad in zip(grads, reference, strict=True):
+        torch.testing.assert_close(grad, expected_grad)
     trained = experts.train()(x)
     assert trained.shape == expected.shape and not torch.allclose(trained, expected)
     assert not torch.allclose(trained[:, 0], trained[:, 1])
