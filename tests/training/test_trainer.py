@@ -231,3 +231,26 @@ def test_encoded_occurrences_of_a_word_share_one_char_id_list():
     collated = collate_word_features(plain)
     for key, value in collate_word_features(items).items():
         assert torch.equal(value, collated[key])
+
+
+def test_prediction_reads_longest_first_and_returns_rows_in_the_dataset_order(tmp_path):
+    """Evaluation batches are read longest first (fewer BiLSTM steps per sentence); `predict` gives each row back
+    where the dataset has it: the tags a forward pass over that sentence alone gives, and its own labels."""
+    from modeling_manmoe.training.batching import EncodedDataset
+
+    trainer = make_trainer(tmp_path, train=False, per_device_eval_batch_size=5)
+    _, tokenizer, _, data = synthetic_task()
+    dataset = EncodedDataset(trainer.encode_dataset(data["de"], tokenizer, "de", trainer.label_column), "de")
+    lengths = [len(item["input_ids"]) for item in dataset.items]
+    longest_first = sorted(range(len(lengths)), key=lambda row: -lengths[row])
+    assert longest_first != list(range(len(lengths))), "the fixture's order is not already longest first"
+    assert list(trainer._get_eval_sampler(dataset)) == longest_first
+    output = trainer.predict(dataset)
+    assert output.metrics["test_loss"] > 0 and "test_f1" in output.metrics
+    model = trainer.model.eval()
+    with torch.no_grad():
+        for row, item in enumerate(dataset.items):
+            alone = model(**collate_word_features([item])).logits.argmax(-1)[0]
+            assert output.predictions[row][: lengths[row]].tolist() == alone.tolist()
+            assert output.label_ids[row][: lengths[row]].tolist() == item["labels"]
+            assert (output.label_ids[row][lengths[row] :] == -100).all()
