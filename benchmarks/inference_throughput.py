@@ -9,12 +9,13 @@ sentences) with `--workload conll` (`--split test`: `ned.testb`, 5,195 sentences
 with random weights (speed does not depend on them), or a trained one from `--model_dir` (its own tokenizer and word
 table). As users predict: the sentences are encoded once by the tokenizer (`encode_sentences`, what
 `ManMoeTrainer.encode_dataset` does in word-vector mode), then collated in batches of `--batch_size` in file order
-(`--sort_by_length`: longest first) and run under `torch.inference_mode()` (`--bf16`: inside
-`torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the tags, one list of tag ids per sentence. One warm-up
-pass, then `--repeats` timed passes: the median of the prediction time (collate + forward + argmax) gives
-sentences/s and tokens/s; `with_tokenization` adds the encoding. The predictions' entity-level precision, recall and
-F1 against the file's gold tags (`seqeval`, conlleval mode) are reported too: meaningful with a trained
-`--model_dir`, where a run with and one without `--bf16` compare the two precisions' F1.
+(`--sort_by_length`: longest first, the order in which `ManMoeTrainer.evaluate` and `predict` batch them) and run
+under `torch.inference_mode()` (`--bf16`: inside `torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the
+tags, one list of tag ids per sentence. One warm-up pass, then `--repeats` timed passes: the median of the
+prediction time (collate + forward + argmax) gives sentences/s and tokens/s; `with_tokenization` adds the encoding.
+The predictions' entity-level precision, recall and F1 against the file's gold tags (`seqeval`, conlleval mode) are
+reported too: meaningful with a trained `--model_dir`, where a run with and one without `--bf16` compare the two
+precisions' F1.
 `--count_flops`: one more pass under `torch.utils.flop_counter.FlopCounterMode` counts the floating-point operations
 of the prediction (per top-level module), and a large float32 matrix product times what this machine's cores reach
 at the same thread count: the compute floor of the pass (its operations at that rate) and the sentences/s it caps.
@@ -39,8 +40,9 @@ from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
 from modeling_manmoe.inputs import build_word_vector_inputs
 from modeling_manmoe.tokenization_manmoe import collate_word_features
-from modeling_manmoe.training.batching import encode_sentences
+from modeling_manmoe.training.batching import EncodedDataset, encode_sentences
 from modeling_manmoe.training.metrics import entity_scores
+from modeling_manmoe.training.trainer import longest_first
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 add_workload_arguments(parser)
@@ -48,7 +50,11 @@ parser.add_argument("--batch_size", type=int, default=256, help="sentences per f
 parser.add_argument("--repeats", type=int, default=5, help="timed passes after one warm-up pass; the median is quoted")
 parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's own)")
 parser.add_argument("--bf16", action="store_true", help="forward passes under torch.autocast(cpu, bfloat16)")
-parser.add_argument("--sort_by_length", action="store_true", help="batch the sentences longest first (less padding)")
+parser.add_argument(
+    "--sort_by_length",
+    action="store_true",
+    help="batch the sentences longest first, as ManMoeTrainer.evaluate / predict do (fewer BiLSTM steps)",
+)
 parser.add_argument(
     "--model_dir", default=None, help="a trained model folder (model + tokenizer) instead of random weights"
 )
@@ -97,9 +103,7 @@ autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if options.bf16
 
 def predict(items: list[dict]) -> list[list[int]]:
     """Tag ids per sentence, in the input order."""
-    order = list(range(len(items)))
-    if options.sort_by_length:
-        order.sort(key=lambda i: -len(items[i]["input_ids"]))
+    order = longest_first(EncodedDataset(items, target)) if options.sort_by_length else list(range(len(items)))
     predictions: list = [None] * len(items)
     with torch.inference_mode(), autocast():
         for start in range(0, len(order), options.batch_size):
