@@ -194,8 +194,8 @@ def lockstep_bidirectional_lstm(
     inputs (batch, words, input_size), or its column blocks (batch, words, d_k) with sum d_k = input_size (the LSTM
     reads their concatenation), lengths (batch,) real words per row (>= 1) -> the outputs (2 x hidden_size) of the
     first `lengths[b]` words of each row b, as `RealWords` in packed order (`.padded()`: (batch, words, 2 x
-    hidden_size), zeros at padded positions). `input_dropout` is applied to the real words' inputs, `dropout` between layers (where
-    `nn.LSTM` applies its own `dropout`).
+    hidden_size), zeros at padded positions). `input_dropout` is applied to the real words' inputs, `dropout`
+    between layers (where `nn.LSTM` applies its own `dropout`).
 
     Given as blocks, the first layer's input products are summed block by block (the same products, the same
     function), so a block that needs no gradient (frozen word vectors) gets none: its columns of the input

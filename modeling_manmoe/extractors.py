@@ -35,9 +35,9 @@ class BiLSTMEncoder(nn.Module):
     """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
 
     Padding never changes the outputs of real words (no sorting needed by the caller), and only the real words'
-    outputs are given (`RealWords`). The parameters are those of an `nn.LSTM`; on CPU it runs as `lockstep_bidirectional_lstm` (the same
-    function, both directions at once, a hand-written backward), elsewhere as `nn.LSTM` on packed sequences (cuDNN
-    on a GPU, oneDNN's bfloat16 LSTM under a CPU autocast that has one).
+    outputs are given (`RealWords`). The parameters are those of an `nn.LSTM`; on CPU it runs as
+    `lockstep_bidirectional_lstm` (the same function, both directions at once, a hand-written backward), elsewhere
+    as `nn.LSTM` on packed sequences (cuDNN on a GPU, oneDNN's bfloat16 LSTM under a CPU autocast that has one).
     """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float):

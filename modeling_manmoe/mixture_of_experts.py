@@ -91,11 +91,11 @@ class BatchedExperts(nn.Module):
         for expert in range(experts):
             columns = hidden[:, expert * hidden_size : (expert + 1) * hidden_size]
             out = nn.functional.linear(columns, weight2[expert], bias2[expert])
-            if self.activation == "tanh":
-                halves = out.sigmoid_()  # in place: the product's backward does not read it
-                yield torch.add(halves, halves).sub_(1.0)  # a new tensor: sigmoid's backward reads `halves`
-            else:
-                yield torch.log_softmax(out, dim=-1)
+            if self.activation != "tanh":
+                yield self.activate(out)
+                continue
+            halves = out.sigmoid_()  # in place: the product's backward does not read it
+            yield torch.add(halves, halves).sub_(1.0)  # a new tensor: sigmoid's backward reads `halves`
 
     def activate(self, out: torch.Tensor) -> torch.Tensor:
         return torch.tanh(out) if self.activation == "tanh" else torch.log_softmax(out, dim=-1)

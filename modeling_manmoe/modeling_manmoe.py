@@ -190,11 +190,11 @@ class ManMoeModel(ManMoePreTrainedModel):
             attention_mask = self.word_attention_mask(inputs.get("input_ids"))
         return self.shared_extractor(self.embed(attention_mask, **inputs), attention_mask).padded()
 
-    def language_logits(self, shared: RealWords) -> torch.Tensor:
-        """D on h_s -> (batch, num_languages) log-probabilities."""
+    def language_logits(self, shared_features: torch.Tensor) -> torch.Tensor:
+        """D on h_s (batch, words, shared_hidden_size) -> (batch, num_languages) log-probabilities."""
         if self.discriminator is None:
             raise ValueError("return_language_logits=True but the model has no discriminator (use_adversary)")
-        return self.discriminator(shared.padded())
+        return self.discriminator(shared_features)
 
     def forward(
         self,
@@ -223,12 +223,12 @@ class ManMoeModel(ManMoePreTrainedModel):
             input_features=input_features,
             task_rows=task_rows,
         )
-        gates = words.private_gate_logits
+        gates, shared = words.private_gate_logits, words.shared.padded()
         return ManMoeModelOutput(
             last_hidden_state=words.features.padded(),
-            shared_features=words.shared.padded(),
+            shared_features=shared,
             private_gate_logits=None if gates is None else gates.padded(),
-            language_logits=self.language_logits(words.shared) if return_language_logits else None,
+            language_logits=self.language_logits(shared) if return_language_logits else None,
         )
 
     def real_word_features(
@@ -333,6 +333,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
             lang_ids = lang_ids[task_rows] if lang_ids is not None else None
         log_probs, predictor_gate_logits = self.predictor(words.features)
         private_gate_logits = None if words.private_gate_logits is None else words.private_gate_logits.padded()
+        shared = words.shared.padded() if output_shared_features or return_language_logits else None
         loss = task = gates = None
         if labels is not None:
             task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels.reshape(-1))
@@ -349,8 +350,8 @@ class _ManMoeHead(ManMoePreTrainedModel):
             gate_loss=gates,
             private_gate_logits=private_gate_logits,
             predictor_gate_logits=predictor_gate_logits,
-            language_logits=self.manmoe.language_logits(words.shared) if return_language_logits else None,
-            shared_features=words.shared.padded() if output_shared_features else None,
+            language_logits=self.manmoe.language_logits(shared) if return_language_logits else None,
+            shared_features=shared if output_shared_features else None,
         )
 
 

@@ -141,20 +141,23 @@ class ManMoeTrainer(Trainer):
         return self.accelerator.prepare(loader)
 
     def _get_eval_sampler(self, eval_dataset):
-        """Evaluation and prediction of encoded sentences in one process read them longest first (`longest_first`):
-        each batch then holds sentences of similar lengths, so the BiLSTMs take fewer time steps per sentence
-        (prediction of CoNLL-sized dev sets ~10% faster). `predict` gives its rows back in the dataset's order."""
-        order = longest_first(eval_dataset)
-        if order is None or self.args.world_size > 1:
-            return super()._get_eval_sampler(eval_dataset)
-        return order
+        """Evaluation and prediction of encoded sentences in one process read them longest first
+        (`_evaluation_order`): each batch then holds sentences of similar lengths, so the BiLSTMs take fewer time
+        steps per sentence (CoNLL's `ned.testa` at 256 per batch: 207 instead of 692). `predict` gives its rows back
+        in the dataset's order."""
+        order = self._evaluation_order(eval_dataset)
+        return super()._get_eval_sampler(eval_dataset) if order is None else order
+
+    def _evaluation_order(self, dataset) -> list[int] | None:
+        """`longest_first(dataset)` in one process; None (the `Trainer`'s own order) with several."""
+        return None if self.args.world_size > 1 else longest_first(dataset)
 
     def predict(self, test_dataset, ignore_keys=None, metric_key_prefix: str = "test") -> PredictionOutput:
         """`Trainer.predict`, its `predictions` and `label_ids` rows in the order of `test_dataset` (the batches were
         read longest first, see `_get_eval_sampler`)."""
         output = super().predict(test_dataset, ignore_keys, metric_key_prefix)
-        order = longest_first(test_dataset)
-        if order is None or self.args.world_size > 1:
+        order = self._evaluation_order(test_dataset)
+        if order is None:
             return output
         rows = np.empty(len(order), dtype=np.int64)
         rows[order] = np.arange(len(order))  # row i of the dataset is row rows[i] of the output
