@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import torch
@@ -72,7 +73,11 @@ class BiLSTMEncoder(nn.Module):
         # a GPU (cuDNN) or a CPU autocast that oneDNN has an LSTM for (bfloat16 with AVX-512 bf16 or AMX)
         embeddings = torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
         packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
-        output, _ = self.lstm(packed)
+        # cuDNN's LSTM has no backward in eval mode ("cudnn RNN backward can only be called in training mode"):
+        # gradients of an eval-mode model (attributions, tests) take PyTorch's own CUDA LSTM, the same function
+        eval_gradients = embeddings.is_cuda and not self.training and torch.is_grad_enabled()
+        with torch.backends.cudnn.flags(enabled=False) if eval_gradients else contextlib.nullcontext():
+            output, _ = self.lstm(packed)
         output, _ = pad_packed_sequence(output, batch_first=True, total_length=embeddings.shape[1])
         return RealWords.from_padded(output, attention_mask)
 

@@ -1,0 +1,97 @@
+"""On a GPU the model computes what it computes on CPU, through other code: the BiLSTMs run as `nn.LSTM` on packed
+sequences (cuDNN) instead of `lockstep_bidirectional_lstm`, the CharCNN and the experts on CUDA tensors. Logits,
+losses and every parameter's gradient on the GPU equal the CPU's (float32, TF32 off, up to rounding): in prediction,
+for gradients of an eval-mode model (cuDNN's LSTM has no backward in eval mode: `BiLSTMEncoder` turns cuDNN off
+there) and in training mode. `ManMoeTrainer` trains and predicts there. Skipped where no CUDA device is present."""
+
+import copy
+
+import pytest
+import torch
+import transformers
+
+from modeling_manmoe import ManMoeConfig, ManMoeForSequenceClassification, ManMoeForTokenClassification
+from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
+from modeling_manmoe.training.batching import EncodedDataset
+from tests.conftest import TINY, random_batch
+from tests.synthetic import synthetic_model, synthetic_task
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+transformers.logging.set_verbosity_error()
+
+
+@pytest.fixture(autouse=True)
+def full_float32():
+    """cuDNN may take TF32 (10-bit mantissas) for float32 products by default: off, to compare with the CPU."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def build(config, cls):
+    torch.manual_seed(0)
+    model = cls(config)
+    vectors = torch.nn.functional.normalize(torch.randn(config.word_vocab_size, config.word_embedding_dim), dim=-1)
+    vectors[0] = 0
+    model.set_word_vectors(vectors)
+    return model
+
+
+def outputs_and_gradients(model, batch, gradients: bool = True):
+    model.zero_grad(set_to_none=True)
+    with torch.enable_grad() if gradients else torch.no_grad():
+        out = model(**batch, return_language_logits=True)
+        if gradients:
+            (out.loss + out.language_logits.logsumexp(-1).sum()).backward()  # D's parameters get gradients too
+    values = {
+        name: getattr(out, name).detach().cpu()
+        for name in ("loss", "logits", "private_gate_logits", "predictor_gate_logits", "language_logits")
+    }
+    return values, {name: p.grad.detach().cpu() for name, p in model.named_parameters() if p.grad is not None}
+
+
+NO_DROPOUT = {f"{part}_dropout": 0.0 for part in ("char", "discriminator", "expert", "input", "lstm", "predictor")}
+
+
+@pytest.mark.parametrize("cls, labels", [(ManMoeForTokenClassification, None), (ManMoeForSequenceClassification, 2)])
+@pytest.mark.parametrize(
+    "mode, gradients",
+    [("eval", False), ("eval", True), ("train", True)],
+    ids=["prediction (cuDNN)", "eval-mode gradients (cuDNN off)", "training, no dropout (cuDNN)"],
+)
+def test_gpu_outputs_and_gradients_equal_the_cpus(cls, labels, mode, gradients):
+    config = ManMoeConfig(**{**TINY, **NO_DROPOUT, **({"num_labels": labels} if labels else {})})
+    model = build(config, cls).train(mode == "train")
+    batch = random_batch(config, batch=4, words=9, lengths=[9, 3, 6, 1])
+    if labels:
+        batch["labels"] = torch.tensor([0, 1, 1, 0])
+    cpu_values, cpu_gradients = outputs_and_gradients(model, batch, gradients)
+    gpu_model = copy.deepcopy(model).cuda()
+    gpu_batch = {key: value.cuda() for key, value in batch.items()}
+    gpu_values, gpu_gradients = outputs_and_gradients(gpu_model, gpu_batch, gradients)
+    for name, value in cpu_values.items():
+        torch.testing.assert_close(gpu_values[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert gpu_gradients.keys() == cpu_gradients.keys() and (len(cpu_gradients) > 20) == gradients
+    for name, gradient in cpu_gradients.items():
+        torch.testing.assert_close(gpu_gradients[name], gradient, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_trainer_trains_and_predicts_on_the_gpu(tmp_path):
+    config, tokenizer, table, data = synthetic_task()
+    model = synthetic_model(config, table)
+    args = ManMoeTrainingArguments(output_dir=str(tmp_path), max_steps=45, per_device_train_batch_size=4,
+                                   save_strategy="no", logging_steps=15, disable_tqdm=True, seed=0,
+                                   learning_rate=1e-2, report_to=[])  # fmt: skip
+    trainer = ManMoeTrainer(model=model, args=args, train_dataset=data, eval_dataset={"en": data["en"]},
+                            processing_class=tokenizer)  # fmt: skip
+    assert trainer.args.device.type == "cuda"
+    before = trainer.evaluate()["eval_en_loss"]
+    trainer.train()
+    assert next(trainer.model.parameters()).device.type == "cuda"
+    logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    assert logs[-1]["task_loss_en"] < logs[0]["task_loss_en"]
+    assert trainer.evaluate()["eval_en_loss"] < before
+    nl = EncodedDataset(trainer.encode_dataset(data["nl"], tokenizer, "nl", trainer.label_column), "nl")
+    output = trainer.predict(nl)
+    assert output.predictions.shape[0] == len(data["nl"]) and output.metrics["test_f1"] > 0
