@@ -54,7 +54,9 @@ class EncoderFeatureCache:
     """Word features of the frozen encoder in `encoder_features`, per sentence, read from or written to disk.
 
     `features(sentences)` returns one (words, len(encoder_layers), hidden) tensor per sentence (views into one
-    stored tensor, in `dtype`). Build statistics of the last build are in `last_build`.
+    stored tensor, in `dtype`). Build statistics of the last build are in `last_build`. `device`: where the encoder
+    runs while a file is built (it is moved there for the build and back after); None (default): where it is.
+    `ManMoeTrainer` sets its own device (`args.device`, a GPU where there is one) when it is None.
 
     Example:
 
@@ -73,6 +75,7 @@ class EncoderFeatureCache:
         dtype: torch.dtype = torch.float16,
         max_batch_subtokens: int = 8192,
         show_progress: bool = True,
+        device: str | torch.device | None = None,
     ):
         if tokenizer.encoder_tokenizer is None:
             raise ValueError("EncoderFeatureCache needs a ManMoeTokenizer with an encoder tokenizer (encoder mode)")
@@ -82,6 +85,7 @@ class EncoderFeatureCache:
         self.encoder_name_or_path = encoder_name_or_path
         self.cache_dir = os.fspath(cache_dir) if cache_dir is not None else default_cache_dir()
         self.dtype, self.max_batch_subtokens, self.show_progress = dtype, max_batch_subtokens, show_progress
+        self.device = device
         self._weights_sha256: str | None = None
         self._loaded: dict[str, list[torch.Tensor]] = {}
         self.last_build: dict | None = None
@@ -162,19 +166,24 @@ class EncoderFeatureCache:
         lengths = [len(words) for words in sentences]
         offsets = _offsets(lengths)
         encoder = self.encoder_features
-        device = next(encoder.encoder.parameters()).device
+        home = next(encoder.encoder.parameters()).device
+        device = home if self.device is None else torch.device(self.device)
         size = encoder.encoder.config.hidden_size
         stored = torch.zeros(offsets[-1], len(encoder.layers), size, dtype=self.dtype)
         progress = tqdm(total=len(sentences), unit="sent", desc=f"encoding {description}".strip(),
                         disable=not self.show_progress)  # fmt: skip
-        for batch in length_sorted_batches(order, [len(subtokens[i][0]) for i in order], self.max_batch_subtokens):
-            ids, mask, word_ids = pad_subtokens(*zip(*(subtokens[index] for index in batch), strict=True))
-            num_words = max(lengths[index] for index in batch)
-            pooled = encoder(ids.to(device), mask.to(device), word_ids.to(device), num_words).cpu()
-            for row, index in enumerate(batch):
-                stored[offsets[index] : offsets[index + 1]] = pooled[row, : lengths[index]].to(self.dtype)
-            progress.update(len(batch))
-        progress.close()
+        encoder.to(device)
+        try:
+            for batch in length_sorted_batches(order, [len(subtokens[i][0]) for i in order], self.max_batch_subtokens):
+                ids, mask, word_ids = pad_subtokens(*zip(*(subtokens[index] for index in batch), strict=True))
+                num_words = max(lengths[index] for index in batch)
+                pooled = encoder(ids.to(device), mask.to(device), word_ids.to(device), num_words).cpu()
+                for row, index in enumerate(batch):
+                    stored[offsets[index] : offsets[index + 1]] = pooled[row, : lengths[index]].to(self.dtype)
+                progress.update(len(batch))
+        finally:
+            encoder.to(home)
+            progress.close()
         seconds = time.perf_counter() - started
         os.makedirs(self.cache_dir, exist_ok=True)
         temporary = f"{path}.tmp-{os.getpid()}"
@@ -188,6 +197,7 @@ class EncoderFeatureCache:
             "seconds": seconds,
             "sentences_per_s": len(sentences) / seconds if seconds else float("inf"),
             "bytes": os.path.getsize(path),
+            "device": str(device),
         }
         logger.info("feature cache built: %s (%d sentences in %.1f s, %.1f MB)", path, len(sentences), seconds,
                     self.last_build["bytes"] / 2**20)  # fmt: skip

@@ -2,7 +2,8 @@
 sequences (cuDNN) instead of `lockstep_bidirectional_lstm`, the CharCNN and the experts on CUDA tensors. Logits,
 losses and every parameter's gradient on the GPU equal the CPU's (float32, TF32 off, up to rounding): in prediction,
 for gradients of an eval-mode model (cuDNN's LSTM has no backward in eval mode: `BiLSTMEncoder` turns cuDNN off
-there) and in training mode. `ManMoeTrainer` trains and predicts there. Skipped where no CUDA device is present."""
+there) and in training mode. `ManMoeTrainer` trains and predicts there, and builds an encoder feature cache there. Skipped where no CUDA
+device is present."""
 
 import copy
 
@@ -95,3 +96,19 @@ def test_trainer_trains_and_predicts_on_the_gpu(tmp_path):
     nl = EncodedDataset(trainer.encode_dataset(data["nl"], tokenizer, "nl", trainer.label_column), "nl")
     output = trainer.predict(nl)
     assert output.predictions.shape[0] == len(data["nl"]) and output.metrics["test_f1"] > 0
+
+
+def test_the_encoder_feature_cache_is_built_on_the_gpu_and_trains_like_the_live_encoder(tmp_path):
+    """Encoder mode: `ManMoeTrainer` builds the feature cache with the encoder on its own device (the GPU), not
+    where the model was created (the CPU), and training from the cache gives the model of the live encoder."""
+    from tests.test_feature_cache import training_run
+    from tests.tiny_encoder import make_tiny_encoder
+
+    encoder_dir = make_tiny_encoder(tmp_path / "encoder")
+    live = training_run(encoder_dir, tmp_path / "live", layers=(0, 1, 2), use_cpu=False)
+    cached = training_run(encoder_dir, tmp_path / "cached", cache_dir=tmp_path / "cache", layers=(0, 1, 2),
+                          use_cpu=False)  # fmt: skip
+    assert live.keys() == cached.keys()
+    for name in live:
+        assert live[name].device.type == "cuda", name
+        torch.testing.assert_close(cached[name], live[name], rtol=1e-4, atol=1e-5, msg=name)

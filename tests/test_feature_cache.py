@@ -105,7 +105,7 @@ def test_cache_needs_an_encoder_tokenizer(encoder_dir, tmp_path, tiny_config):
         EncoderFeatureCache.for_model(word_model, tokenizer, cache_dir=tmp_path)
 
 
-def training_run(encoder_dir, output_dir, cache_dir=None, dtype=torch.float32, layers=(-1,)):
+def training_run(encoder_dir, output_dir, cache_dir=None, dtype=torch.float32, layers=(-1,), use_cpu=True):
     model, tokenizer = encoder_model(encoder_dir, layers=layers)
     train = {}
     for index, language in enumerate(LANGUAGES):
@@ -115,7 +115,7 @@ def training_run(encoder_dir, output_dir, cache_dir=None, dtype=torch.float32, l
             rows["ner_tags"] = [[(len(word) + index) % TINY["num_labels"] for word in words] for words in data]
         train[language] = datasets.Dataset.from_dict(rows)
     args = ManMoeTrainingArguments(output_dir=str(output_dir), max_steps=5, per_device_train_batch_size=4,
-                                   save_strategy="no", report_to=[], disable_tqdm=True, seed=0, use_cpu=True,
+                                   save_strategy="no", report_to=[], disable_tqdm=True, seed=0, use_cpu=use_cpu,
                                    learning_rate=1e-2)  # fmt: skip
     cache = cache_for(model, tokenizer, cache_dir, dtype=dtype) if cache_dir is not None else None
     trainer = ManMoeTrainer(model=model, args=args, train_dataset=train, processing_class=tokenizer,
@@ -123,6 +123,8 @@ def training_run(encoder_dir, output_dir, cache_dir=None, dtype=torch.float32, l
     if cache is not None:
         first_item = trainer.train_dataset.labeled["en"][0]
         assert "input_features" in first_item and "encoder_input_ids" not in first_item
+        # the cache was built where the trainer runs
+        assert cache.device == trainer.args.device and cache.last_build["device"] == str(trainer.args.device)
     trainer.train()
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 

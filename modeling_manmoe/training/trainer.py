@@ -48,7 +48,8 @@ class ManMoeTrainer(Trainer):
     the mean over sources, and `selection_score` (the one chosen by `args.model_selection`).
     `processing_class`: the `ManMoeTokenizer`.
     `feature_cache`: an `EncoderFeatureCache` (encoder mode): every dataset's frozen-encoder features are read from
-    it (built once) instead of running the encoder at every step; without it the encoder runs live.
+    it (built once, the encoder on `args.device` unless the cache names its own `device`) instead of running the
+    encoder at every step; without it the encoder runs live.
     """
 
     def __init__(self, model=None, args: ManMoeTrainingArguments | None = None, train_dataset=None,
@@ -60,6 +61,8 @@ class ManMoeTrainer(Trainer):
         if processing_class is None:
             raise ValueError("ManMoeTrainer needs processing_class=<ManMoeTokenizer> to encode the datasets")
         config = model.config
+        if feature_cache is not None and feature_cache.device is None:
+            feature_cache.device = args.device  # the encoder builds the cache where training runs (a GPU if any)
         self.feature_cache = feature_cache
         self.is_tagging = model.__class__.__name__.endswith("TokenClassification")
         self.label_column = "ner_tags" if self.is_tagging else "label"
