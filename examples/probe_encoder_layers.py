@@ -118,7 +118,9 @@ def probe(args: ProbeArguments) -> dict[str, dict[str, float]]:
     sources = [lang for lang in args.languages if lang != target]
     model, tokenizer = build_model(ManMoeForTokenClassification, model_args, sources, target, CONLL_NER_LABELS, [], {})
     with tempfile.TemporaryDirectory(prefix="manmoe-probe-") as scratch:
-        cache = EncoderFeatureCache.for_model(model, tokenizer, cache_dir=args.feature_cache_dir or scratch)
+        device = "cuda" if torch.cuda.is_available() else None  # the encoder on the GPU where there is one
+        cache = EncoderFeatureCache.for_model(model, tokenizer, cache_dir=args.feature_cache_dir or scratch,
+                                              device=device)  # fmt: skip
         features = {(lang, "train"): torch.cat(cache.features(data["tokens"], f"{lang} train")).float()
                     for lang, data in train.items()}  # fmt: skip
         features.update({(lang, "dev"): cache.features(data["tokens"], f"{lang} dev") for lang, data in dev.items()})
