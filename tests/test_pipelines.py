@@ -78,8 +78,8 @@ def test_pipeline_language_argument_picks_the_word_table(saved_tagger):
 
 def test_pipeline_runs_under_bfloat16_autocast(saved_tagger):
     """The opt-in bfloat16 inference mode (benchmarks/README.md): the caller's `torch.autocast` reaches the model's
-    forward, and the scores come back as float32 numbers."""
-    tagger = pipeline("token-classification", model=str(saved_tagger), trust_remote_code=True)
+    forward, and the scores come back as float32 numbers. On the CPU also where a GPU is present (a CPU autocast)."""
+    tagger = pipeline("token-classification", model=str(saved_tagger), trust_remote_code=True, device="cpu")
     force_tag(tagger.model, "B-LOC")
     dtypes = set()
     linear = next(m for m in tagger.model.modules() if isinstance(m, torch.nn.Linear))
