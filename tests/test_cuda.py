@@ -2,8 +2,8 @@
 sequences (cuDNN) instead of `lockstep_bidirectional_lstm`, the CharCNN and the experts on CUDA tensors. Logits,
 losses and every parameter's gradient on the GPU equal the CPU's (float32, TF32 off, up to rounding): in prediction,
 for gradients of an eval-mode model (cuDNN's LSTM has no backward in eval mode: `BiLSTMEncoder` turns cuDNN off
-there) and in training mode. `ManMoeTrainer` trains and predicts there, and builds an encoder feature cache there. Skipped where no CUDA
-device is present."""
+there) and in training mode. `ManMoeTrainer` trains and predicts there, and builds an encoder feature cache there.
+Skipped where no CUDA device is present."""
 
 import copy
 
@@ -16,6 +16,7 @@ from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 from modeling_manmoe.training.batching import EncodedDataset
 from tests.conftest import TINY, random_batch
 from tests.synthetic import synthetic_model, synthetic_task
+from tests.test_modeling import build
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 transformers.logging.set_verbosity_error()
@@ -28,15 +29,6 @@ def full_float32():
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     yield
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
-
-
-def build(config, cls):
-    torch.manual_seed(0)
-    model = cls(config)
-    vectors = torch.nn.functional.normalize(torch.randn(config.word_vocab_size, config.word_embedding_dim), dim=-1)
-    vectors[0] = 0
-    model.set_word_vectors(vectors)
-    return model
 
 
 def outputs_and_gradients(model, batch, gradients: bool = True):
