@@ -34,10 +34,20 @@ def in_place_addmm_flop(self_shape, mat1_shape, mat2_shape, *args, out_shape=Non
     return 2 * rows * inner * mat2_shape[1]
 
 
+def in_place_baddbmm_flop(self_shape, batch1_shape, batch2_shape, *args, out_shape=None, **kwargs) -> int:
+    """`Tensor.baddbmm_`'s products (not counted by `FlopCounterMode` either): the lockstep recurrence's
+    hidden-to-hidden products, both directions in one batched product."""
+    batches, rows, inner = batch1_shape
+    return 2 * batches * rows * inner * batch2_shape[2]
+
+
 def count_flops(run: Callable[[], object], root: str, depth: int = 2) -> tuple[float, dict[str, float]]:
     """(total GFLOP of `run()`, GFLOP per module `depth` levels below the module named `root`, e.g.
     {"manmoe.inputs": 19.5, ...} for root "ManMoeForTokenClassification")."""
-    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.addmm_: in_place_addmm_flop}) as counter:
+    with FlopCounterMode(
+        display=False,
+        custom_mapping={torch.ops.aten.addmm_: in_place_addmm_flop, torch.ops.aten.baddbmm_: in_place_baddbmm_flop},
+    ) as counter:
         run()
     prefix = root + "."
     modules = {name.removeprefix(prefix): sum(counts.values()) / 1e9 for name, counts in counter.get_flop_counts().items()

@@ -7,7 +7,8 @@ and autograd records every one of them (about 30 nodes per time step and directi
 
 - the input-to-hidden products of all words are two matrix products per layer (one per direction);
 - the backward direction reads each sentence reversed within its own length, so at time step `t` both directions
-  update the same rows (the sentences longer than `t`, longest first) and run as one batched product;
+  update the same rows (the sentences longer than `t`, longest first) and their hidden-to-hidden products are one
+  batched product; a time step is nine operations for both directions (`run_recurrence`);
 - one `torch.autograd.Function` holds a whole layer's recurrence: its backward is the LSTM's gradient written out
   (about a dozen operations per time step for both directions), and the hidden-to-hidden weight gradient is one
   batched matrix product over all steps;
@@ -73,38 +74,40 @@ def run_recurrence(
     gates: torch.Tensor, weight_hh: torch.Tensor, layout: PackedLayout
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The forward recurrence of `LockstepRecurrence`, in place: `gates` (2, num_words, 4H) holds the input products
-    plus biases on entry and the gates after their activations on exit. Returns the cells, their tanh and the
-    hidden states, each (2, num_words, H)."""
+    plus biases on entry and the gates' sigmoids on exit (for the candidate: sigmoid(2 z), its `g` being
+    2 sigmoid(2 z) - 1). Returns the cells doubled (2 c), tanh of the cells and the hidden states, each
+    (2, num_words, H).
+
+    Each time step is nine operations for both directions: the hidden-to-hidden product (one batched product),
+    one sigmoid over all four gates, the doubled cell 2 c' = f 2 c + 4 i sigmoid(2 z) - 2 i (= 2 (f c + i g)) in three,
+    tanh(c') = 2 sigmoid(2 c') - 1 in three, and h' = o tanh(c')."""
     size, steps = weight_hh.shape[-1], layout.batch_sizes
-    cells = gates.new_empty(2, layout.num_words, size)
-    tanh_cells = torch.empty_like(cells)
-    hidden = torch.empty_like(cells)
+    doubled_cells = gates.new_empty(2, layout.num_words, size)
+    tanh_cells = torch.empty_like(doubled_cells)
+    hidden = torch.empty_like(doubled_cells)
     one, two = gates.new_tensor(1.0), gates.new_tensor(2.0)  # tensors: a Python number is converted per call
-    # every step's views, made once (`split` makes them all in one call): (2, rows, .) and per direction
+    # every step's views, made once (`split` makes them all in one call): (2, rows, .)
     step_gates, cell_steps, tanh_steps, hidden_steps = (
-        t.split(steps, dim=1) for t in (gates, cells, tanh_cells, hidden)
+        t.split(steps, dim=1) for t in (gates, doubled_cells, tanh_cells, hidden)
     )
     gate_steps = [gates[..., k * size : (k + 1) * size].split(steps, dim=1) for k in range(4)]  # i, f, o, g
-    direction_gates = [gates[d].split(steps) for d in (0, 1)]
-    direction_hidden = [hidden[d].split(steps) for d in (0, 1)]
     weight_hh_t = weight_hh.transpose(1, 2)  # (2, H, 4H)
     for step, rows in enumerate(steps):
-        if step > 0:
-            for direction in (0, 1):  # in place, each direction's rows contiguous
-                direction_gates[direction][step].addmm_(
-                    direction_hidden[direction][step - 1][:rows], weight_hh_t[direction]
-                )
+        if step > 0:  # in place, both directions in one batched product
+            step_gates[step].baddbmm_(hidden_steps[step - 1][:, :rows], weight_hh_t)
         step_gates[step].sigmoid_()
-        input_gate, forget_gate, output_gate, candidate = (gate[step] for gate in gate_steps)
-        candidate.mul_(two).sub_(one)  # tanh(z) from sigmoid(2 z)
+        input_gate, forget_gate, output_gate, candidate_half = (gate[step] for gate in gate_steps)
         cell = cell_steps[step]
         if step == 0:
-            torch.mul(input_gate, candidate, out=cell)
+            torch.mul(input_gate, candidate_half, out=cell).mul_(4.0)
         else:
-            torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(input_gate, candidate)
-        torch.mul(cell, two, out=tanh_steps[step]).sigmoid_().mul_(two).sub_(one)  # tanh(c) = 2 sigmoid(2 c) - 1
-        torch.mul(output_gate, tanh_steps[step], out=hidden_steps[step])
-    return cells, tanh_cells, hidden
+            torch.mul(forget_gate, cell_steps[step - 1][:, :rows], out=cell).addcmul_(
+                input_gate, candidate_half, value=4.0
+            )
+        cell.sub_(input_gate, alpha=2.0)
+        tanh_cell = torch.sigmoid(cell, out=tanh_steps[step]).mul_(two).sub_(one)  # tanh(c) = 2 sigmoid(2 c) - 1
+        torch.mul(output_gate, tanh_cell, out=hidden_steps[step])
+    return doubled_cells, tanh_cells, hidden
 
 
 class LockstepRecurrence(torch.autograd.Function):
@@ -121,6 +124,8 @@ class LockstepRecurrence(torch.autograd.Function):
     def forward(ctx, forward_inputs, backward_inputs, weight_hh: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
         gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H)
         cells, tanh_cells, hidden = run_recurrence(gates, weight_hh, layout)
+        cells.mul_(0.5)  # what the backward reads: the cells and the candidate g = 2 sigmoid(2 z) - 1 (exact steps)
+        gates[..., 3 * weight_hh.shape[-1] :].mul_(2.0).sub_(1.0)
         ctx.save_for_backward(weight_hh, gates, cells, tanh_cells, hidden)
         ctx.layout = layout
         return hidden

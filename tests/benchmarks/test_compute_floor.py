@@ -38,8 +38,9 @@ def test_counts_the_lstm_gates_at_real_steps_only_and_the_head_per_module():
 
 
 def test_counts_the_lockstep_bilstms_in_place_products():
-    """Its recurrence and its column blocks' input products are in-place `addmm_`s, counted too: `nn.LSTM`'s operations
-    at real steps, less the first step's recurrent product (from the zero state, which the lockstep skips)."""
+    """Its recurrence (in-place `baddbmm_`) and its column blocks' input products (in-place `addmm_`) are counted too:
+    `nn.LSTM`'s operations at real steps, less the first step's recurrent product (from the zero state, which the
+    lockstep skips)."""
     from modeling_manmoe.bidirectional_lstm import lockstep_bidirectional_lstm
 
     lstm, lengths = nn.LSTM(12, 5, bidirectional=True, batch_first=True), torch.tensor([7, 4, 2])
