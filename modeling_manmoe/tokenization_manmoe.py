@@ -328,34 +328,35 @@ def pad_subtokens(
     return padded_ids, mask, padded_word_ids
 
 
+def _flat_ints(lists) -> np.ndarray:
+    """The integers of an iterable of integer lists, concatenated, as one int64 array."""
+    return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64)
+
+
 def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,);
     in encoder mode also encoder_input_ids/encoder_attention_mask/encoder_word_ids (B, S) or the cached
     input_features (B, W, layers, hidden) as float32.
     `labels`, when present, are padded with -100 (per word, for tagging) or stacked (one int per sentence)."""
     batch = len(items)
-    max_words = max(len(item["input_ids"]) for item in items)
-    max_chars = max((len(chars) for item in items for chars in item["char_ids"]), default=1)
+    word_counts = np.fromiter((len(item["input_ids"]) for item in items), dtype=np.int64, count=batch)
+    max_words = int(word_counts.max())
+    real = torch.from_numpy(np.arange(max_words) < word_counts[:, None])  # (B, W), row-major = the words' order
+    attention_mask = real.long()
     input_ids = torch.zeros(batch, max_words, dtype=torch.long)
-    attention_mask = torch.zeros(batch, max_words, dtype=torch.long)
-    char_ids = torch.zeros(batch, max_words, max_chars, dtype=torch.long)
-    for row, item in enumerate(items):
-        length = len(item["input_ids"])
-        input_ids[row, :length] = torch.tensor(item["input_ids"])
-        attention_mask[row, :length] = 1
+    num_words = int(word_counts.sum())
+    input_ids[real] = torch.from_numpy(_flat_ints(item["input_ids"] for item in items))
     # every character of every word scattered at once (no Python work per word beyond reading the lists)
     words = [chars for item in items for chars in item["char_ids"]]
-    char_counts = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    word_counts = np.fromiter((len(item["char_ids"]) for item in items), dtype=np.int64, count=batch)
-    rows = np.repeat(np.repeat(np.arange(batch), word_counts), char_counts)
-    positions = np.repeat(
-        np.arange(len(words)) - np.repeat(np.cumsum(word_counts) - word_counts, word_counts), char_counts
-    )
+    if len(words) != num_words:
+        raise ValueError(f"the items have {num_words} input ids but {len(words)} char_ids lists: expected one per word")
+    char_counts = np.fromiter(map(len, words), dtype=np.int64, count=num_words)
+    max_chars = max(int(char_counts.max(initial=0)), 1)
+    char_ids = torch.zeros(batch * max_words, max_chars, dtype=torch.long)
+    word_slots = np.repeat(np.flatnonzero(real.numpy()), char_counts)  # each character's word in the (B x W) grid
     offsets = np.arange(int(char_counts.sum())) - np.repeat(np.cumsum(char_counts) - char_counts, char_counts)
-    flat_chars = np.fromiter(itertools.chain.from_iterable(words), dtype=np.int64, count=int(char_counts.sum()))
-    char_ids[torch.from_numpy(rows), torch.from_numpy(positions), torch.from_numpy(offsets)] = torch.from_numpy(
-        flat_chars
-    )
+    char_ids[torch.from_numpy(word_slots), torch.from_numpy(offsets)] = torch.from_numpy(_flat_ints(words))
+    char_ids = char_ids.view(batch, max_words, max_chars)
     features = {
         "input_ids": input_ids,
         "char_ids": char_ids,
@@ -375,8 +376,12 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
         features["labels"] = torch.tensor([item["labels"] for item in items], dtype=torch.long)
     elif "labels" in items[0]:
         labels = torch.full((batch, max_words), -100, dtype=torch.long)
-        for row, item in enumerate(items):
-            labels[row, : len(item["labels"])] = torch.tensor(item["labels"])
+        flat_labels = _flat_ints(item["labels"] for item in items)
+        if len(flat_labels) != num_words:
+            raise ValueError(
+                f"the items have {num_words} input ids but {len(flat_labels)} labels: expected one per word"
+            )
+        labels[real] = torch.from_numpy(flat_labels)
         features["labels"] = labels
     return features
 

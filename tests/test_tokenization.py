@@ -112,3 +112,21 @@ def test_collate_places_every_character_of_every_word():
     assert torch.equal(batch["char_ids"], expected)
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]] and batch["lang_ids"].tolist() == [0, 2]
     assert batch["labels"].tolist() == [[1, 0, 2], [3, -100, -100]]
+    assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("char_ids", [[1]], "3 input ids but 2 char_ids lists"), ("labels", [1], "3 input ids but 2 labels")],
+)
+def test_collate_refuses_items_whose_lists_disagree_with_their_words(field, value, message):
+    """An item with fewer character lists or labels than input ids is an error, not a silently shifted batch."""
+    from modeling_manmoe.tokenization_manmoe import collate_word_features
+
+    items = [
+        {"input_ids": [5, 6], "char_ids": [[1], [2]], "lang_ids": 0, "labels": [1, 0]},
+        {"input_ids": [8], "char_ids": [[9]], "lang_ids": 0, "labels": [3]},
+    ]
+    items[0][field] = value
+    with pytest.raises(ValueError, match=message):
+        collate_word_features(items)
