@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/inference_throughput.py [--workload synthetic|conll] [--shared ../shared]
            [--batch_size 256] [--repeats 5] [--threads N] [--bf16] [--sort_by_length] [--model_dir DIR]
-           [--split dev|test] [--count_flops] [--dev_sentences 500 --vocab_size 20000 ...]
+           [--split dev|test] [--count_flops] [--device cpu|cuda] [--dev_sentences 500 --vocab_size 20000 ...]
 
 Data: the Dutch (target) dev set: synthetic `nl.dev` (500 sentences), or the whole CoNLL-2002 `ned.testa` (2,895
 sentences) with `--workload conll` (`--split test`: `ned.testb`, 5,195 sentences). Model: the paper configuration
@@ -19,6 +19,8 @@ precisions' F1.
 `--count_flops`: one more pass under `torch.utils.flop_counter.FlopCounterMode` counts the floating-point operations
 of the prediction (per top-level module), and a large float32 matrix product times what this machine's cores reach
 at the same thread count: the compute floor of the pass (its operations at that rate) and the sentences/s it caps.
+`--device cuda`: the model and each collated batch on the GPU (the BiLSTMs then run cuDNN's LSTM); the tags come back
+to the CPU once per batch; the JSON adds the device, its peak allocated memory and the TF32 settings.
 Prints JSON and a one-line summary.
 """
 
@@ -61,12 +63,17 @@ parser.add_argument(
 parser.add_argument("--split", choices=["dev", "test"], default="dev", help="test: ned.testb (--workload conll only)")
 parser.add_argument("--count_flops", action="store_true", help="count the pass's operations; time a large matmul")
 parser.add_argument(
+    "--device", default="cpu", help="where the model runs: cpu (the issue's figures) or an accelerator, e.g. cuda"
+)
+parser.add_argument(
     "--char_cnn_implementation",
     choices=["lookup", "matmul"],
     default="lookup",
     help="ManMoeConfig.char_cnn_implementation (the same function; matmul: the earlier rounding)",
 )
 options = parser.parse_args()
+if options.count_flops and options.device != "cpu":
+    parser.error("--count_flops compares with this CPU's matmul rate: use it with --device cpu")
 if options.split == "test" and options.workload != "conll":
     parser.error("--split test needs --workload conll (the synthetic workload has no test set)")
 if options.threads:
@@ -95,10 +102,11 @@ else:  # the character vocabulary is the vector files' (no training corpus read)
     transformers.set_seed(0)
     model = ManMoeForTokenClassification(config)
     model.set_word_vectors(table)
-model.eval()
+model.to(options.device).eval()
 load_seconds = time.perf_counter() - started
 tokens = sum(len(words) for words in dev["tokens"])
-autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
+device = torch.device(options.device)
+autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
 
 
 def predict(items: list[dict]) -> list[list[int]]:
@@ -108,9 +116,12 @@ def predict(items: list[dict]) -> list[list[int]]:
     with torch.inference_mode(), autocast():
         for start in range(0, len(order), options.batch_size):
             rows = order[start : start + options.batch_size]
-            tags = model(**collate_word_features([items[i] for i in rows])).logits.argmax(-1)
+            batch = {
+                key: value.to(options.device) for key, value in collate_word_features([items[i] for i in rows]).items()
+            }
+            tags = model(**batch).logits.argmax(-1).tolist()  # one transfer (and synchronisation) per batch
             for row, i in enumerate(rows):
-                predictions[i] = tags[row, : len(items[i]["input_ids"])].tolist()
+                predictions[i] = tags[row][: len(items[i]["input_ids"])]
     return predictions
 
 
@@ -142,12 +153,16 @@ result = {"workload": options.workload, "files": files["description"], "split": 
           "seconds": round(seconds, 4), "sentences_per_second": round(len(dev) / seconds, 1),
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
           "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
-          "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+          "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1), "device": str(device)}  # fmt: skip
+if device.type == "cuda":
+    result["device_name"] = torch.cuda.get_device_name(device)
+    result["peak_device_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    result["tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32, "cudnn": torch.backends.cudnn.allow_tf32}
 if options.count_flops:
     gflop, by_module = count_flops(lambda: predict(items), type(model).__name__)
     result["compute_floor"] = floor_report(gflop, by_module, seconds, len(dev))
 print(json.dumps(result))
-print(f"inference ({options.workload}, {result['precision']}, {result['threads']} threads, batch {options.batch_size}, "
+print(f"inference ({options.workload}, {result['precision']}, {device}, {result['threads']} threads, batch {options.batch_size}, "
       f"median of {options.repeats}): {len(dev)} sentences in {seconds:.3f} s = {result['sentences_per_second']:.0f} "
       f"sentences/s, {result['tokens_per_second']:.0f} tokens/s ({with_tokenization:.3f} s with tokenization), "
       f"peak RSS {peak_mib:.0f} MiB" + (f", entity F1 {scores['f1']:.2f}" if options.model_dir else ""))  # fmt: skip

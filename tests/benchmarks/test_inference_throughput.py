@@ -7,6 +7,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+import torch
+
 from tests.conftest import REPO
 
 TINY = ["--train_sentences", "40", "--dev_sentences", "30", "--vocab_size", "300", "--dim", "16", "--repeats", "1",
@@ -27,10 +30,31 @@ def test_prints_throughput_and_entity_scores_of_the_predictions(tmp_path):
     assert report["sentences_per_second"] > 0
     assert set(report["entity_scores"]) == {"precision", "recall", "f1"}
     assert all(0 <= value <= 100 for value in report["entity_scores"].values())
-    assert result.stdout.splitlines()[1].startswith("inference (synthetic, float32, 1 threads, batch 8")
+    assert report["device"] == "cpu" and "peak_device_memory_mib" not in report
+    assert result.stdout.splitlines()[1].startswith("inference (synthetic, float32, cpu, 1 threads, batch 8")
 
 
 def test_test_split_needs_the_conll_workload(tmp_path):
     result = run_script("--split", "test", tmp_path=tmp_path)
     assert result.returncode == 2
     assert "--split test needs --workload conll" in result.stderr
+
+
+def test_the_compute_floor_is_a_cpu_figure(tmp_path):
+    result = run_script("--device", "cuda", "--count_flops", tmp_path=tmp_path)
+    assert result.returncode == 2
+    assert "--count_flops compares with this CPU's matmul rate" in result.stderr
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_runs_on_a_gpu_and_tags_as_on_the_cpu(tmp_path):
+    """`--device cuda`: the same random model (same seed) on the GPU, through cuDNN's LSTM (TF32 as PyTorch's
+    defaults allow), tags the dev set as on the CPU up to a few argmax ties; the report names the GPU."""
+    reports = {}
+    for device in ("cpu", "cuda"):
+        result = run_script(*TINY, "--device", device, tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr
+        reports[device] = json.loads(result.stdout.splitlines()[0])
+    gpu = reports["cuda"]
+    assert gpu["device"].startswith("cuda") and gpu["device_name"] and gpu["peak_device_memory_mib"] > 0
+    assert abs(gpu["entity_scores"]["f1"] - reports["cpu"]["entity_scores"]["f1"]) <= 2.0
