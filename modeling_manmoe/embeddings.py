@@ -94,7 +94,9 @@ class CharCNN(nn.Module):
         pooled = torch.index_select(pooled, 0, torch.index_select(occurrence, 0, real))  # (real words, F * widths)
         features = torch.relu(self.projection(self.dropout(pooled)))
         empty = torch.relu(self.projection.bias).expand(batch * words, -1)
-        return empty.index_copy(0, real, features).reshape(batch, words, -1)
+        # under a CUDA autocast the projection gives bfloat16 and the bias stays float32; a CPU autocast promotes
+        # index_copy's operands to float32 itself: the same float32 features either way
+        return empty.index_copy(0, real, features.to(empty.dtype)).reshape(batch, words, -1)
 
     def distinct_features(self, char_ids: torch.LongTensor) -> torch.Tensor:
         """(N, chars) distinct words -> (N, char_hidden_size), without dropout (prediction): each word's feature

@@ -70,12 +70,38 @@ def test_gpu_outputs_and_gradients_equal_the_cpus(cls, labels, mode, gradients):
         torch.testing.assert_close(gpu_gradients[name], gradient, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_trainer_trains_and_predicts_on_the_gpu(tmp_path):
+@pytest.mark.parametrize("cls, labels", [(ManMoeForTokenClassification, None), (ManMoeForSequenceClassification, 2)])
+def test_bfloat16_autocast_predicts_near_float32_and_trains(cls, labels):
+    """Under `torch.autocast("cuda", dtype=torch.bfloat16)` (what `--bf16` gives on a GPU) the model predicts close
+    to float32 (bfloat16 keeps 8 bits of mantissa) and a training step's loss has finite gradients everywhere.
+    Before, the CharCNN failed there: its bfloat16 features were copied into a float32 tensor."""
+    config = ManMoeConfig(**{**TINY, **({"num_labels": labels} if labels else {})})
+    model = build(config, cls).cuda().eval()
+    batch = {key: value.cuda() for key, value in random_batch(config, batch=4, words=9, lengths=[9, 3, 6, 1]).items()}
+    if labels:
+        batch["labels"] = torch.tensor([0, 1, 1, 0], device="cuda")
+    with torch.no_grad():
+        reference = model(**batch, return_language_logits=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            low = model(**batch, return_language_logits=True)
+    for name in ("logits", "language_logits"):
+        torch.testing.assert_close(getattr(low, name).float(), getattr(reference, name), rtol=0.05, atol=0.05)
+    model.train()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = model(**batch, return_language_logits=True)
+        (out.loss + out.language_logits.float().logsumexp(-1).sum()).backward()
+    gradients = {name: p.grad for name, p in model.named_parameters() if p.grad is not None}
+    assert len(gradients) > 20
+    assert all(bool(torch.isfinite(g).all()) for g in gradients.values()), "a non-finite gradient"
+
+
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16"])
+def test_trainer_trains_and_predicts_on_the_gpu(tmp_path, bf16):
     config, tokenizer, table, data = synthetic_task()
     model = synthetic_model(config, table)
     args = ManMoeTrainingArguments(output_dir=str(tmp_path), max_steps=45, per_device_train_batch_size=4,
                                    save_strategy="no", logging_steps=15, disable_tqdm=True, seed=0,
-                                   learning_rate=1e-2, report_to=[])  # fmt: skip
+                                   learning_rate=1e-2, report_to=[], bf16=bf16)  # fmt: skip
     trainer = ManMoeTrainer(model=model, args=args, train_dataset=data, eval_dataset={"en": data["en"]},
                             processing_class=tokenizer)  # fmt: skip
     assert trainer.args.device.type == "cuda"
