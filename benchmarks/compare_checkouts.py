@@ -9,7 +9,8 @@ a temporary folder and imported as `manmoe_base`, which works because the packag
 package this script imports (the working tree) build the paper configuration with the same weights, and their passes
 alternate, so both see the same drift:
 - prediction: the target's dev set (synthetic `nl.dev`, 500 sentences; CoNLL `ned.testa`) in file order, batches of
-  `--batch_size`, under `torch.inference_mode()`, argmax over the tags; `--rounds` passes each after one warm-up;
+  `--batch_size`, each collated by its own package's `collate_word_features` (encoded once, by the working tree's
+  tokenizer), under `torch.inference_mode()`, argmax over the tags; `--rounds` passes each after one warm-up;
 - training: `--train_batches` labeled batches of 48 English sentences (3 sources x 16), forward and backward of the
   training loss in training mode (dropout on; the two models draw their own masks).
 Prints JSON (the medians, the ratio base / working tree, the largest difference between the two models' logits) and
@@ -83,9 +84,9 @@ models["working_tree"].load_state_dict(models["base"].state_dict())  # strict: t
 
 encoded_dev = encode_sentences(dev, tokenizer, target, None)
 dev_batches = [
-    collate_word_features(encoded_dev[start : start + options.batch_size])
-    for start in range(0, len(encoded_dev), options.batch_size)
+    encoded_dev[start : start + options.batch_size] for start in range(0, len(encoded_dev), options.batch_size)
 ]
+collate = {name: package.tokenization_manmoe.collate_word_features for name, package in packages.items()}
 encoded_train = encode_sentences(train, tokenizer, source, "ner_tags")
 train_batches = []
 for start in range(0, 48 * options.train_batches, 48):
@@ -94,9 +95,10 @@ for start in range(0, 48 * options.train_batches, 48):
     train_batches.append(batch)
 
 
-def predict(model) -> list[torch.Tensor]:
+def predict(name: str) -> list[torch.Tensor]:
+    """The dev set's logits from model `name`, each batch collated by its own package (as users predict)."""
     with torch.inference_mode():
-        return [model(**batch).logits for batch in dev_batches]
+        return [models[name](**collate[name](items)).logits for items in dev_batches]
 
 
 def train_step(model, batch) -> None:
@@ -106,13 +108,13 @@ def train_step(model, batch) -> None:
 
 for model in models.values():
     model.eval()
-logits = {name: predict(model) for name, model in models.items()}  # the warm-up pass
+logits = {name: predict(name) for name in models}  # the warm-up pass
 difference = max((a - b).abs().max().item() for a, b in zip(logits["base"], logits["working_tree"], strict=True))
 prediction = {name: [] for name in models}
 for _ in range(options.rounds):
-    for name, model in models.items():
+    for name in models:
         started = time.perf_counter()
-        [out.argmax(-1) for out in predict(model)]
+        [out.argmax(-1) for out in predict(name)]
         prediction[name].append(time.perf_counter() - started)
 training = {name: [] for name in models}
 for model in models.values():
