@@ -124,7 +124,8 @@ class LockstepRecurrence(torch.autograd.Function):
     def forward(ctx, forward_inputs, backward_inputs, weight_hh: torch.Tensor, layout: PackedLayout) -> torch.Tensor:
         gates = torch.stack([forward_inputs, backward_inputs])  # (2, num_words, 4H)
         cells, tanh_cells, hidden = run_recurrence(gates, weight_hh, layout)
-        cells.mul_(0.5)  # what the backward reads: the cells and the candidate g = 2 sigmoid(2 z) - 1 (exact steps)
+        # what the backward reads: the cells (halved: exact) and the candidate g = 2 sigmoid(2 z) - 1
+        cells.mul_(0.5)
         gates[..., 3 * weight_hh.shape[-1] :].mul_(2.0).sub_(1.0)
         ctx.save_for_backward(weight_hh, gates, cells, tanh_cells, hidden)
         ctx.layout = layout
