@@ -81,6 +81,7 @@ if options.threads:
 transformers.logging.set_verbosity_error()
 transformers.logging.disable_progress_bar()
 target = "nl"
+device = torch.device(options.device)
 
 files = workload_files(options)
 if options.split == "test":
@@ -102,10 +103,9 @@ else:  # the character vocabulary is the vector files' (no training corpus read)
     transformers.set_seed(0)
     model = ManMoeForTokenClassification(config)
     model.set_word_vectors(table)
-model.to(options.device).eval()
+model.to(device).eval()
 load_seconds = time.perf_counter() - started
 tokens = sum(len(words) for words in dev["tokens"])
-device = torch.device(options.device)
 autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if options.bf16 else contextlib.nullcontext
 
 
@@ -116,9 +116,7 @@ def predict(items: list[dict]) -> list[list[int]]:
     with torch.inference_mode(), autocast():
         for start in range(0, len(order), options.batch_size):
             rows = order[start : start + options.batch_size]
-            batch = {
-                key: value.to(options.device) for key, value in collate_word_features([items[i] for i in rows]).items()
-            }
+            batch = {key: value.to(device) for key, value in collate_word_features([items[i] for i in rows]).items()}
             tags = model(**batch).logits.argmax(-1).tolist()  # one transfer (and synchronisation) per batch
             for row, i in enumerate(rows):
                 predictions[i] = tags[row][: len(items[i]["input_ids"])]
