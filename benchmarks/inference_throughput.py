@@ -21,7 +21,8 @@ of the prediction (per top-level module), and a large float32 matrix product tim
 at the same thread count: the compute floor of the pass (its operations at that rate) and the sentences/s it caps.
 `--device cuda`: the model and each collated batch on the GPU (the BiLSTMs then run cuDNN's LSTM); the tags come back
 to the CPU once per batch; the JSON adds the device, its peak allocated memory and the TF32 settings.
-Prints JSON and a one-line summary.
+Prints JSON and a one-line summary. Besides the peak RSS, `rss_after_imports_mib` is the peak before any data is read:
+the share of the imported libraries (torch, transformers, datasets), which varies with their versions.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ from modeling_manmoe.tokenization_manmoe import collate_word_features
 from modeling_manmoe.training.batching import EncodedDataset, encode_sentences
 from modeling_manmoe.training.metrics import entity_scores
 from modeling_manmoe.training.trainer import longest_first
+
+# The peak so far, before any data: what importing torch, transformers, datasets and the package costs in this
+# environment (part of the peak RSS below, and not under the package's control).
+imports_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 add_workload_arguments(parser)
@@ -151,7 +156,8 @@ result = {"workload": options.workload, "files": files["description"], "split": 
           "seconds": round(seconds, 4), "sentences_per_second": round(len(dev) / seconds, 1),
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
           "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
-          "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1), "device": str(device)}  # fmt: skip
+          "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1),
+          "rss_after_imports_mib": round(imports_rss_mib, 1), "device": str(device)}  # fmt: skip
 if device.type == "cuda":
     result["device_name"] = torch.cuda.get_device_name(device)
     result["peak_device_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
@@ -163,6 +169,6 @@ print(json.dumps(result))
 print(f"inference ({options.workload}, {result['precision']}, {device}, {result['threads']} threads, batch {options.batch_size}, "
       f"median of {options.repeats}): {len(dev)} sentences in {seconds:.3f} s = {result['sentences_per_second']:.0f} "
       f"sentences/s, {result['tokens_per_second']:.0f} tokens/s ({with_tokenization:.3f} s with tokenization), "
-      f"peak RSS {peak_mib:.0f} MiB" + (f", entity F1 {scores['f1']:.2f}" if options.model_dir else ""))  # fmt: skip
+      f"peak RSS {peak_mib:.0f} MiB (imports alone {imports_rss_mib:.0f})" + (f", entity F1 {scores['f1']:.2f}" if options.model_dir else ""))  # fmt: skip
 if options.count_flops:
     print(floor_summary(result["compute_floor"], "sentences"))

@@ -13,7 +13,8 @@ sees), and `compute_median_step_seconds` the median `StepTimer` step of the same
 passes of all its batches; `compute_floor.py`) against a large matmul's rate on these cores: the compute floor of an
 iteration and the labeled sentences/s it caps.
 Prints JSON (each repeat with the peak RSS so far, the medians, peak RSS, trainable parameters, setup times) and a
-one-line summary.
+one-line summary. `rss_after_imports_mib` is the peak before any data is read: the share of the imported libraries
+(torch, transformers, datasets, accelerate), which varies with their versions.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
 from modeling_manmoe.inputs import build_word_vector_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
+
+# The peak so far, before any data: what importing torch, transformers, datasets, accelerate and the package costs
+# in this environment (part of the peak RSS below, and not under the package's control).
+imports_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 PAPER_TRAINABLE_PARAMETERS = 3_092_765
 
@@ -148,7 +153,8 @@ result = {"workload": options.workload, "files": files["description"],
           "steps_timed": options.steps - options.warmup, "labeled_sentences_per_iteration": labeled_per_step,
           "trainable_parameters": parameters, "paper_parameter_count": parameters == PAPER_TRAINABLE_PARAMETERS,
           "workload_seconds": round(workload_seconds, 2), "vector_load_seconds": round(vector_seconds, 2),
-          "repeats": repeats, "median": median, "peak_rss_mib": round(peak_mib, 1)}  # fmt: skip
+          "repeats": repeats, "median": median, "peak_rss_mib": round(peak_mib, 1),
+          "rss_after_imports_mib": round(imports_rss_mib, 1)}  # fmt: skip
 if options.count_flops:
     with tempfile.TemporaryDirectory() as output_dir:
         counted = paper_trainer(fresh_model(), 2, output_dir, [])
@@ -159,7 +165,8 @@ print(json.dumps(result))
 print(f"train ({options.workload}, {result['precision']}, {result['threads']} threads, median of {options.repeats}): "
       f"{median['labeled_sentences_per_second']:.1f} labeled sentences/s, {median['iterations_per_second']:.3f} it/s "
       f"({median['seconds_per_iteration']:.3f} s/it, compute {median['compute_median_step_seconds']:.3f} s), "
-      f"peak RSS {peak_mib:.0f} MiB (after the first repeat {repeats[0]['peak_rss_mib_so_far']:.0f}), "
+      f"peak RSS {peak_mib:.0f} MiB (after the first repeat {repeats[0]['peak_rss_mib_so_far']:.0f}, imports alone "
+      f"{imports_rss_mib:.0f}), "
       f"{parameters:,} trainable parameters")  # fmt: skip
 if options.count_flops:
     print(floor_summary(result["compute_floor"], "labeled sentences").replace("per pass", "per iteration"))
