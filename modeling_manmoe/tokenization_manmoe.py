@@ -318,14 +318,17 @@ def pad_subtokens(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad per-sentence encoder sub-token ids and their word indices (from `encoder_subtokens`) into
     `encoder_input_ids`, `encoder_attention_mask` (padding id 0, masked out) and `encoder_word_ids` (-1), each (B, S)."""
-    width = max(len(ids) for ids in input_ids)
-    padded_ids = torch.zeros(len(input_ids), width, dtype=torch.long)
-    mask = torch.zeros(len(input_ids), width, dtype=torch.long)
-    padded_word_ids = torch.full((len(input_ids), width), -1, dtype=torch.long)
-    for row, (ids, words) in enumerate(zip(input_ids, word_ids, strict=True)):
-        padded_ids[row, : len(ids)], mask[row, : len(ids)] = torch.tensor(ids), 1
-        padded_word_ids[row, : len(ids)] = torch.tensor(words)
-    return padded_ids, mask, padded_word_ids
+    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
+    if len(word_ids) != len(input_ids) or any(len(w) != n for w, n in zip(word_ids, lengths.tolist(), strict=True)):
+        raise ValueError(
+            "encoder word ids must match the sub-token ids: one list per sentence, one index per sub-token"
+        )
+    real = torch.from_numpy(np.arange(lengths.max(initial=0)) < lengths[:, None])  # (B, S), row-major = the order
+    padded_ids = torch.zeros(real.shape, dtype=torch.long)
+    padded_ids[real] = torch.from_numpy(_flat_ints(input_ids))
+    padded_word_ids = torch.full(real.shape, -1, dtype=torch.long)
+    padded_word_ids[real] = torch.from_numpy(_flat_ints(word_ids))
+    return padded_ids, real.long(), padded_word_ids
 
 
 def _flat_ints(lists) -> np.ndarray:

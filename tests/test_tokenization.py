@@ -115,6 +115,21 @@ def test_collate_places_every_character_of_every_word():
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]
 
 
+def test_pad_subtokens_places_each_sentence_left_aligned():
+    """Encoder sub-tokens of sentences of different lengths: ids padded with 0 (masked out), word indices with -1."""
+    from modeling_manmoe.tokenization_manmoe import pad_subtokens
+
+    ids, mask, word_ids = pad_subtokens(
+        ([101, 7, 8, 102], [101, 102], [101, 9, 102]), ([-1, 0, 0, -1], [-1, -1], [-1, 0, -1])
+    )
+    assert ids.tolist() == [[101, 7, 8, 102], [101, 102, 0, 0], [101, 9, 102, 0]]
+    assert mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]]
+    assert word_ids.tolist() == [[-1, 0, 0, -1], [-1, -1, -1, -1], [-1, 0, -1, -1]]
+    assert ids.dtype == mask.dtype == word_ids.dtype == torch.long
+    with pytest.raises(ValueError, match="one index per sub-token"):
+        pad_subtokens(([101, 7, 102],), ([-1, 0],))
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("char_ids", [[1]], "3 input ids but 2 char_ids lists"), ("labels", [1], "3 input ids but 2 labels")],
