@@ -22,7 +22,9 @@ at the same thread count: the compute floor of the pass (its operations at that 
 `--device cuda`: the model and each collated batch on the GPU (the BiLSTMs then run cuDNN's LSTM); the tags come back
 to the CPU once per batch; the JSON adds the device, its peak allocated memory and the TF32 settings.
 Prints JSON and a one-line summary. Besides the peak RSS, `rss_after_imports_mib` is the peak before any data is read:
-the share of the imported libraries (torch, transformers, datasets), which varies with their versions.
+the share of the imported libraries (torch, transformers, datasets); `rss_file_mib_at_end` is the file-backed part of
+the resident set at the end (the libraries' pages, which the page cache's state moved by ~70 MiB on one machine:
+benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import resource
 import statistics
 import time
 
 import torch
 import transformers
 from compute_floor import count_flops, floor_report, floor_summary
+from memory import peak_rss_mib, resident_file_mib
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
@@ -49,7 +51,7 @@ from modeling_manmoe.training.trainer import longest_first
 
 # The peak so far, before any data: what importing torch, transformers, datasets and the package costs in this
 # environment (part of the peak RSS below, and not under the package's control).
-imports_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+imports_rss_mib = peak_rss_mib()
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 add_workload_arguments(parser)
@@ -145,7 +147,7 @@ predicted = [[model.config.id2label[tag] for tag in tags] for tags in prediction
 scores = {name: round(value, 4) for name, value in entity_scores(gold, predicted).items()}
 seconds = statistics.median(t["seconds"] for t in timings)
 with_tokenization = statistics.median(t["with_tokenization_seconds"] for t in timings)
-peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+peak_mib = peak_rss_mib()
 result = {"workload": options.workload, "files": files["description"], "split": options.split,
           "dev_file": str(files["dev"][target]),
           "sentences": len(dev), "tokens": tokens, "precision": "bf16" if options.bf16 else "float32",
@@ -157,7 +159,8 @@ result = {"workload": options.workload, "files": files["description"], "split": 
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),
           "with_tokenization_sentences_per_second": round(len(dev) / with_tokenization, 1),
           "entity_scores": scores, "peak_rss_mib": round(peak_mib, 1),
-          "rss_after_imports_mib": round(imports_rss_mib, 1), "device": str(device)}  # fmt: skip
+          "rss_after_imports_mib": round(imports_rss_mib, 1), "rss_file_mib_at_end": resident_file_mib(),
+          "device": str(device)}  # fmt: skip
 if device.type == "cuda":
     result["device_name"] = torch.cuda.get_device_name(device)
     result["peak_device_memory_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)

@@ -14,7 +14,8 @@ passes of all its batches; `compute_floor.py`) against a large matmul's rate on 
 iteration and the labeled sentences/s it caps.
 Prints JSON (each repeat with the peak RSS so far, the medians, peak RSS, trainable parameters, setup times) and a
 one-line summary. `rss_after_imports_mib` is the peak before any data is read: the share of the imported libraries
-(torch, transformers, datasets, accelerate), which varies with their versions.
+(torch, transformers, datasets, accelerate); `rss_file_mib_at_end` is the file-backed part of the resident set at
+the end (the libraries' pages, which the page cache's state moved by ~70 MiB on one machine: benchmarks/README.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import resource
 import statistics
 import tempfile
 import time
@@ -30,6 +30,7 @@ import time
 import torch
 import transformers
 from compute_floor import count_flops, floor_report, floor_summary
+from memory import peak_rss_mib, resident_file_mib
 from step_timer import StepTimer
 from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
@@ -40,7 +41,7 @@ from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
 # The peak so far, before any data: what importing torch, transformers, datasets, accelerate and the package costs
 # in this environment (part of the peak RSS below, and not under the package's control).
-imports_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+imports_rss_mib = peak_rss_mib()
 
 PAPER_TRAINABLE_PARAMETERS = 3_092_765
 
@@ -120,10 +121,6 @@ def fresh_model() -> ManMoeForTokenClassification:
     return model
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 repeats = []
 for _ in range(options.repeats):
     model = fresh_model()
@@ -154,7 +151,7 @@ result = {"workload": options.workload, "files": files["description"],
           "trainable_parameters": parameters, "paper_parameter_count": parameters == PAPER_TRAINABLE_PARAMETERS,
           "workload_seconds": round(workload_seconds, 2), "vector_load_seconds": round(vector_seconds, 2),
           "repeats": repeats, "median": median, "peak_rss_mib": round(peak_mib, 1),
-          "rss_after_imports_mib": round(imports_rss_mib, 1)}  # fmt: skip
+          "rss_after_imports_mib": round(imports_rss_mib, 1), "rss_file_mib_at_end": resident_file_mib()}  # fmt: skip
 if options.count_flops:
     with tempfile.TemporaryDirectory() as output_dir:
         counted = paper_trainer(fresh_model(), 2, output_dir, [])

@@ -32,6 +32,7 @@ def test_prints_throughput_and_entity_scores_of_the_predictions(tmp_path):
     assert all(0 <= value <= 100 for value in report["entity_scores"].values())
     assert report["device"] == "cpu" and "peak_device_memory_mib" not in report
     assert 0 < report["rss_after_imports_mib"] <= report["peak_rss_mib"]
+    assert 0 < report["rss_file_mib_at_end"] < report["peak_rss_mib"]  # Linux reports RssFile
     assert result.stdout.splitlines()[1].startswith("inference (synthetic, float32, cpu, 1 threads, batch 8")
 
 
