@@ -318,12 +318,12 @@ def pad_subtokens(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pad per-sentence encoder sub-token ids and their word indices (from `encoder_subtokens`) into
     `encoder_input_ids`, `encoder_attention_mask` (padding id 0, masked out) and `encoder_word_ids` (-1), each (B, S)."""
-    lengths = np.fromiter(map(len, input_ids), dtype=np.int64, count=len(input_ids))
-    if len(word_ids) != len(input_ids) or any(len(w) != n for w, n in zip(word_ids, lengths.tolist(), strict=True)):
+    lengths = _lengths(input_ids)
+    if not np.array_equal(lengths, _lengths(word_ids)):
         raise ValueError(
             "encoder word ids must match the sub-token ids: one list per sentence, one index per sub-token"
         )
-    real = torch.from_numpy(np.arange(lengths.max(initial=0)) < lengths[:, None])  # (B, S), row-major = the order
+    real = _left_aligned(lengths)  # (B, S)
     padded_ids = torch.zeros(real.shape, dtype=torch.long)
     padded_ids[real] = torch.from_numpy(_flat_ints(input_ids))
     padded_word_ids = torch.full(real.shape, -1, dtype=torch.long)
@@ -336,15 +336,26 @@ def _flat_ints(lists) -> np.ndarray:
     return np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64)
 
 
+def _lengths(lists) -> np.ndarray:
+    """The length of each of a sequence of lists, as an int64 array."""
+    return np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+
+
+def _left_aligned(lengths: np.ndarray) -> torch.Tensor:
+    """(B, max length) bool mask of the first `lengths[b]` positions of each row: assigning a flat tensor of the rows'
+    values to it fills them in row-major order, i.e. each row left-aligned."""
+    return torch.from_numpy(np.arange(lengths.max(initial=0)) < lengths[:, None])
+
+
 def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     """Pad a list of `encode_words` outputs: input_ids/attention_mask (B, W), char_ids (B, W, C), lang_ids (B,);
     in encoder mode also encoder_input_ids/encoder_attention_mask/encoder_word_ids (B, S) or the cached
     input_features (B, W, layers, hidden) as float32.
     `labels`, when present, are padded with -100 (per word, for tagging) or stacked (one int per sentence)."""
     batch = len(items)
-    word_counts = np.fromiter((len(item["input_ids"]) for item in items), dtype=np.int64, count=batch)
-    max_words = int(word_counts.max())
-    real = torch.from_numpy(np.arange(max_words) < word_counts[:, None])  # (B, W), row-major = the words' order
+    word_counts = _lengths([item["input_ids"] for item in items])
+    real = _left_aligned(word_counts)  # (B, W)
+    max_words = real.shape[1]
     attention_mask = real.long()
     input_ids = torch.zeros(batch, max_words, dtype=torch.long)
     num_words = int(word_counts.sum())
@@ -353,7 +364,7 @@ def collate_word_features(items: list[dict]) -> dict[str, torch.Tensor]:
     words = [chars for item in items for chars in item["char_ids"]]
     if len(words) != num_words:
         raise ValueError(f"the items have {num_words} input ids but {len(words)} char_ids lists: expected one per word")
-    char_counts = np.fromiter(map(len, words), dtype=np.int64, count=num_words)
+    char_counts = _lengths(words)
     max_chars = max(int(char_counts.max(initial=0)), 1)
     char_ids = torch.zeros(batch * max_words, max_chars, dtype=torch.long)
     word_slots = np.repeat(np.flatnonzero(real.numpy()), char_counts)  # each character's word in the (B x W) grid
