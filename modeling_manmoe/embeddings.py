@@ -5,6 +5,7 @@ All three produce one vector per *word* so that labels align with words whatever
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -13,6 +14,17 @@ from .distinct_words import DistinctWordInputs
 from .dropout import Dropout
 from .encoder import FrozenEncoderFeatures, LayerMix
 from .window_convolution import max_pooled_char_windows, max_pooled_windows
+
+
+def untouched_zeros(*shape: int) -> torch.Tensor:
+    """`torch.zeros(*shape)` (default dtype and device) whose memory is not written on the CPU in float32.
+
+    numpy's zeros come from calloc, for which the kernel hands out zero pages that stay unmapped until written, so a
+    table that is replaced before use never becomes resident; `torch.zeros` writes every byte (for the word-vector
+    table of the CoNLL vectors a 96 MB transient at each model construction, which `set_word_vectors` then frees).
+    Under another default dtype or device (e.g. meta in `from_pretrained`) this is `torch.zeros`' result."""
+    zeros = torch.from_numpy(np.zeros(shape, dtype=np.float32))
+    return zeros.to(dtype=torch.get_default_dtype(), device=torch.get_default_device())
 
 
 class FrozenWordEmbedding(nn.Module):
@@ -24,7 +36,7 @@ class FrozenWordEmbedding(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int):
         super().__init__()
-        self.register_buffer("weight", torch.zeros(vocab_size, dim))
+        self.register_buffer("weight", untouched_zeros(vocab_size, dim))
 
     @torch.no_grad()
     def load_vectors(self, vectors: torch.Tensor) -> None:

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -7,6 +9,7 @@ from modeling_manmoe import (
     ManMoeForTokenClassification,
     ManMoeModel,
 )
+from modeling_manmoe.embeddings import FrozenWordEmbedding
 from modeling_manmoe.mixture_of_experts import BatchedExperts
 from tests.conftest import TINY, random_batch
 
@@ -134,6 +137,36 @@ def test_word_table_is_used_as_is_when_it_owns_its_storage_else_copied(tiny_conf
         assert buffer.untyped_storage().data_ptr() != other.untyped_storage().data_ptr()
     with pytest.raises(ValueError, match="word vector table has shape"):
         model.set_word_vectors(torch.randn(shape[0] - 1, shape[1]))
+
+
+def resident_anonymous_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("RssAnon:"))
+
+
+def test_new_word_table_is_zeros_that_follow_the_default_dtype_and_device():
+    table = FrozenWordEmbedding(7, 3).weight
+    assert table.dtype == torch.float32 and table.device.type == "cpu" and not table.any()
+    with torch.device("meta"):
+        assert FrozenWordEmbedding(7, 3).weight.device.type == "meta"  # from_pretrained builds on meta
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        assert FrozenWordEmbedding(7, 3).weight.dtype == torch.float64
+    finally:
+        torch.set_default_dtype(default)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="RssAnon is read from Linux's /proc/self/status")
+def test_a_new_word_table_is_not_resident_until_written():
+    """A (vocab, dim) table that `set_word_vectors` replaces must not be written at construction (torch.zeros
+    would make all its 240 MB resident for a moment)."""
+    before = resident_anonymous_mib()
+    embedding = FrozenWordEmbedding(200_000, 300)
+    assert resident_anonymous_mib() - before < 40, "the zero table's pages were written"
+    assert not embedding.weight[::997].any()
+    embedding.load_vectors(torch.ones(200_000, 300))
+    assert embedding.weight.all()
 
 
 def test_frozen_tables_unchanged_after_optimizer_step(tiny_config):
