@@ -10,16 +10,23 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def resident_file_mib() -> float | None:
-    """The file-backed part of the current resident set (`RssFile` of /proc/self/status: mostly the shared
-    libraries' pages), in MiB; None where the kernel does not report it. How many of a library's pages a process
-    maps depends on the page cache's state, not on the code: on one machine the same imports held 238 MiB of them
-    in the first hour after installing and 141 MiB later (benchmarks/README.md)."""
+def resident_mib(field: str) -> float | None:
+    """One `Rss*` field of /proc/self/status (e.g. "RssAnon", "RssFile"), in MiB; None where the kernel does not
+    report it."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
-                if line.startswith("RssFile:"):
-                    return round(int(line.split()[1]) / 1024, 1)
+                if line.startswith(f"{field}:"):
+                    return int(line.split()[1]) / 1024
     except OSError:
         return None
     return None
+
+
+def resident_file_mib() -> float | None:
+    """The file-backed part of the current resident set (`RssFile`: mostly the shared libraries' pages), in MiB,
+    rounded to 0.1; None where the kernel does not report it. How many of a library's pages a process maps depends on
+    the page cache's state, not on the code: on one machine the same imports held 238 MiB of them in the first hour
+    after installing and 141 MiB later (benchmarks/README.md)."""
+    mib = resident_mib("RssFile")
+    return None if mib is None else round(mib, 1)

@@ -1,4 +1,4 @@
-import os
+import importlib.util
 
 import pytest
 import torch
@@ -11,7 +11,11 @@ from modeling_manmoe import (
 )
 from modeling_manmoe.embeddings import FrozenWordEmbedding
 from modeling_manmoe.mixture_of_experts import BatchedExperts
-from tests.conftest import TINY, random_batch
+from tests.conftest import REPO, TINY, random_batch
+
+_spec = importlib.util.spec_from_file_location("memory", REPO / "benchmarks" / "memory.py")
+memory = importlib.util.module_from_spec(_spec)  # the benchmarks' reader of /proc/self/status
+_spec.loader.exec_module(memory)
 
 
 def build(config, cls=ManMoeForTokenClassification, seed=0):
@@ -139,11 +143,6 @@ def test_word_table_is_used_as_is_when_it_owns_its_storage_else_copied(tiny_conf
         model.set_word_vectors(torch.randn(shape[0] - 1, shape[1]))
 
 
-def resident_anonymous_mib() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("RssAnon:"))
-
-
 def test_new_word_table_is_zeros_that_follow_the_default_dtype_and_device():
     table = FrozenWordEmbedding(7, 3).weight
     assert table.dtype == torch.float32 and table.device.type == "cpu" and not table.any()
@@ -157,13 +156,13 @@ def test_new_word_table_is_zeros_that_follow_the_default_dtype_and_device():
         torch.set_default_dtype(default)
 
 
-@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="RssAnon is read from Linux's /proc/self/status")
+@pytest.mark.skipif(memory.resident_mib("RssAnon") is None, reason="RssAnon is read from Linux's /proc/self/status")
 def test_a_new_word_table_is_not_resident_until_written():
     """A (vocab, dim) table that `set_word_vectors` replaces must not be written at construction (torch.zeros
     would make all its 240 MB resident for a moment)."""
-    before = resident_anonymous_mib()
+    before = memory.resident_mib("RssAnon")
     embedding = FrozenWordEmbedding(200_000, 300)
-    assert resident_anonymous_mib() - before < 40, "the zero table's pages were written"
+    assert memory.resident_mib("RssAnon") - before < 40, "the zero table's pages were written"
     assert not embedding.weight[::997].any()
     embedding.load_vectors(torch.ones(200_000, 300))
     assert embedding.weight.all()
