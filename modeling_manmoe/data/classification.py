@@ -23,6 +23,7 @@ import datasets
 
 from ..errors import DataFormatError, LanguageError
 from .files import read_data_bytes
+from .tables import dataset_from_columns
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def read_webis_reviews(path: str | os.PathLike[str], language: str) -> datasets.
     )
     features = classification_features(SENTIMENT_LABELS)
     features["rating"] = datasets.Value("float32")
-    return datasets.Dataset.from_dict(
+    return dataset_from_columns(
         {
             "text": parser.texts,
             "label": parser.labels,
@@ -460,6 +461,6 @@ def load_text_classification(
         if not text.strip():
             raise DataFormatError(f"{source}, row {row}: empty text {text!r} in column {text_column!r}")
     ids, names = _labels_to_ids(dataset[label_column], dataset.features[label_column], names, source, label_column)
-    return datasets.Dataset.from_dict(
+    return dataset_from_columns(
         {"text": texts, "label": ids, "language": [language] * len(texts)}, features=classification_features(names)
     )

@@ -20,6 +20,7 @@ import datasets
 
 from ..errors import DataFormatError, LanguageError
 from .files import read_data_bytes
+from .tables import dataset_from_columns
 
 logger = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def _build_dataset(
             f"{locate(row, position)}: IOB1 tag {tags[row][position]!r} converts to "
             f"{converted[row][position]!r}, which is not one of the label names {label_names}"
         ) from None
-    return datasets.Dataset.from_dict(
+    return dataset_from_columns(
         {"tokens": sentences, "ner_tags": ids, "language": [language] * len(sentences)},
         features=ner_features(label_names),
     )
