@@ -11,8 +11,11 @@ Hypothesis profiles decide how many examples every property test runs (tests set
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -33,6 +36,21 @@ EXPECTED = [
     "embeddings/webis-use-m3",
     "models",
 ]
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """A script of the repository (e.g. "examples/run_ner.py", "benchmarks/memory.py") as a module, executed once and
+    registered in `sys.modules` under its file name (the example scripts' dataclasses need that)."""
+    path = REPO / relative_path
+    module = sys.modules.get(path.stem)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    elif Path(module.__file__ or "").resolve() != path:
+        raise RuntimeError(f"module {path.stem!r} is already loaded from {module.__file__}, not from {path}")
+    return module
 
 
 def pytest_configure(config):

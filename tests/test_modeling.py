@@ -1,5 +1,3 @@
-import importlib.util
-
 import pytest
 import torch
 
@@ -11,11 +9,9 @@ from modeling_manmoe import (
 )
 from modeling_manmoe.embeddings import FrozenWordEmbedding
 from modeling_manmoe.mixture_of_experts import BatchedExperts
-from tests.conftest import REPO, TINY, random_batch
+from tests.conftest import TINY, load_script, random_batch
 
-_spec = importlib.util.spec_from_file_location("memory", REPO / "benchmarks" / "memory.py")
-memory = importlib.util.module_from_spec(_spec)  # the benchmarks' reader of /proc/self/status
-_spec.loader.exec_module(memory)
+memory = load_script("benchmarks/memory.py")  # the benchmarks' reader of /proc/self/status
 
 
 def build(config, cls=ManMoeForTokenClassification, seed=0):

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 import torch
 from torch import nn
 
-from tests.conftest import REPO
+from tests.conftest import load_script
 
-_spec = importlib.util.spec_from_file_location("compute_floor", REPO / "benchmarks" / "compute_floor.py")
-compute_floor = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(compute_floor)
+compute_floor = load_script("benchmarks/compute_floor.py")
 
 
 class Tagger(nn.Module):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
-from tests.examples.test_run_ner import REPO
+from tests.conftest import load_script
 
 PREDICTIONS = """Angela B-PER B-PER
 Merkel I-PER I-PER
@@ -22,12 +19,7 @@ tagt O B-MISC
 
 
 def load():
-    if "analyze_predictions" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("analyze_predictions", REPO / "examples/analyze_predictions.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["analyze_predictions"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["analyze_predictions"]
+    return load_script("examples/analyze_predictions.py")
 
 
 def test_scores_confusion_and_coverage(tmp_path, capsys):

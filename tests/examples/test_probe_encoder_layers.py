@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 import torch
 
-from tests.examples.test_run_ner import REPO, SENTENCES
+from tests.conftest import load_script
+from tests.examples.test_run_ner import SENTENCES
 from tests.tiny_encoder import make_tiny_encoder
 
 PREFIXES = {"en": "eng", "de": "deu", "es": "esp", "nl": "ned"}
 
 
 def load_probe():
-    if "probe_encoder_layers" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("probe_encoder_layers", REPO / "examples/probe_encoder_layers.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["probe_encoder_layers"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["probe_encoder_layers"]
+    return load_script("examples/probe_encoder_layers.py")
 
 
 def test_linear_tagger_separates_separable_words():

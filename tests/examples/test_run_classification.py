@@ -4,14 +4,13 @@
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.conftest import load_script
 from tests.examples.vector_fixtures import write_vec_gz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,12 +25,7 @@ REVIEWS = {  # (summary, text, rating)
 
 def load_run_classification():
     """`examples/run_classification.py` as a module (registered in sys.modules, which its dataclasses need)."""
-    if "run_classification" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("run_classification", REPO / "examples" / "run_classification.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["run_classification"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["run_classification"]
+    return load_script("examples/run_classification.py")
 
 
 def write_fixtures(folder: Path, copies: int = 4) -> tuple[list[str], list[str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import load_script
 from tests.examples.vector_fixtures import write_vec_gz
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,12 +29,7 @@ SENTENCES = {
 
 def load_run_ner():
     """`examples/run_ner.py` as a module (registered in sys.modules, which its dataclasses need)."""
-    if "run_ner" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("run_ner", REPO / "examples" / "run_ner.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["run_ner"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["run_ner"]
+    return load_script("examples/run_ner.py")
 
 
 def write_fixtures(folder: Path) -> tuple[list[str], list[str]]:
