@@ -9,10 +9,10 @@ never typed by hand: test (and dev) F1 of `run_ner.py` runs, or test accuracy of
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from modeling_manmoe.model_card import describe_character_case, describe_variant, saved_tokenizer_settings
+from modeling_manmoe.errors import DataFormatError
+from modeling_manmoe.run_results import RESULTS_FILE, describe_character_case, describe_variant, load_run_results
 
 
 def describe_input(results: dict) -> str:
@@ -30,19 +30,17 @@ def describe_input(results: dict) -> str:
 
 
 def load_results(run: Path) -> dict:
-    """A finished run's `all_results.json`, with dev and test scores for its target; the tokenizer's character
-    case read from the run's saved `tokenizer_config.json` where `all_results.json` does not record it."""
-    path = run / "all_results.json"
-    if not path.is_file():
-        raise SystemExit(f"{path}: not found (is the run finished?)")
-    results = json.loads(path.read_text(encoding="utf-8"))
+    """A finished run's `all_results.json` as `load_run_results` reads and checks it, with dev and test scores for
+    its target (test only for a classification run); exits with the file and what is missing otherwise."""
+    try:
+        results = load_run_results(run)
+    except DataFormatError as error:
+        raise SystemExit(str(error)) from error
     target = results["target_language"]
-    needed = ("test",) if results.get("task") == "text-classification" else ("dev", "test")
+    needed = ("test",) if results["task"] == "text-classification" else ("dev", "test")
     missing = [split for split in needed if target not in results.get(split, {})]
     if missing:
-        raise SystemExit(f"{path}: no {' or '.join(missing)} scores for the target {target!r}")
-    if "tokenizer" not in results:  # runs made before all_results.json recorded it
-        results["tokenizer"] = saved_tokenizer_settings(run)
+        raise SystemExit(f"{run / RESULTS_FILE}: no {' or '.join(missing)} scores for the target {target!r}")
     return results
 
 

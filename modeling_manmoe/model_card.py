@@ -14,8 +14,6 @@ citation.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import re
 import shlex
@@ -25,17 +23,19 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .errors import DataFormatError, ManMoeError
+from .errors import ManMoeError
 from .run_outputs import atomic_write_text
-from .tokenization_manmoe import reference_lowercases_characters
+from .run_results import (
+    RESULTS_FILE,
+    SPLITS,
+    TASKS,
+    describe_character_case,
+    describe_input,
+    describe_variant,
+    is_finite_number,
+    load_run_results,
+)
 
-RESULTS_FILE = "all_results.json"
-TASKS = {
-    # task -> (headline metric, every metric in the order of the results table, model-index task name)
-    "token-classification": ("f1", ("precision", "recall", "f1"), "Named Entity Recognition"),
-    "text-classification": ("accuracy", ("accuracy",), "Sentiment Classification"),
-}
-SPLITS = {"dev": "validation", "test": "test"}  # results key -> model-index split
 METRIC_NAMES = {"precision": "Precision", "recall": "Recall", "f1": "F1", "accuracy": "Accuracy"}
 LANGUAGE_NAMES = {"en": "English", "de": "German", "es": "Spanish", "nl": "Dutch", "fr": "French", "ja": "Japanese"}
 PAPER_NER_STEPS = 15000  # the paper's NER schedule (the default --max_steps of examples/run_ner.py)
@@ -73,142 +73,13 @@ CITATION = """@inproceedings{chen-etal-2019-multi-source,
 }"""
 
 
-class ResultsFileNotFoundError(DataFormatError, FileNotFoundError):
-    """The run folder has no `all_results.json` (a `DataFormatError` and a `FileNotFoundError`)."""
-
-
-# --- reading and checking all_results.json ---------------------------------------------------------------------------
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _read_json_object(path: Path) -> dict:
-    """The JSON object in `path`; `DataFormatError` naming the file when it is not valid JSON or not an object."""
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DataFormatError(f"{path}: not valid JSON ({error})") from error
-    if not isinstance(value, dict):
-        raise DataFormatError(f"{path}: expected a JSON object, found {type(value).__name__}")
-    return value
-
-
-def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
-    """The run's `all_results.json`, checked: it must name the task, sources, target, config and command, and hold
-    finite test scores for the target (every dev/test score present must be a finite number).
-
-    Raises:
-        ResultsFileNotFoundError: no `all_results.json` in `run_dir`.
-        DataFormatError: invalid JSON, a missing or malformed field, no test score for the target, a score that is
-            not a finite number; the message names the file and the field.
-    """
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise ResultsFileNotFoundError(f"{path}: not found (is {run_dir} a finished run folder?)")
-    results = _read_json_object(path)
-
-    def require(field: str, kind: type | tuple[type, ...], what: str) -> Any:
-        if field not in results:
-            raise DataFormatError(f"{path}: missing field {field!r} ({what})")
-        value = results[field]
-        if not isinstance(value, kind) or (isinstance(value, (str, list, dict)) and not value):
-            raise DataFormatError(f"{path}: field {field!r} should be {what}, found {value!r}"[:400])
-        return value
-
-    task = require("task", str, f"one of {sorted(TASKS)}")
-    if task not in TASKS:
-        raise DataFormatError(f"{path}: field 'task' is {task!r}, expected one of {sorted(TASKS)}")
-    sources = require("source_languages", list, "a non-empty list of language codes")
-    if not all(isinstance(lang, str) and lang for lang in sources):
-        raise DataFormatError(f"{path}: field 'source_languages' should hold language codes, found {sources!r}")
-    target = require("target_language", str, "a language code")
-    require("config", dict, "the model's ManMoeConfig as a JSON object")
-    require("command", str, "the command line of the run")
-    require("test", dict, "per-language test scores")
-    for split in SPLITS:
-        scores = results.get(split, {})
-        if not isinstance(scores, dict):
-            raise DataFormatError(f"{path}: field {split!r} should map languages to scores, found {scores!r}"[:400])
-        for lang, metrics in scores.items():
-            if not isinstance(metrics, dict):
-                raise DataFormatError(
-                    f"{path}: field '{split}.{lang}' should map metrics to numbers, found {metrics!r}"
-                )
-            for metric, value in metrics.items():
-                if not _is_number(value):
-                    raise DataFormatError(f"{path}: field '{split}.{lang}.{metric}' is {value!r}, not a finite number")
-    headline = TASKS[task][0]
-    if headline not in results["test"].get(target, {}):
-        raise DataFormatError(f"{path}: no test score for the target language: field 'test.{target}.{headline}'")
-    for field in ("train", "tokenizer", "hardware", "data_and_vector_files", "training_arguments", "versions"):
-        if not isinstance(results.get(field, {}), dict):
-            raise DataFormatError(f"{path}: field {field!r} should be a JSON object, found {results[field]!r}"[:400])
-    if "tokenizer" not in results:
-        results["tokenizer"] = saved_tokenizer_settings(run_dir)
-    return results
-
-
-def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:
-    """The character case from the run's saved `tokenizer_config.json`, as `{"lowercase_characters": bool}`, for runs
-    made before `all_results.json` recorded the tokenizer's settings; `{}` when the run saved no tokenizer.
-
-    Raises:
-        DataFormatError: the file is not a JSON object; the message names the file.
-    """
-    path = Path(run_dir) / "tokenizer_config.json"
-    if not path.is_file():
-        return {}
-    settings = _read_json_object(path)
-    return {"lowercase_characters": settings["lowercase_characters"]} if "lowercase_characters" in settings else {}
-
-
-# --- what the results say ----------------------------------------------------------------------------------------------
-
-
-def describe_variant(config: dict) -> str:
-    """The model variant: full MAN-MoE or the ablation(s) its config names (also the "model" column of `examples/summarize_runs.py`)."""
-    flags = {
-        "use_adversary": "no adversary",
-        "use_private_moe": "no private MoE",
-        "use_predictor_moe": "no predictor MoE",
-    }
-    off = [name for flag, name in flags.items() if not config.get(flag, True)]
-    return ", ".join(off) if off else "MAN-MoE"
-
-
-def describe_input(config: dict) -> str:
-    """The input representation: word vectors or the frozen encoder (its name, layers, sub-token pooling), + CharCNN."""
-    if config.get("input_mode") == "encoder":
-        name = Path(config.get("encoder_name_or_path") or "encoder").name
-        layers = config.get("encoder_layers") or [-1]
-        pooling = "mean of sub-tokens" if config.get("encoder_pooling") == "mean" else "first sub-token"
-        text = f"frozen encoder {name} (layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}, {pooling})"
-    else:
-        text = "frozen multilingual word vectors"
-    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
-
-
-def describe_character_case(results: dict) -> str:
-    """A note for a run whose CharCNN read characters otherwise than the reference's rule (lower-cased for a German
-    target only): ", characters as written" or ", characters lower-cased". Else "", also for a run without a CharCNN
-    or one whose results record no character case (see `saved_tokenizer_settings` for older runs)."""
-    lowercased = (results.get("tokenizer") or {}).get("lowercase_characters")
-    if lowercased is None or not results.get("config", {}).get("use_char_cnn", True):
-        return ""
-    if lowercased == reference_lowercases_characters(results.get("target_language", "")):
-        return ""
-    return ", characters lower-cased" if lowercased else ", characters as written"
-
-
 def language_name(lang: str) -> str:
     return f"{lang} ({LANGUAGE_NAMES[lang]})" if lang in LANGUAGE_NAMES else lang
 
 
 def _number(value: Any, digits: int = 4) -> str:
     """A number as written in the results (rounded to `digits` decimals at most, no trailing zeros)."""
-    if not _is_number(value):
+    if not is_finite_number(value):
         return "–" if value is None else str(value)
     if isinstance(value, int) or round(value, digits) == value:
         return repr(value)
@@ -216,7 +87,7 @@ def _number(value: Any, digits: int = 4) -> str:
 
 
 def _seconds(value: Any) -> str:
-    if not _is_number(value):
+    if not is_finite_number(value):
         return "not recorded"
     return f"{_number(value, 1)} s ({value / 60:.1f} min)" if value >= 60 else f"{_number(value, 1)} s"
 
@@ -381,7 +252,7 @@ def _intro(results: dict, name: str) -> str:
     ]
     if labels:
         lines.append(f"- Labels: {', '.join(f'`{label}`' for label in labels)}")
-    if _is_number(results.get("max_words")) and results["max_words"] > 0:
+    if is_finite_number(results.get("max_words")) and results["max_words"] > 0:
         lines.append(f"- Texts are cut to their first {results['max_words']} words (`--max_words`)")
     return "\n".join(lines) + "\n"
 
@@ -601,7 +472,7 @@ def _limitations_section(results: dict) -> str:
     if "seed" in results:
         items.append(f"One training run (seed {results['seed']}): how much the scores vary over seeds is not measured.")
     steps = train.get("global_step")
-    if task == "token-classification" and _is_number(steps) and steps < PAPER_NER_STEPS:
+    if task == "token-classification" and is_finite_number(steps) and steps < PAPER_NER_STEPS:
         items.append(
             f"Shortened schedule: {_number(steps)} steps instead of the paper's {PAPER_NER_STEPS:,}; the scores are "
             "not those of a fully trained model."
@@ -624,7 +495,7 @@ def _limitations_section(results: dict) -> str:
             f"The model knows the words of its languages only ({', '.join(languages)}): other languages have no "
             "entries in its tokenizer."
         )
-    if _is_number(results.get("max_words")) and results["max_words"] > 0:
+    if is_finite_number(results.get("max_words")) and results["max_words"] > 0:
         items.append(f"Trained and evaluated on the first {results['max_words']} words of each text only.")
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items) + "\n"
 
