@@ -73,3 +73,20 @@ def test_refuses_unfinished_runs_and_mixed_tasks(tmp_path, capsys):
     ner, cls = write_run(tmp_path / "ner", ner_results()), write_run(tmp_path / "cls", classification_results())
     with pytest.raises(SystemExit, match="different tasks"):
         summarize(capsys, ner, cls)
+
+
+def test_refuses_malformed_results_naming_the_file_and_field(tmp_path, capsys):
+    """The runs are read by `load_run_results`, as the model cards read them: a malformed file stops the table with
+    the file and the field, and an NER run without the target's dev score is refused (its table has a dev column)."""
+    broken = write_run(tmp_path / "broken", ner_results())
+    (broken / "all_results.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SystemExit, match=r"broken/all_results.json: not valid JSON"):
+        summarize(capsys, broken)
+    nan = ner_results()
+    nan["test"]["nl"]["f1"] = float("nan")
+    with pytest.raises(SystemExit, match=r"field 'test.nl.f1' is nan, not a finite number"):
+        summarize(capsys, write_run(tmp_path / "nan", nan))
+    no_dev = ner_results()
+    del no_dev["dev"]["nl"]
+    with pytest.raises(SystemExit, match=r"no-dev/all_results.json: no dev scores for the target 'nl'"):
+        summarize(capsys, write_run(tmp_path / "no-dev", no_dev))
