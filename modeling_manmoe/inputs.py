@@ -19,6 +19,7 @@ def build_word_vector_inputs(
     max_words: int | None = None,
     extra_characters: Iterable[str] = (),
     oov_corpus: Mapping[str, Iterable[str]] | None = None,
+    vocabulary_corpus: Mapping[str, Iterable[str]] | None = None,
     seed: int = 0,
     **tokenizer_kwargs,
 ) -> tuple[ManMoeTokenizer, torch.Tensor]:
@@ -29,7 +30,11 @@ def build_word_vector_inputs(
     vector drawn with `seed`. `oov_corpus` ({language: words of its corpus}) gives the reference's vocabulary: each
     word that the language's file lacks, as written and lower-cased, gets a row of its own (its lower-cased form,
     first-seen order, after the file's words), a random unit vector drawn with `seed`, frozen like the rest;
-    without it, such words share the unknown row. The character vocabulary is every character of the vector
+    without it, such words share the unknown row. `vocabulary_corpus` ({language: words of its corpus}, e.g. its
+    train, dev and test tokens) keeps only the file's words that these words are looked up as (as written, else
+    lower-cased), as the reference builds its vocabulary from the corpus: every corpus word gets the row it gets
+    with the whole file, and the table holds only those rows (for 200,000-word files, a fraction of the memory),
+    but the model then knows no other word; languages it leaves out keep all their words. The character vocabulary is every character of the vector
     files' words plus `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default:
     the keys of `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
 
@@ -40,7 +45,10 @@ def build_word_vector_inputs(
     missing = [lang for lang in languages if lang not in vector_files]
     if missing:
         raise LanguageError(f"no word-vector file for language(s) {missing}; got files for {sorted(vector_files)}")
-    vector_sets = {lang: read_word_vectors(vector_files[lang], max_words=max_words) for lang in languages}
+    keep = {lang: corpus_entries(words) for lang, words in (vocabulary_corpus or {}).items()}
+    vector_sets = {
+        lang: read_word_vectors(vector_files[lang], max_words=max_words, keep=keep.get(lang)) for lang in languages
+    }
     check_same_dimension(vector_sets)
     dim = next(iter(vector_sets.values())).dim
     generator = torch.Generator().manual_seed(seed)
@@ -54,6 +62,13 @@ def build_word_vector_inputs(
     table = torch.empty(2 + sum(len(words) for words in vocabularies.values()), dim)
     table[0] = 0
     table[1] = unknown[0]
+    # Characters in first-seen order: each file's (all its rows, whatever `vocabulary_corpus` kept), its OOV rows'.
+    characters: dict[str, None] = {}
+    for lang in languages:
+        characters.update(dict.fromkeys(vector_sets[lang].characters))
+        for word in vocabularies[lang][len(vector_sets[lang]) :]:
+            characters.update(dict.fromkeys(word))
+    characters.update(dict.fromkeys(char for text in extra_characters for char in text))
     row = 2
     for lang in languages:
         vectors = torch.from_numpy(vector_sets.pop(lang).vectors)
@@ -62,11 +77,6 @@ def build_word_vector_inputs(
         table[row + len(vectors) : row + len(vectors) + extra] = torch.randn(extra, dim, generator=generator)
         row += len(vectors) + extra
     table.div_(table.norm(dim=-1, keepdim=True).clamp(min=1e-12))
-    characters: dict[str, None] = {}
-    for words in vocabularies.values():
-        for word in words:
-            characters.update(dict.fromkeys(word))
-    characters.update(dict.fromkeys(char for text in extra_characters for char in text))
     tokenizer = ManMoeTokenizer(
         vocabularies=vocabularies,
         characters=list(characters),
@@ -74,6 +84,16 @@ def build_word_vector_inputs(
         **tokenizer_kwargs,
     )
     return tokenizer, table
+
+
+def corpus_entries(words: Iterable[str]) -> set[str]:
+    """Every vocabulary entry the corpus `words` can be looked up as (`vocabulary_entry`: as written, or
+    lower-cased): the file words that `build_word_vector_inputs(vocabulary_corpus=...)` keeps."""
+    entries: set[str] = set()
+    for word in words:
+        entries.add(word)
+        entries.add(word.lower())
+    return entries
 
 
 def build_encoder_inputs(

@@ -13,7 +13,7 @@ import gzip
 import logging
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 
@@ -29,11 +29,14 @@ MAX_HEADER_NUMBER = 2**31 - 1  # the largest word count or dimension a header ma
 
 @dataclass(frozen=True)
 class WordVectors:
-    """Words and their vectors read from `path`: `vectors` is float32 of shape (len(words), dim)."""
+    """Words and their vectors read from `path`: `vectors` is float32 of shape (len(words), dim); `characters`:
+    every character of the words of all rows read, kept or not (`read_word_vectors(keep=...)`), in first-seen
+    order, so that a character vocabulary built from it does not depend on which words were kept."""
 
     words: list[str]
     vectors: np.ndarray
     path: str
+    characters: str
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2 or self.vectors.shape[0] != len(self.words):
@@ -136,13 +139,19 @@ def _parse_values(path: str, values: list[str], numbers: list[int], dim: int) ->
 
 
 def read_word_vectors(
-    path: str | os.PathLike[str], *, max_words: int | None = None, normalize: bool = False
+    path: str | os.PathLike[str],
+    *,
+    max_words: int | None = None,
+    normalize: bool = False,
+    keep: Container[str] | None = None,
 ) -> WordVectors:
     """Read a MUSE / fastText `.vec` file, plain or gzip-compressed (detected by its magic bytes).
 
     `max_words` reads only the first rows (files are frequency-ordered; the header's word count is then not
-    checked); `normalize` scales every vector to unit L2 norm (all-zero vectors stay zero). Returns the words
-    in file order, duplicates dropped after their first occurrence with a logged warning. Raises
+    checked); `keep` returns only the rows whose word it contains (every row's layout is still checked, and the
+    header's count against all rows, but only kept rows' values are parsed); `normalize` scales every vector to
+    unit L2 norm (all-zero vectors stay zero). Returns the words in file order, duplicates dropped after their
+    first occurrence with a logged warning. Raises
     `VectorFileError` (file, line, what was expected) on malformed input, `FileNotFoundError` on a missing file.
     """
     path = os.fspath(path)
@@ -151,19 +160,24 @@ def read_word_vectors(
     words: list[str] = []
     values: list[str] = []
     numbers: list[int] = []
+    rows = 0
+    characters: dict[str, None] = {}
     with closing(_raw_lines(path)) as lines:
         first = next(lines, None)
         header = _decode(path, 1, first[1]).removeprefix("\ufeff") if first is not None else None
         count, dim = _parse_header(path, header)
         for number, raw in lines:
             word, text = _split_row(path, number, _decode(path, number, raw), dim)
-            words.append(word)
-            values.append(text)
-            numbers.append(number)
-            if len(words) == max_words:
+            rows += 1
+            characters.update(dict.fromkeys(word))
+            if keep is None or word in keep:
+                words.append(word)
+                values.append(text)
+                numbers.append(number)
+            if rows == max_words:
                 break
-    if max_words is None and len(words) != count:
-        raise VectorFileError(f"{path}: the header announces {count} words but the file has {len(words)} rows")
+    if max_words is None and rows != count:
+        raise VectorFileError(f"{path}: the header announces {count} words but the file has {rows} rows")
     vectors = _parse_values(path, values, numbers, dim)
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
@@ -186,7 +200,7 @@ def read_word_vectors(
     if normalize:  # norms in float64: float32 squares overflow above ~1e19 and underflow below ~1e-19
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
         vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
-    return WordVectors(words=words, vectors=vectors, path=path)
+    return WordVectors(words=words, vectors=vectors, path=path, characters="".join(characters))
 
 
 def check_same_dimension(vector_sets: dict[str, WordVectors]) -> None:

@@ -378,6 +378,47 @@ def test_build_inputs_gives_each_oov_corpus_word_its_own_random_row(tmp_path):
     assert plain_tokenizer(["Piet"], language="en", is_split_into_words=True)["input_ids"].tolist() == [[1]]
 
 
+def test_read_keeps_only_the_asked_words_but_checks_every_row(tmp_path):
+    """`keep`: only those rows are returned (file order, first occurrence), the characters are every row's, a
+    malformed row is refused even when not kept, and the header's count is checked against all rows."""
+    path = write(tmp_path / "k.vec", "4 2\nBerlin 3 4\nthe 1 0\nÆsop 0 1\nthe 2 2\n")
+    vectors = read_word_vectors(path, keep={"the", "Berlin", "absent"})
+    assert vectors.words == ["Berlin", "the"] and vectors.vectors.tolist() == [[3, 4], [1, 0]]
+    assert vectors.characters == "Berlinthæsop".replace("æ", "Æ")
+    assert read_word_vectors(path).characters == vectors.characters
+    assert read_word_vectors(path, keep=set()).words == []
+    assert read_word_vectors(path, keep={"the"}, max_words=1).words == []
+    assert "got 1 values" in read_error(write(tmp_path / "bad.vec", "2 2\nthe 1 0\nzyx 1\n"), keep={"the"})
+    assert "announces 3 words" in read_error(write(tmp_path / "count.vec", "3 2\nthe 1 0\n"), keep={"the"})
+
+
+def test_a_corpus_vocabulary_gives_every_corpus_word_its_whole_file_row(tmp_path):
+    """`vocabulary_corpus` keeps the file words the corpus looks up (as written, else lower-cased): each corpus word
+    gets the same vector as with the whole file, the characters are the same, unknown words stay unknown, and a
+    language left out keeps its whole file; with `oov_corpus` too, the new rows are the same random vectors."""
+    import torch
+
+    from modeling_manmoe.inputs import build_word_vector_inputs
+
+    files = {
+        "en": write(tmp_path / "en.vec", "4 2\nBerlin 3 4\nthe 1 0\nÆsop 0 1\nberlin 1 1\n"),
+        "nl": write(tmp_path / "nl.vec", "2 2\nde 0 2\nhet 2 0\n"),
+    }
+    corpus = {"en": ["The", "Berlin", "zyx", "Zyx"]}
+    whole_tokenizer, whole = build_word_vector_inputs(files, ["en", "nl"], oov_corpus=corpus)
+    tokenizer, table = build_word_vector_inputs(files, ["en", "nl"], oov_corpus=corpus, vocabulary_corpus=corpus)
+    # "berlin" stays too: a corpus word is kept as written and lower-cased (a superset of what it is read as)
+    assert tokenizer.vocabularies == {"en": ["Berlin", "the", "berlin", "zyx"], "nl": ["de", "het"]}
+    assert table.shape == (2 + 4 + 2, 2) and whole.shape == (2 + 5 + 2, 2)
+    assert tokenizer.characters == whole_tokenizer.characters and "Æ" in tokenizer.char_to_id
+    words = ["The", "Berlin", "zyx", "Zyx", "Æsop", "unseen"]
+    ids = tokenizer(words, language="en", is_split_into_words=True)["input_ids"][0]
+    whole_ids = whole_tokenizer(words, language="en", is_split_into_words=True)["input_ids"][0]
+    assert torch.equal(table[ids[:4]], whole[whole_ids[:4]])  # the corpus' words: the whole file's vectors
+    assert ids[4:].tolist() == [1, 1] and whole_ids[4] != 1  # a file word outside the corpus is unknown
+    assert torch.equal(table[1], whole[1]) and torch.equal(table[-2:], whole[-2:])  # unknown; nl's whole file
+
+
 @pytest.mark.integration
 def test_paper_configuration_on_real_vectors(shared_dir, tmp_path):
     """The paper's CoNLL configuration built from the real vectors: 3,092,765 trainable parameters, the frozen
