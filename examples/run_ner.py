@@ -180,9 +180,16 @@ def main(argv: list[str] | None = None) -> dict:
         oov_corpus = {
             lang: (word for sentence in dataset["tokens"] for word in sentence) for lang, dataset in train.items()
         }
+
+        def data_words(lang: str):  # the reference's vocabulary: the words of every split (no labels are read)
+            for split in (train, dev, test):
+                for sentence in split[lang]["tokens"] if lang in split else ():
+                    yield from sentence
+
+        vocabulary_corpus = {lang: data_words(lang) for lang in languages}
         model, tokenizer = build_model(ManMoeForTokenClassification, model_args, data_args.source_languages,
                                        data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance,
-                                       oov_corpus=oov_corpus)  # fmt: skip
+                                       oov_corpus=oov_corpus, vocabulary_corpus=vocabulary_corpus)  # fmt: skip
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
     trainer = ManMoeTrainer(
         model=model,

@@ -63,6 +63,12 @@ class ModelArguments:
         metadata={"help": "Corpus words the vector file lacks: 'unknown' (all share the unknown vector) or 'random' "
                   "(the reference: each gets its own frozen random unit vector; token classification only)."},
     )  # fmt: skip
+    word_vocabulary: str = field(
+        default="file",
+        metadata={"help": "Which vector-file words the model keeps: 'file' (all: it reads any text) or 'corpus' (the "
+                  "reference: only those of the given train/dev/test data; far less memory with large files, but the "
+                  "model knows no other word; token classification only)."},
+    )  # fmt: skip
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
     char_cnn_implementation: str = field(
         default="lookup",
@@ -106,12 +112,14 @@ def build_model(
     corpus_words: Iterable[str],
     provenance: dict,
     oov_corpus: dict[str, Iterable[str]] | None = None,
+    vocabulary_corpus: dict[str, Iterable[str]] | None = None,
     **tokenizer_kwargs,
 ):
     """A new `model_class` (a MAN-MoE head) and its tokenizer for the sources + target, with word vectors or a
     frozen encoder as input; `corpus_words` give the CharCNN's characters. Records the vector files' sha256 in
-    `provenance`. `oov_corpus` ({language: its training words}) is read with `--oov_words random`. Returns
-    (model, tokenizer)."""
+    `provenance`. `oov_corpus` ({language: its training words}) is read with `--oov_words random`,
+    `vocabulary_corpus` ({language: all its data's words}) with `--word_vocabulary corpus`. Returns (model,
+    tokenizer)."""
     languages = list(source_languages) + [target_language]
     lowercase = {"auto": reference_lowercases_characters(target_language), "yes": True, "no": False}.get(
         model_args.lowercase_characters
@@ -158,12 +166,18 @@ def build_model(
     if model_args.oov_words == "random" and oov_corpus is None:
         raise ValueError("--oov_words random needs the corpus' words per language, which only examples/run_ner.py "
                          "gives; use --oov_words unknown here")  # fmt: skip
+    if model_args.word_vocabulary not in ("file", "corpus"):
+        raise ValueError(f"--word_vocabulary: expected file or corpus, got {model_args.word_vocabulary!r}")
+    if model_args.word_vocabulary == "corpus" and vocabulary_corpus is None:
+        raise ValueError("--word_vocabulary corpus needs the data's words per language, which only examples/run_ner.py "
+                         "gives; use --word_vocabulary file here")  # fmt: skip
     tokenizer, table = build_word_vector_inputs(
         {lang: vector_files[lang] for lang in languages},
         languages,
         max_words=model_args.max_vectors_per_language,
         extra_characters=corpus_words if model_args.use_char_cnn else (),
         oov_corpus=oov_corpus if model_args.oov_words == "random" else None,
+        vocabulary_corpus=vocabulary_corpus if model_args.word_vocabulary == "corpus" else None,
         **tokenizer_kwargs,
     )
     for lang in languages:

@@ -84,6 +84,40 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
     assert model(**encoded).logits.shape == (1, 4, 9)
 
 
+def test_a_corpus_vocabulary_trains_the_same_model_with_a_smaller_table(tmp_path):
+    """`--word_vocabulary corpus` (the reference's vocabulary) keeps only the vector-file words of the given
+    data: the run's scores, predictions and every trained weight equal those of the whole files; only the frozen
+    table is smaller, and a word outside the data is unknown to the saved model."""
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    files, _ = write_fixtures(tmp_path)
+    rng = np.random.default_rng(1)
+    vectors = []
+    for lang, sentences in SENTENCES.items():  # the data's words plus words (and characters) it never uses
+        words = sorted({w for text, _ in sentences for w in text.split()}) + ["Zürich", "Œuvre", "xylofoon"]
+        vectors.append(f"{lang}={write_vec_gz(tmp_path / f'{lang}-big.vec.gz', words, rng)}")
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
+            "--do_eval", "--do_predict", "--max_steps", "3", "--per_device_train_batch_size", "2", "--report_to",
+            "none", "--disable_tqdm", "true"]  # fmt: skip
+    run = load_run_ner().main
+    whole = run([*argv, "--output_dir", str(tmp_path / "file")])
+    corpus = run([*argv, "--output_dir", str(tmp_path / "corpus"), "--word_vocabulary", "corpus"])
+    assert corpus["dev"] == whole["dev"] and corpus["test"] == whole["test"]
+    assert corpus["tokenizer"]["characters"] == whole["tokenizer"]["characters"]
+    assert all(corpus["tokenizer"]["words"][lang] == whole["tokenizer"]["words"][lang] - 3 for lang in LANGUAGES)
+    for lang in LANGUAGES:
+        name = f"predictions_test_{lang}.conll"
+        assert (tmp_path / "corpus" / name).read_text() == (tmp_path / "file" / name).read_text()
+    expected, actual = (load_file(tmp_path / run_dir / "model.safetensors") for run_dir in ("file", "corpus"))
+    table = next(name for name in expected if "word_embeddings" in name)
+    assert actual[table].shape[0] == expected[table].shape[0] - 12
+    assert all(torch.equal(expected[name], actual[name]) for name in expected if name != table)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "corpus")
+    assert tokenizer(["Zürich", "Piet"], language="nl", is_split_into_words=True)["input_ids"][0][0] == 1
+
+
 @pytest.mark.parametrize(
     "target, option, lowercased",
     [("de", "auto", True), ("nl", "auto", False), ("de", "no", False), ("nl", "yes", True)],
@@ -167,6 +201,7 @@ def test_run_ner_under_accelerate_launch_with_two_processes(tmp_path):
         (["--word_vectors", "en=x.vec"], "no vector file for language"),
         (["--train_files", "en"], "expected LANG=VALUE"),
         (["--oov_words", "zero"], "--oov_words: expected unknown or random"),
+        (["--word_vocabulary", "all"], "--word_vocabulary: expected file or corpus"),
     ],
 )
 def test_run_ner_argument_errors_name_the_option(tmp_path, extra, message):
