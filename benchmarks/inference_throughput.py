@@ -2,12 +2,14 @@
 
 Usage: python benchmarks/inference_throughput.py [--workload synthetic|conll] [--shared ../shared]
            [--batch_size 256] [--repeats 5] [--threads N] [--bf16] [--sort_by_length] [--model_dir DIR]
-           [--split dev|test] [--count_flops] [--device cpu|cuda] [--dev_sentences 500 --vocab_size 20000 ...]
+           [--split dev|test] [--count_flops] [--device cpu|cuda] [--word_vocabulary corpus|file]
+           [--dev_sentences 500 --vocab_size 20000 ...]
 
 Data: the Dutch (target) dev set: synthetic `nl.dev` (500 sentences), or the whole CoNLL-2002 `ned.testa` (2,895
 sentences) with `--workload conll` (`--split test`: `ned.testb`, 5,195 sentences). Model: the paper configuration
 with random weights (speed does not depend on them), or a trained one from `--model_dir` (its own tokenizer and word
-table). As users predict: the sentences are encoded once by the tokenizer (`encode_sentences`, what
+table). The random model's word table holds, as the original implementation's vocabulary, the vector files' words
+that the workload's train and dev files use (`--word_vocabulary file`: every word of the files). As users predict: the sentences are encoded once by the tokenizer (`encode_sentences`, what
 `ManMoeTrainer.encode_dataset` does in word-vector mode), then collated in batches of `--batch_size` in file order
 (`--sort_by_length`: longest first, the order in which `ManMoeTrainer.evaluate` and `predict` batch them) and run
 under `torch.inference_mode()` (`--bf16`: inside `torch.autocast("cpu", dtype=torch.bfloat16)`), argmax over the
@@ -39,7 +41,7 @@ import torch
 import transformers
 from compute_floor import count_flops, floor_report, floor_summary
 from memory import peak_rss_mib, resident_file_mib
-from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
+from synthetic_workload import LANGUAGES, add_workload_arguments, vocabulary_corpus, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
@@ -103,7 +105,8 @@ if options.model_dir:
         options.model_dir, trust_remote_code=True, char_cnn_implementation=options.char_cnn_implementation
     )
 else:  # the character vocabulary is the vector files' (no training corpus read): the same speed
-    tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES)
+    tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES,
+                                                vocabulary_corpus=vocabulary_corpus(options, files))  # fmt: skip
     config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
                           char_vocab_size=tokenizer.char_vocab_size, id2label=dict(enumerate(CONLL_NER_LABELS)),
                           label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
@@ -154,6 +157,8 @@ result = {"workload": options.workload, "files": files["description"], "split": 
           "threads": torch.get_num_threads(), "batch_size": options.batch_size,
           "sort_by_length": options.sort_by_length,
           "model": options.model_dir or "random weights", "trainable_parameters": model.num_trainable_parameters(),
+          "word_vocabulary": "the model's" if options.model_dir else options.word_vocabulary,
+          "word_table_rows": model.config.word_vocab_size,
           "load_seconds": round(load_seconds, 2), "repeats": [{k: round(v, 4) for k, v in t.items()} for t in timings],
           "seconds": round(seconds, 4), "sentences_per_second": round(len(dev) / seconds, 1),
           "tokens_per_second": round(tokens / seconds, 1), "with_tokenization_seconds": round(with_tokenization, 4),

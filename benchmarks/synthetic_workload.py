@@ -154,6 +154,27 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--synthetic_dir", default=None, help="folder of the synthetic workload (default: a cache dir)")
     for name, value in DEFAULTS.items():
         parser.add_argument(f"--{name}", type=int, default=value, help=f"synthetic workload: {name} (default {value})")
+    parser.add_argument(
+        "--word_vocabulary",
+        choices=["corpus", "file"],
+        default="corpus",
+        help="corpus (default): only the vector-file words of the workload's train and dev files, as the original "
+        "implementation builds its vocabulary; file: every word of the vector files (run_ner.py's default)",
+    )
+
+
+def vocabulary_corpus(options: argparse.Namespace, files: dict) -> dict[str, list[str]] | None:
+    """`build_word_vector_inputs(vocabulary_corpus=...)` for `--word_vocabulary`: None for `file`, else each
+    language's words of its train and dev files."""
+    if options.word_vocabulary == "file":
+        return None
+    from modeling_manmoe.data import read_conll
+
+    return {
+        lang: [word for split in ("train", "dev") for words in read_conll(files[split][lang], lang)["tokens"]
+               for word in words]
+        for lang in LANGUAGES
+    }  # fmt: skip
 
 
 def workload_files(options: argparse.Namespace) -> dict:

@@ -1,10 +1,13 @@
 """Training throughput of the paper configuration: labeled sentences/s and iterations/s, steady state; peak RSS.
 
 Usage: python benchmarks/train_throughput.py [--workload synthetic|conll] [--shared ../shared] [--steps 30]
-           [--warmup 5] [--repeats 3] [--threads N] [--bf16] [--count_flops] [--train_sentences 2000 --vocab_size 20000 ...]
+           [--warmup 5] [--repeats 3] [--threads N] [--bf16] [--count_flops] [--word_vocabulary corpus|file]
+           [--train_sentences 2000 --vocab_size 20000 ...]
 
 Paper configuration: word vectors + CharCNN, hidden 200, en/de/es labeled + nl unlabeled, 16 sentences per
-language, alternating adversarial updates with n_critic 1. One iteration = one labeled batch per source language,
+language, alternating adversarial updates with n_critic 1; the word table holds, as the original implementation's
+vocabulary, the vector files' words that the workload's train and dev files use (`--word_vocabulary file`: every
+word of the files, as `examples/run_ner.py` by default). One iteration = one labeled batch per source language,
 one unlabeled batch per language for the discriminator's step and one per language for the adversarial term.
 Each repeat trains a fresh model with a fresh `ManMoeTrainer` (same seed) for `--steps` steps; the steady state is
 the wall time from the end of step `--warmup` - 1 to the end of the last step, data loading included (what a user
@@ -32,7 +35,7 @@ import transformers
 from compute_floor import count_flops, floor_report, floor_summary
 from memory import peak_rss_mib, resident_file_mib
 from step_timer import StepTimer
-from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
+from synthetic_workload import LANGUAGES, add_workload_arguments, vocabulary_corpus, workload_files
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
@@ -86,8 +89,9 @@ train = {lang: read_conll(files["train"][lang], lang) for lang in LANGUAGES}
 train["nl"] = train["nl"].remove_columns("ner_tags")  # the target is unlabeled, as in examples/run_ner.py
 started = time.perf_counter()
 corpus_words = (word for dataset in train.values() for words in dataset["tokens"] for word in words)
-tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, extra_characters=corpus_words)
-vector_seconds = time.perf_counter() - started  # all rows of every file: the loader's max_words is not used
+tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, extra_characters=corpus_words,
+                                            vocabulary_corpus=vocabulary_corpus(options, files))  # fmt: skip
+vector_seconds = time.perf_counter() - started  # all rows of every file read: the loader's max_words is not used
 config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
                       char_vocab_size=tokenizer.char_vocab_size, char_cnn_implementation=options.char_cnn_implementation,
                       id2label=dict(enumerate(CONLL_NER_LABELS)),
@@ -149,6 +153,7 @@ result = {"workload": options.workload, "files": files["description"],
           "threads": torch.get_num_threads(), "steps": options.steps, "warmup": options.warmup,
           "steps_timed": options.steps - options.warmup, "labeled_sentences_per_iteration": labeled_per_step,
           "trainable_parameters": parameters, "paper_parameter_count": parameters == PAPER_TRAINABLE_PARAMETERS,
+          "word_vocabulary": options.word_vocabulary, "word_table_rows": table.shape[0],
           "workload_seconds": round(workload_seconds, 2), "vector_load_seconds": round(vector_seconds, 2),
           "repeats": repeats, "median": median, "peak_rss_mib": round(peak_mib, 1),
           "rss_after_imports_mib": round(imports_rss_mib, 1), "rss_file_mib_at_end": resident_file_mib()}  # fmt: skip

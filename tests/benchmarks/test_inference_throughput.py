@@ -36,6 +36,20 @@ def test_prints_throughput_and_entity_scores_of_the_predictions(tmp_path):
     assert result.stdout.splitlines()[1].startswith("inference (synthetic, float32, cpu, 1 threads, batch 8")
 
 
+def test_the_word_table_holds_the_workloads_words_unless_asked_for_the_whole_files(tmp_path):
+    """`--word_vocabulary corpus` (the default, the original implementation's vocabulary) keeps fewer rows than
+    `file` (all 4 x 300 words + padding and unknown) and predicts the same tags: the same scores."""
+    reports = {}
+    for vocabulary in ("corpus", "file"):
+        result = run_script(*TINY, "--word_vocabulary", vocabulary, tmp_path=tmp_path)
+        assert result.returncode == 0, result.stderr
+        reports[vocabulary] = json.loads(result.stdout.splitlines()[0])
+        assert reports[vocabulary]["word_vocabulary"] == vocabulary
+    assert reports["file"]["word_table_rows"] == 2 + 4 * 300
+    assert 2 < reports["corpus"]["word_table_rows"] < reports["file"]["word_table_rows"]
+    assert reports["corpus"]["entity_scores"] == reports["file"]["entity_scores"]
+
+
 def test_test_split_needs_the_conll_workload(tmp_path):
     result = run_script("--split", "test", tmp_path=tmp_path)
     assert result.returncode == 2
