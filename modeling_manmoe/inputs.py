@@ -34,9 +34,10 @@ def build_word_vector_inputs(
     train, dev and test tokens) keeps only the file's words that these words are looked up as (as written, else
     lower-cased), as the reference builds its vocabulary from the corpus: every corpus word gets the row it gets
     with the whole file, and the table holds only those rows (for 200,000-word files, a fraction of the memory),
-    but the model then knows no other word; languages it leaves out keep all their words. The character vocabulary is every character of the vector
-    files' words plus `extra_characters` (e.g. the training corpus), in first-seen order. `languages` (default:
-    the keys of `vector_files`) fixes the order of `lang_ids`; give it `config.all_languages`.
+    but the model then knows no other word; languages it leaves out keep all their words. The character
+    vocabulary is every character of the vector files' words (all rows, kept or not) plus `extra_characters`
+    (e.g. the training corpus), in first-seen order. `languages` (default: the keys of `vector_files`) fixes the
+    order of `lang_ids`; give it `config.all_languages`.
 
     Raises `LanguageError` naming the languages of `languages` that have no file, `VectorFileError` for a
     malformed file or files of different dimensions.
