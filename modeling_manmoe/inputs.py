@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from .errors import LanguageError
-from .tokenization_manmoe import ManMoeTokenizer, vocabulary_entry
+from .tokenization_manmoe import ManMoeTokenizer, corpus_entries, vocabulary_entry
 from .vectors import check_same_dimension, read_word_vectors
 
 
@@ -85,16 +85,6 @@ def build_word_vector_inputs(
         **tokenizer_kwargs,
     )
     return tokenizer, table
-
-
-def corpus_entries(words: Iterable[str]) -> set[str]:
-    """Every vocabulary entry the corpus `words` can be looked up as (`vocabulary_entry`: as written, or
-    lower-cased): the file words that `build_word_vector_inputs(vocabulary_corpus=...)` keeps."""
-    entries: set[str] = set()
-    for word in words:
-        entries.add(word)
-        entries.add(word.lower())
-    return entries
 
 
 def build_encoder_inputs(

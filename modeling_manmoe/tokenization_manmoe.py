@@ -9,7 +9,7 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -38,6 +38,16 @@ def vocabulary_entry(vocabulary: Container[str], word: str) -> str | None:
         return word
     lowered = word.lower()
     return lowered if lowered in vocabulary else None
+
+
+def corpus_entries(words: Iterable[str]) -> set[str]:
+    """Every entry that `vocabulary_entry` can return for the corpus `words` (each as written and lower-cased): the
+    vector-file words that `build_word_vector_inputs(vocabulary_corpus=...)` keeps."""
+    entries: set[str] = set()
+    for word in words:
+        entries.add(word)
+        entries.add(word.lower())
+    return entries
 
 
 def reference_lowercases_characters(target_language: str) -> bool:

@@ -384,7 +384,7 @@ def test_read_keeps_only_the_asked_words_but_checks_every_row(tmp_path):
     path = write(tmp_path / "k.vec", "4 2\nBerlin 3 4\nthe 1 0\nÆsop 0 1\nthe 2 2\n")
     vectors = read_word_vectors(path, keep={"the", "Berlin", "absent"})
     assert vectors.words == ["Berlin", "the"] and vectors.vectors.tolist() == [[3, 4], [1, 0]]
-    assert vectors.characters == "Berlinthæsop".replace("æ", "Æ")
+    assert vectors.characters == "BerlinthÆsop"
     assert read_word_vectors(path).characters == vectors.characters
     assert read_word_vectors(path, keep=set()).words == []
     assert read_word_vectors(path, keep={"the"}, max_words=1).words == []
