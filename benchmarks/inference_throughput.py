@@ -96,6 +96,7 @@ files = workload_files(options)
 if options.split == "test":
     files["dev"][target] = conll_file_path(f"{options.shared}/data", target, "test")
 dev = read_conll(files["dev"][target], target)
+vocabulary = None if options.model_dir else vocabulary_corpus(options, files, read={"dev": {target: dev}})
 started = time.perf_counter()
 if options.model_dir:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -105,8 +106,7 @@ if options.model_dir:
         options.model_dir, trust_remote_code=True, char_cnn_implementation=options.char_cnn_implementation
     )
 else:  # the character vocabulary is the vector files' (no training corpus read): the same speed
-    tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES,
-                                                vocabulary_corpus=vocabulary_corpus(options, files))  # fmt: skip
+    tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, vocabulary_corpus=vocabulary)
     config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
                           char_vocab_size=tokenizer.char_vocab_size, id2label=dict(enumerate(CONLL_NER_LABELS)),
                           label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip

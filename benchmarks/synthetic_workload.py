@@ -163,18 +163,24 @@ def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def vocabulary_corpus(options: argparse.Namespace, files: dict) -> dict[str, list[str]] | None:
+def vocabulary_corpus(
+    options: argparse.Namespace, files: dict, read: dict | None = None
+) -> dict[str, list[str]] | None:
     """`build_word_vector_inputs(vocabulary_corpus=...)` for `--word_vocabulary`: None for `file`, else each
-    language's words of its train and dev files."""
+    language's words of its train and dev files; `read` ({split: {lang: Dataset}}) gives the files the caller has
+    read already, the others are read here."""
     if options.word_vocabulary == "file":
         return None
     from modeling_manmoe.data import read_conll
 
+    def tokens(split: str, lang: str) -> list[list[str]]:
+        dataset = (read or {}).get(split, {}).get(lang)
+        return (dataset if dataset is not None else read_conll(files[split][lang], lang))["tokens"]
+
     return {
-        lang: [word for split in ("train", "dev") for words in read_conll(files[split][lang], lang)["tokens"]
-               for word in words]
+        lang: [word for split in ("train", "dev") for words in tokens(split, lang) for word in words]
         for lang in LANGUAGES
-    }  # fmt: skip
+    }
 
 
 def workload_files(options: argparse.Namespace) -> dict:

@@ -87,10 +87,11 @@ files = workload_files(options)
 workload_seconds = time.perf_counter() - started
 train = {lang: read_conll(files["train"][lang], lang) for lang in LANGUAGES}
 train["nl"] = train["nl"].remove_columns("ner_tags")  # the target is unlabeled, as in examples/run_ner.py
+vocabulary = vocabulary_corpus(options, files, read={"train": train})
 started = time.perf_counter()
 corpus_words = (word for dataset in train.values() for words in dataset["tokens"] for word in words)
 tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, extra_characters=corpus_words,
-                                            vocabulary_corpus=vocabulary_corpus(options, files))  # fmt: skip
+                                            vocabulary_corpus=vocabulary)  # fmt: skip
 vector_seconds = time.perf_counter() - started  # all rows of every file read: the loader's max_words is not used
 config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
                       char_vocab_size=tokenizer.char_vocab_size, char_cnn_implementation=options.char_cnn_implementation,
