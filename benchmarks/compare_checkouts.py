@@ -35,7 +35,7 @@ from synthetic_workload import LANGUAGES, add_workload_arguments, workload_files
 
 import modeling_manmoe
 from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.data.inputs import build_word_vector_inputs
 from modeling_manmoe.tokenization_manmoe import collate_word_features
 from modeling_manmoe.training.batching import encode_sentences
 

@@ -34,8 +34,8 @@ from transformers import AutoModel
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
-from modeling_manmoe.feature_cache import EncoderFeatureCache, length_sorted_batches
-from modeling_manmoe.inputs import build_encoder_inputs
+from modeling_manmoe.data.feature_cache import EncoderFeatureCache, length_sorted_batches
+from modeling_manmoe.data.inputs import build_encoder_inputs
 from modeling_manmoe.tokenization_manmoe import pad_subtokens
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
@@ -105,7 +105,7 @@ def main() -> None:
     }
     sentences = [words for lang in LANGUAGES for words in train[lang]["tokens"]]
     tokenizer, encoder_config = build_encoder_inputs(encoder_path, LANGUAGES)
-    config = ManMoeConfig(input_mode="encoder", encoder_config=encoder_config, encoder_name_or_path=encoder_path,
+    config = ManMoeConfig(encoder_config=encoder_config, encoder_name_or_path=encoder_path,
                           use_char_cnn=False, id2label=dict(enumerate(CONLL_NER_LABELS)),
                           label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
     model = ManMoeForTokenClassification(config)

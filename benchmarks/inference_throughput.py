@@ -45,7 +45,7 @@ from synthetic_workload import LANGUAGES, add_workload_arguments, vocabulary_cor
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.data.inputs import build_word_vector_inputs
 from modeling_manmoe.tokenization_manmoe import collate_word_features
 from modeling_manmoe.training.batching import EncodedDataset, encode_sentences
 from modeling_manmoe.training.metrics import entity_scores
@@ -75,10 +75,10 @@ parser.add_argument(
     "--device", default="cpu", help="where the model runs: cpu (the issue's figures) or an accelerator, e.g. cuda"
 )
 parser.add_argument(
-    "--char_cnn_implementation",
-    choices=["lookup", "matmul"],
-    default="lookup",
-    help="ManMoeConfig.char_cnn_implementation (the same function; matmul: the earlier rounding)",
+    "--kernels",
+    choices=["fast", "torch"],
+    default="fast",
+    help="ManMoeConfig.kernels: the hand-written CPU kernels or plain torch modules (the same model)",
 )
 options = parser.parse_args()
 if options.count_flops and options.device != "cpu":
@@ -103,7 +103,7 @@ if options.model_dir:
 
     tokenizer = AutoTokenizer.from_pretrained(options.model_dir, trust_remote_code=True)
     model = AutoModelForTokenClassification.from_pretrained(
-        options.model_dir, trust_remote_code=True, char_cnn_implementation=options.char_cnn_implementation
+        options.model_dir, trust_remote_code=True, kernels=options.kernels
     )
 else:  # the character vocabulary is the vector files' (no training corpus read): the same speed
     tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, vocabulary_corpus=vocabulary)

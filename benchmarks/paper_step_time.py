@@ -13,13 +13,13 @@ from step_timer import StepTimer
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.data.inputs import build_word_vector_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--shared", default="../shared")
 parser.add_argument("--steps", type=int, default=20)
-parser.add_argument("--char_cnn_implementation", choices=["lookup", "matmul"], default="lookup")
+parser.add_argument("--kernels", choices=["fast", "torch"], default="fast")
 options = parser.parse_args()
 transformers.logging.set_verbosity_error()
 languages = ["en", "de", "es", "nl"]
@@ -27,7 +27,7 @@ tokenizer, table = build_word_vector_inputs(
     {lang: f"{options.shared}/embeddings/conll-use-m3/{lang}.vec.gz" for lang in languages}, languages
 )
 config = ManMoeConfig(word_vocab_size=table.shape[0], char_vocab_size=tokenizer.char_vocab_size,
-                      char_cnn_implementation=options.char_cnn_implementation,
+                      kernels=options.kernels,
                       id2label=dict(enumerate(CONLL_NER_LABELS)),
                       label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
 model = ManMoeForTokenClassification(config)

@@ -39,7 +39,7 @@ from synthetic_workload import LANGUAGES, add_workload_arguments, vocabulary_cor
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, read_conll
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.data.inputs import build_word_vector_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 
 # The peak so far, before any data: what importing torch, transformers, datasets, accelerate and the package costs
@@ -70,10 +70,10 @@ parser.add_argument("--threads", type=int, default=None, help="torch.set_num_thr
 parser.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision: the Trainer's bf16=True")
 parser.add_argument("--count_flops", action="store_true", help="count one iteration's operations; time a large matmul")
 parser.add_argument(
-    "--char_cnn_implementation",
-    choices=["lookup", "matmul"],
-    default="lookup",
-    help="ManMoeConfig.char_cnn_implementation (the same function; matmul: the earlier rounding)",
+    "--kernels",
+    choices=["fast", "torch"],
+    default="fast",
+    help="ManMoeConfig.kernels: the hand-written CPU kernels or plain torch modules (the same model)",
 )
 options = parser.parse_args()
 if not 1 <= options.warmup < options.steps:
@@ -94,7 +94,7 @@ tokenizer, table = build_word_vector_inputs(files["vectors"], LANGUAGES, extra_c
                                             vocabulary_corpus=vocabulary)  # fmt: skip
 vector_seconds = time.perf_counter() - started  # all rows of every file read: the loader's max_words is not used
 config = ManMoeConfig(word_vocab_size=table.shape[0], word_embedding_dim=table.shape[1],
-                      char_vocab_size=tokenizer.char_vocab_size, char_cnn_implementation=options.char_cnn_implementation,
+                      char_vocab_size=tokenizer.char_vocab_size, kernels=options.kernels,
                       id2label=dict(enumerate(CONLL_NER_LABELS)),
                       label2id={label: i for i, label in enumerate(CONLL_NER_LABELS)})  # fmt: skip
 # bf16: transformers 5 / accelerate 1.x support bf16 mixed precision on CPU (`bf16=True` needs `use_cpu=True` on a

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from seqeval.metrics import classification_report, f1_score
 
-from modeling_manmoe.vectors import read_word_vectors
+from modeling_manmoe.data.vectors import read_word_vectors
 
 Sentence = list[tuple[str, str, str]]
 

@@ -33,9 +33,9 @@ from transformers import AutoConfig, HfArgumentParser
 
 from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
-from modeling_manmoe.feature_cache import EncoderFeatureCache
-from modeling_manmoe.run_outputs import atomic_write_text
-from modeling_manmoe.run_setup import ModelArguments, build_model, limit
+from modeling_manmoe.data.feature_cache import EncoderFeatureCache
+from modeling_manmoe.run.outputs import atomic_write_text
+from modeling_manmoe.run.setup import ModelArguments, build_model, limit
 
 logger = logging.getLogger("probe_encoder_layers")
 

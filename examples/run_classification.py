@@ -16,7 +16,7 @@ unless dev files are given. Outputs in `--output_dir`: the model and tokenizer (
 `pipeline("text-classification")`, remote code), `all_results.json` (per-language dev and test accuracy, the
 configuration, the sha256 of every data and vector file, seed, wall time) and `predictions_test_{lang}.jsonl`. With
 `--push_to_hub [--hub_model_id USER/NAME]` the run then stages `hub_upload/` (model, tokenizer, code, results, gate
-picture, model card) and uploads it (`modeling_manmoe.publish`).
+picture, model card) and uploads it (`modeling_manmoe.run.publish`).
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from modeling_manmoe.data import (
     read_webis_reviews,
     webis_file_path,
 )
-from modeling_manmoe.run_outputs import atomic_write_text, sha256_file
-from modeling_manmoe.run_setup import (
+from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
+from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
     encoder_feature_cache,
@@ -50,7 +50,7 @@ from modeling_manmoe.run_setup import (
     take_over_hub_push,
     train_evaluate_predict,
 )
-from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
+from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, PaperScheduleArguments
 
 logger = logging.getLogger("run_classification")
 WEBIS_SUFFIXES = (".review", ".review.gz")
@@ -105,17 +105,14 @@ class ClassificationModelArguments(ModelArguments):
 
 
 @dataclass
-class ClassificationTrainingArguments(ManMoeTrainingArguments):
-    """Evaluation on the dev sets every `eval_steps`, the best checkpoint kept; selection on the sources' dev by
-    default (the target has no labeled dev set in the zero-resource setting)."""
+class ClassificationTrainingArguments(PaperScheduleArguments):
+    """The paper's schedule (`PaperScheduleArguments`) with these overrides for review classification: 1,000 steps,
+    the dev sets scored (and a checkpoint kept) every 100 steps, and selection on the sources' dev scores (the target
+    has no labeled dev set in the zero-resource setting)."""
 
     max_steps: int = field(default=1000, metadata={"help": "Training steps."})
     eval_strategy: str = field(default="steps", metadata={"help": "Evaluate every eval_steps."})
     eval_steps: float | None = field(default=100, metadata={"help": "Evaluate (and checkpoint) every N steps."})
-    save_strategy: str = field(default="steps", metadata={"help": "Checkpoint on the evaluation steps."})
-    save_steps: float = field(default=100, metadata={"help": "Checkpoint every N steps (= eval_steps)."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint."})
-    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept besides the best one."})
     logging_steps: float = field(default=50, metadata={"help": "Log every N steps."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Texts per evaluation batch."})
     model_selection: str = field(
@@ -123,11 +120,6 @@ class ClassificationTrainingArguments(ManMoeTrainingArguments):
         metadata={"help": "'source_mean' (default: mean dev accuracy of the sources) or 'target' (needs a target "
                   "dev file)."},
     )  # fmt: skip
-
-    def __post_init__(self):
-        if self.eval_strategy == "steps" and self.eval_steps is not None:
-            self.save_steps = self.eval_steps  # keeping the best checkpoint needs one on every evaluation step
-        super().__post_init__()
 
 
 def read_file(path: str, language: str, data_args: DataArguments) -> datasets.Dataset:

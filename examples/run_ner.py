@@ -12,7 +12,7 @@ Runs unchanged under `accelerate launch`. Data: a CoNLL folder with the standard
 code), `all_results.json` (per-language dev and test precision/recall/F1, the configuration, the sha256 of every
 data and vector file, seed, wall time) and `predictions_test_{lang}.conll` (`word gold predicted`). With
 `--push_to_hub [--hub_model_id USER/NAME]` the run then stages `hub_upload/` (model, tokenizer, code, results, gate
-picture, model card) and uploads it (`modeling_manmoe.publish`).
+picture, model card) and uploads it (`modeling_manmoe.run.publish`).
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgum
 
 from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
-from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file
-from modeling_manmoe.run_setup import (
+from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_lines, sha256_file
+from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
     encoder_feature_cache,
@@ -38,7 +38,7 @@ from modeling_manmoe.run_setup import (
     take_over_hub_push,
     train_evaluate_predict,
 )
-from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, ManMoeTrainingArguments
+from modeling_manmoe.training import EncodedDataset, ManMoeTrainer, PaperScheduleArguments
 
 logger = logging.getLogger("run_ner")
 SPLITS = ("train", "validation", "test")
@@ -70,25 +70,6 @@ class DataArguments:
     @property
     def languages(self) -> list[str]:
         return list(self.source_languages) + [self.target_language]
-
-
-@dataclass
-class NerTrainingArguments(ManMoeTrainingArguments):
-    """The paper's schedule: 15,000 steps, dev F1 after every epoch, the best checkpoint kept."""
-
-    max_steps: int = field(default=15000, metadata={"help": "Training steps (paper: 15,000)."})
-    eval_strategy: str = field(default="epoch", metadata={"help": "Evaluate after every epoch (paper)."})
-    save_strategy: str = field(default="epoch", metadata={"help": "Checkpoint after every epoch."})
-    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint (paper)."})
-    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept besides the best one."})
-    logging_steps: float = field(default=100, metadata={"help": "Log every N steps."})
-    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Sentences per evaluation batch."})
-
-    def __post_init__(self):
-        # `--eval_strategy steps --eval_steps N` alone: checkpoint on the same steps, which keeping the best needs
-        if self.load_best_model_at_end and self.save_strategy == "epoch" and self.eval_strategy == "steps":
-            self.save_strategy, self.save_steps = "steps", self.eval_steps or self.save_steps
-        super().__post_init__()
 
 
 def load_split(data_args: DataArguments, language: str, split: str) -> tuple[datasets.Dataset | None, dict]:
@@ -136,7 +117,7 @@ def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Datase
 
 def main(argv: list[str] | None = None) -> dict:
     started = time.time()
-    parser = HfArgumentParser((DataArguments, ModelArguments, NerTrainingArguments))
+    parser = HfArgumentParser((DataArguments, ModelArguments, PaperScheduleArguments))
     data_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()

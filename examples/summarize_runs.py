@@ -12,21 +12,14 @@ import argparse
 from pathlib import Path
 
 from modeling_manmoe.errors import DataFormatError
-from modeling_manmoe.run_results import RESULTS_FILE, describe_character_case, describe_variant, load_run_results
+from modeling_manmoe.input_embeddings import describe_input as describe_input_component
+from modeling_manmoe.run.results import RESULTS_FILE, describe_character_case, describe_variant, load_run_results
 
 
 def describe_input(results: dict) -> str:
-    """The input representation: word vectors or the frozen encoder (its folder or Hub name, layers, mean pooling),
-    +CharCNN, and its characters' case where it is not the reference's (`describe_character_case`)."""
-    config = results["config"]
-    if config.get("input_mode") == "encoder":
-        name = Path(config.get("encoder_name_or_path") or "encoder").name
-        layers = config.get("encoder_layers", [-1])
-        text = f"{name} layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}"
-        text += " (mean)" if config.get("encoder_pooling") == "mean" else ""
-    else:
-        text = "word vectors"
-    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "") + describe_character_case(results)
+    """The input representation in a table's words (`describe_input(config, short=True)` of the input component),
+    and its characters' case where it is not the reference's (`describe_character_case`)."""
+    return describe_input_component(results["config"], short=True) + describe_character_case(results)
 
 
 def load_results(run: Path) -> dict:

@@ -7,29 +7,106 @@ from transformers import PreTrainedConfig
 
 from .errors import LanguageError, ManMoeConfigError
 
-INPUT_MODES = ("word_vectors", "encoder")
 ENCODER_POOLINGS = ("first", "mean")
-CHAR_CNN_IMPLEMENTATIONS = ("lookup", "matmul")
+KERNELS = ("fast", "torch")
+RETIRED_FIELDS = ("char_cnn_implementation",)  # in folders saved by earlier versions; the model is the same without
 
 
 @strict
 class ManMoeConfig(PreTrainedConfig):
     r"""
-    Configuration of a MAN-MoE model (Chen et al., ACL 2019). Defaults are the paper's CoNLL script values
-    (see `docs/reference.md` of the repository); every knob of the reference implementation is one field here.
+    Configuration of a MAN-MoE model (Chen et al., ACL 2019). Defaults are the paper's CoNLL values (the reference
+    implementation's, `docs/faithfulness.md`); `ManMoeConfig()` with a vocabulary size and labels builds the paper's
+    tagger (3,092,765 trainable parameters with 9 tags, three sources and one target).
 
-    Languages: `source_languages` are labeled, `unlabeled_languages` (usually the zero-resource target) are seen only
-    by the language discriminator. `lang_ids` index `all_languages = source_languages + unlabeled_languages`, so
-    source language `k` has id `k` and is also the index of its expert.
+    Languages: `lang_ids` index `all_languages = source_languages + unlabeled_languages`, so source language `k` has
+    id `k` and is also the index of its expert.
 
-    `char_cnn_implementation` chooses how the CharCNN computes its convolutions, not what it computes: "lookup"
-    (default) sums per-character kernel products looked up in a table, "matmul" takes one matrix product over all
-    windows (several times slower; the CharCNN rounding of runs made before the lookup existed, which reproduce bit
-    for bit with it at commit d2b2136, before the lockstep BiLSTM changed the rest of the rounding).
-
-    Ablations (named deviations from the full model): `use_adversary=False` drops the discriminator,
-    `use_private_moe=False` and `use_predictor_moe=False` replace a mixture by one expert shared by all languages
-    (no gate, no gate loss).
+    Args:
+        source_languages (`list[str]`, defaults to `["en", "de", "es"]`):
+            The labeled languages; one expert each in F_p and C.
+        unlabeled_languages (`list[str]`, defaults to `["nl"]`):
+            Languages without labels (usually the zero-resource target): seen only by the language discriminator.
+        input_mode (`str`, *optional*):
+            Which input component computes E(x) (`input_embeddings.INPUT_EMBEDDINGS`): "word_vectors" (frozen
+            aligned word vectors + CharCNN, the paper) or "encoder" (a frozen HF encoder + CharCNN, the paper's mBERT
+            setting). Default: "encoder" when `encoder_config` is given, else "word_vectors".
+        kernels (`str`, defaults to `"fast"`):
+            "fast": the hand-written CPU kernels of `modeling_manmoe.kernels`; "torch": plain `nn.LSTM`,
+            `nn.Dropout`, `nn.Conv1d` (the readable reference; also what supports double backward). The same
+            function up to float rounding (`kernel_switch.py`).
+        input_dropout (`float`, defaults to 0.5):
+            Dropout on E(x) before each extractor's BiLSTM (paper: 0.5).
+        word_vocab_size (`int`, defaults to 2):
+            Rows of the frozen word-vector table, padding (0) and unknown (1) included. Word-vector input only.
+        word_embedding_dim (`int`, defaults to 300):
+            Size of a word vector (paper: 300). Word-vector input only.
+        use_char_cnn (`bool`, defaults to `True`):
+            Add the CharCNN's features to E(x) (paper: on for tagging).
+        char_vocab_size (`int`, defaults to 2):
+            Rows of the character table, padding (0) and unknown (1) included.
+        char_embedding_dim (`int`, defaults to 128):
+            Size of a character vector (paper: 128, random, unit length).
+        freeze_char_embeddings (`bool`, defaults to `True`):
+            Keep the character vectors frozen (a buffer), as the paper does.
+        char_kernel_sizes (`list[int]`, defaults to `[3, 4, 5]`):
+            CharCNN convolution widths (paper: 3, 4, 5).
+        char_num_filters (`int`, defaults to 200):
+            Filters per CharCNN width (paper: 200).
+        char_hidden_size (`int`, defaults to 128):
+            The CharCNN's output size per word (paper: 128).
+        char_dropout (`float`, defaults to 0.5):
+            Dropout before the CharCNN's projection (paper: 0.5).
+        encoder_config (`dict`, *optional*):
+            The frozen encoder's config dict (`AutoConfig.to_dict()`); needs `hidden_size`. Encoder input only.
+        encoder_name_or_path (`str`, *optional*):
+            Where the encoder's weights came from (a Hub name or folder), recorded for cards and caches.
+        encoder_layers (`list[int]`, defaults to `[-1]`):
+            Encoder hidden states to use (0 = embeddings, -1 = last); several are mixed by learned softmax weights.
+        encoder_pooling (`str`, defaults to `"first"`):
+            A word's feature from its sub-tokens: "first" or "mean".
+        shared_hidden_size (`int`, defaults to 200):
+            F_s's BiLSTM output size, both directions together (paper: 100 per direction).
+        shared_num_layers (`int`, defaults to 2):
+            F_s's BiLSTM layers (paper: 2).
+        private_hidden_size (`int`, defaults to 200):
+            F_p's BiLSTM and expert size (paper: 200).
+        private_num_layers (`int`, defaults to 2):
+            F_p's BiLSTM layers (paper: 2).
+        lstm_dropout (`float`, defaults to 0.5):
+            Dropout between BiLSTM layers (paper: 0.5).
+        expert_dropout (`float`, defaults to 0.5):
+            Dropout inside F_p's experts (paper: 0.5).
+        predictor_hidden_size (`int`, defaults to 400):
+            Hidden size of C's experts (paper: 400).
+        predictor_dropout (`float`, defaults to 0.5):
+            Dropout before C's experts (paper: 0.5).
+        discriminator_kernel_sizes (`list[int]`, defaults to `[3, 4, 5]`):
+            D's convolution widths (paper: 3, 4, 5).
+        discriminator_num_filters (`int`, defaults to 200):
+            Filters per D width (paper: 200).
+        discriminator_hidden_size (`int`, defaults to 200):
+            D's hidden layers (paper: 200).
+        discriminator_dropout (`float`, defaults to 0.5):
+            D's dropout (paper: 0.5).
+        detach_gates (`bool`, defaults to `True`):
+            The gates read their input with gradients stopped, so the gate losses train only the gates (paper).
+        private_gate_loss_weight (`float`, defaults to 0.01):
+            Weight of F_p's gate cross-entropy in the objective (paper: 0.01).
+        predictor_gate_loss_weight (`float`, defaults to 0.01):
+            Weight of C's gate cross-entropy in the objective (paper: 0.01).
+        adversarial_lambda (`float`, defaults to 0.002):
+            lambda, the weight of the adversarial term that `ManMoeTrainer` adds (paper: 0.002).
+        n_critic (`int`, defaults to 1):
+            Discriminator steps per training step in alternating mode (paper's scripts: 1).
+        use_adversary (`bool`, defaults to `True`):
+            Ablation switch: `False` drops the discriminator.
+        use_private_moe (`bool`, defaults to `True`):
+            Ablation switch: `False` replaces F_p's mixture by one expert shared by all languages (no gate).
+        use_predictor_moe (`bool`, defaults to `True`):
+            Ablation switch: `False` replaces C's mixture by one expert shared by all languages (no gate).
+        pad_token_id (`int`, defaults to 0):
+            The padding word id.
 
     Example:
 
@@ -45,18 +122,20 @@ class ManMoeConfig(PreTrainedConfig):
     keys_to_ignore_at_inference = [
         "task_loss",
         "gate_loss",
+        "task_loss_per_language",
+        "private_gate_accuracy",
+        "predictor_gate_accuracy",
         "private_gate_logits",
         "predictor_gate_logits",
         "language_logits",
         "shared_features",
     ]
 
-    # languages
     source_languages: list[str] = field(default_factory=lambda: ["en", "de", "es"])
     unlabeled_languages: list[str] = field(default_factory=lambda: ["nl"])
 
-    # input representation: "word_vectors" (frozen aligned vectors + CharCNN) or "encoder" (frozen transformer)
-    input_mode: str = "word_vectors"
+    input_mode: str | None = None
+    kernels: str = "fast"
     input_dropout: float = 0.5
     word_vocab_size: int = 2
     word_embedding_dim: int = 300
@@ -68,13 +147,11 @@ class ManMoeConfig(PreTrainedConfig):
     char_num_filters: int = 200
     char_hidden_size: int = 128
     char_dropout: float = 0.5
-    char_cnn_implementation: str = "lookup"
     encoder_config: dict | None = None
     encoder_name_or_path: str | None = None
     encoder_layers: list[int] = field(default_factory=lambda: [-1])
     encoder_pooling: str = "first"
 
-    # extractors F_s and F_p (bidirectional: half of the hidden size per direction)
     shared_hidden_size: int = 200
     shared_num_layers: int = 2
     private_hidden_size: int = 200
@@ -82,24 +159,20 @@ class ManMoeConfig(PreTrainedConfig):
     lstm_dropout: float = 0.5
     expert_dropout: float = 0.5
 
-    # predictor C
     predictor_hidden_size: int = 400
     predictor_dropout: float = 0.5
 
-    # language discriminator D
     discriminator_kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
     discriminator_num_filters: int = 200
     discriminator_hidden_size: int = 200
     discriminator_dropout: float = 0.5
 
-    # gates and losses
     detach_gates: bool = True
     private_gate_loss_weight: float = 0.01
     predictor_gate_loss_weight: float = 0.01
     adversarial_lambda: float = 0.002
     n_critic: int = 1
 
-    # ablations
     use_adversary: bool = True
     use_private_moe: bool = True
     use_predictor_moe: bool = True
@@ -107,8 +180,12 @@ class ManMoeConfig(PreTrainedConfig):
     pad_token_id: int = 0
 
     def __post_init__(self, **kwargs):
+        for name in RETIRED_FIELDS:
+            kwargs.pop(name, None)
+        if self.input_mode is None:
+            self.input_mode = "encoder" if self.encoder_config is not None else "word_vectors"
         super().__post_init__(**kwargs)
-        self.validate_manmoe()
+        self.check_fields()  # once: not named `validate_*`, which `@strict` would run a second time
 
     @property
     def all_languages(self) -> list[str]:
@@ -119,15 +196,6 @@ class ManMoeConfig(PreTrainedConfig):
     def num_experts(self) -> int:
         return len(self.source_languages)
 
-    @property
-    def input_size(self) -> int:
-        """Size of the per-word input representation E(x) fed to both extractors."""
-        if self.input_mode == "encoder":
-            base = self.encoder_config.get("hidden_size") if self.encoder_config else None
-        else:
-            base = self.word_embedding_dim
-        return base + (self.char_hidden_size if self.use_char_cnn else 0)
-
     def language_id(self, language: str) -> int:
         """Index of `language` in `all_languages`; raises a clear error for an unknown code."""
         if language not in self.all_languages:
@@ -137,7 +205,7 @@ class ManMoeConfig(PreTrainedConfig):
             )
         return self.all_languages.index(language)
 
-    def validate_manmoe(self) -> None:
+    def check_fields(self) -> None:
         """Check field values and combinations; raise `ManMoeConfigError` (a ValueError) naming the field."""
 
         def fail(field_name: str, why: str) -> None:
@@ -158,8 +226,10 @@ class ManMoeConfig(PreTrainedConfig):
                 "unlabeled_languages",
                 f"{both} also listed in source_languages; a zero-resource target cannot be a labeled source",
             )
-        if self.input_mode not in INPUT_MODES:
-            fail("input_mode", f"unknown input mode {self.input_mode!r}; expected one of {list(INPUT_MODES)}")
+        if not isinstance(self.input_mode, str) or not self.input_mode:
+            fail("input_mode", f"must name an input component, got {self.input_mode!r}")
+        if self.kernels not in KERNELS:
+            fail("kernels", f"{self.kernels!r} is not one of {list(KERNELS)}")
         if self.input_mode == "encoder":
             if not self.encoder_config or "hidden_size" not in self.encoder_config:
                 fail("encoder_config", "input_mode='encoder' needs the encoder's config dict (with hidden_size)")
@@ -171,7 +241,7 @@ class ManMoeConfig(PreTrainedConfig):
                 fail("encoder_layers", f"{layers}: the encoder has hidden states 0..{depth} (or -{depth + 1}..-1)")
             if self.encoder_pooling not in ENCODER_POOLINGS:
                 fail("encoder_pooling", f"{self.encoder_pooling!r} is not one of {list(ENCODER_POOLINGS)}")
-        elif self.word_vocab_size < 2:
+        elif self.input_mode == "word_vectors" and self.word_vocab_size < 2:
             fail("word_vocab_size", f"must be >= 2 (padding and unknown rows), got {self.word_vocab_size}")
         for name in ("shared_hidden_size", "private_hidden_size"):
             size = getattr(self, name)
@@ -193,11 +263,6 @@ class ManMoeConfig(PreTrainedConfig):
         for name in positive:
             if getattr(self, name) <= 0:
                 fail(name, f"must be positive, got {getattr(self, name)}")
-        if self.char_cnn_implementation not in CHAR_CNN_IMPLEMENTATIONS:
-            fail(
-                "char_cnn_implementation",
-                f"{self.char_cnn_implementation!r} is not one of {list(CHAR_CNN_IMPLEMENTATIONS)}",
-            )
         for name in ("char_kernel_sizes", "discriminator_kernel_sizes"):
             sizes = getattr(self, name)
             if not sizes or any(k <= 0 for k in sizes):

@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from .configuration_manmoe import ManMoeConfig
-from .dropout import Dropout
-from .window_convolution import max_pooled_windows
+from .kernel_switch import load_kernels, make_dropout
 
 
 class LanguageDiscriminator(nn.Module):
@@ -15,8 +14,8 @@ class LanguageDiscriminator(nn.Module):
 
     Convolutions of several widths over h_s of every position (no masking, as in the reference; sentences are
     zero-padded to at least the widest kernel), ReLU, max over time, concatenation, dropout, linear, ReLU,
-    dropout, linear, ReLU, linear to the number of languages, log-softmax. The convolutions of all widths are one
-    matrix product over the rows' windows (`max_pooled_windows`: the function of a `Conv1d` per width).
+    dropout, linear, ReLU, linear to the number of languages, log-softmax. With the fast kernels the convolutions of
+    all widths are one matrix product over the rows' windows (`kernels.char_windows.max_pooled_windows`).
     """
 
     def __init__(self, config: ManMoeConfig):
@@ -25,11 +24,12 @@ class LanguageDiscriminator(nn.Module):
         self.convs = nn.ModuleList(nn.Conv1d(size, filters, width) for width in config.discriminator_kernel_sizes)
         self.min_length = max(config.discriminator_kernel_sizes)
         hidden = config.discriminator_hidden_size
+        self.kernels = load_kernels(config.kernels)
         self.classifier = nn.Sequential(
-            Dropout(config.discriminator_dropout),
+            make_dropout(config.discriminator_dropout, self.kernels),
             nn.Linear(filters * len(config.discriminator_kernel_sizes), hidden),
             nn.ReLU(),
-            Dropout(config.discriminator_dropout),
+            make_dropout(config.discriminator_dropout, self.kernels),
             nn.Linear(hidden, hidden),
             nn.ReLU(),
             nn.Linear(hidden, len(config.all_languages)),
@@ -46,7 +46,7 @@ class LanguageDiscriminator(nn.Module):
         `lengths` (batch,): how many positions of each row D reads, as if that row were trimmed to it (default: all
         `words`); positions past a row's length read as zeros, rows shorter than the widest kernel are zero-padded.
         `word_counts` (batch,), optional: each row's real words, past which its h_s is zero (as the extractors give
-        it); the windows there equal the bias and are not computed (`max_pooled_windows`; the same output).
+        it); with the fast kernels the windows there equal the bias and are not computed (the same output).
         """
         batch, words, _ = shared_features.shape
         if lengths is None:
@@ -55,5 +55,23 @@ class LanguageDiscriminator(nn.Module):
         starts = lengths.clamp(min=self.min_length)[:, None] - widths[None, :] + 1  # (batch, widths) valid starts
         if words < self.min_length:
             shared_features = nn.functional.pad(shared_features, (0, 0, 0, self.min_length - words))
-        pooled = torch.relu(max_pooled_windows(shared_features, starts, self.convs, word_counts))  # = max(ReLU)
+        if self.kernels is not None:
+            pooled = self.kernels.char_windows.max_pooled_windows(shared_features, starts, self.convs, word_counts)
+        else:
+            pooled = self.pooled_convolutions(shared_features, starts)
+        pooled = torch.relu(pooled)  # = max of ReLU
         return torch.log_softmax(self.classifier(pooled), dim=-1)
+
+    def pooled_convolutions(self, features: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """The plain computation: each width's `Conv1d` over features (batch, words, size) (zeros past the last
+        position), max over the first `starts` (batch, widths) window starts -> (batch, filters * widths). A valid
+        window ends within the row's length, so nothing past it is read."""
+        words = features.shape[1]
+        x = features.transpose(1, 2)
+        pooled = []
+        for index, conv in enumerate(self.convs):
+            padded = nn.functional.pad(x, (0, max(0, int(starts[:, index].max()) + conv.kernel_size[0] - 1 - words)))
+            windows = conv(padded)  # (batch, filters, starts)
+            valid = torch.arange(windows.shape[2], device=features.device)[None, :] < starts[:, index : index + 1]
+            pooled.append(windows.masked_fill(~valid.unsqueeze(1), float("-inf")).amax(-1))
+        return torch.cat(pooled, dim=-1)

@@ -9,15 +9,14 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .bidirectional_lstm import lockstep_bidirectional_lstm
 from .configuration_manmoe import ManMoeConfig
-from .distinct_words import DistinctWordInputs
-from .dropout import Dropout
+from .kernel_switch import load_kernels, make_dropout
 from .mixture_of_experts import BatchedExperts, MixtureOfExperts
 from .real_words import RealWords
 
-Embeddings = torch.Tensor | Sequence[torch.Tensor] | DistinctWordInputs
-"""E(x) as the extractors read it: one tensor (batch, words, input_size), its column blocks, or once per distinct word."""
+Embeddings = torch.Tensor | Sequence[torch.Tensor]
+"""E(x) as the extractors read it: one tensor (batch, words, input_size) or its column blocks (batch, words, d_k);
+with the fast kernels in prediction, also the blocks once per distinct word (`kernels.distinct_words`)."""
 
 
 def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
@@ -35,16 +34,18 @@ def cpu_autocast_lacks_lstm(x: torch.Tensor) -> bool:
 class BiLSTMEncoder(nn.Module):
     """Input dropout, then a multi-layer bidirectional LSTM over the real words of each sentence.
 
-    Padding never changes the outputs of real words (no sorting needed by the caller), and only the real words'
-    outputs are given (`RealWords`). The parameters are those of an `nn.LSTM`; on CPU it runs as
-    `lockstep_bidirectional_lstm` (the same function, both directions at once, a hand-written backward), elsewhere
-    as `nn.LSTM` on packed sequences (cuDNN on a GPU, oneDNN's bfloat16 LSTM under a CPU autocast that has one).
+    Padding never changes the outputs of real words, and only the real words' outputs are given (`RealWords`). The
+    parameters are those of an `nn.LSTM`. With `kernels="torch"` it runs as that `nn.LSTM` on packed sequences
+    (`packed_lstm`); with `kernels="fast"` on CPU as `kernels.lstm.lockstep_bidirectional_lstm` (the same function,
+    both directions at once, a hand-written backward), on a GPU as cuDNN's `nn.LSTM`.
     """
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float):
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int, input_dropout: float, dropout: float,
+                 kernels: str = "fast"):  # fmt: skip
         super().__init__()
-        self.input_dropout = Dropout(input_dropout)
-        self.between_layers_dropout = Dropout(dropout)
+        self.kernels = load_kernels(kernels)
+        self.input_dropout = make_dropout(input_dropout, self.kernels)
+        self.between_layers_dropout = make_dropout(dropout, self.kernels)  # the fast kernels' own; nn.LSTM has one
         self.lstm = nn.LSTM(
             input_size,
             hidden_size // 2,
@@ -55,23 +56,24 @@ class BiLSTMEncoder(nn.Module):
         )
 
     def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> RealWords:
-        """(batch, words, input_size), its column blocks (batch, words, d_k) or `DistinctWordInputs`
-        (`InputRepresentation`), mask (batch, words) -> the real words' outputs (num_words, hidden_size)"""
-        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
-        dropouts = (self.input_dropout, self.between_layers_dropout)
-        lockstep = attention_mask.device.type == "cpu" and not torch.is_autocast_enabled("cpu")
-        if isinstance(embeddings, DistinctWordInputs):
-            if lockstep and not self.input_dropout.active:
-                return lockstep_bidirectional_lstm(embeddings, lengths, self.lstm, None, self.between_layers_dropout)
-            embeddings = embeddings.expand()
+        """(batch, words, input_size) or its column blocks, mask (batch, words) -> the real words' outputs
+        (num_words, hidden_size)"""
+        if self.kernels is not None:
+            return self.kernels.lstm.bilstm_encoder_forward(self, embeddings, attention_mask)
+        return self.packed_lstm(embeddings, attention_mask)
+
+    def packed_lstm(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> RealWords:
+        """The plain computation: input dropout, then `nn.LSTM` on the packed real words (in float32 under a CPU
+        autocast whose dtype has no oneDNN LSTM)."""
         blocks = [embeddings] if isinstance(embeddings, torch.Tensor) else list(embeddings)
-        if lockstep:
-            return lockstep_bidirectional_lstm(blocks, lengths, self.lstm, *dropouts)
-        if cpu_autocast_lacks_lstm(blocks[0]):  # run the LSTM in float32 instead of failing
-            with torch.autocast("cpu", enabled=False):
-                return lockstep_bidirectional_lstm([block.float() for block in blocks], lengths, self.lstm, *dropouts)
-        # a GPU (cuDNN) or a CPU autocast that oneDNN has an LSTM for (bfloat16 with AVX-512 bf16 or AMX)
         embeddings = torch.cat(blocks, dim=-1) if len(blocks) > 1 else blocks[0]
+        if cpu_autocast_lacks_lstm(embeddings):
+            with torch.autocast("cpu", enabled=False):
+                return self._packed_lstm(embeddings.float(), attention_mask)
+        return self._packed_lstm(embeddings, attention_mask)
+
+    def _packed_lstm(self, embeddings: torch.Tensor, attention_mask: torch.Tensor) -> RealWords:
+        lengths = attention_mask.sum(-1).clamp(min=1).cpu()
         packed = pack_padded_sequence(self.input_dropout(embeddings), lengths, batch_first=True, enforce_sorted=False)
         # cuDNN's LSTM has no backward in eval mode ("cudnn RNN backward can only be called in training mode"):
         # gradients of an eval-mode model (attributions, tests) take PyTorch's own CUDA LSTM, the same function
@@ -85,18 +87,13 @@ class BiLSTMEncoder(nn.Module):
 class SharedFeatureExtractor(nn.Module):
     """F_s: a BiLSTM trained against the language discriminator so that its features become language-invariant."""
 
-    def __init__(self, config: ManMoeConfig):
+    def __init__(self, config: ManMoeConfig, input_size: int):
         super().__init__()
-        self.encoder = BiLSTMEncoder(
-            config.input_size,
-            config.shared_hidden_size,
-            config.shared_num_layers,
-            config.input_dropout,
-            config.lstm_dropout,
-        )
+        self.encoder = BiLSTMEncoder(input_size, config.shared_hidden_size, config.shared_num_layers,
+                                     config.input_dropout, config.lstm_dropout, config.kernels)  # fmt: skip
 
     def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> RealWords:
-        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_s of the real words
+        """E(x) (`Embeddings`) -> h_s of the real words
         (num_words, shared_hidden_size)"""
         return self.encoder(embeddings, attention_mask)
 
@@ -105,21 +102,19 @@ class PrivateFeatureExtractor(nn.Module):
     """F_p: a BiLSTM followed by a mixture of source-language experts (each: dropout, linear, ReLU, dropout,
     linear, tanh) whose gate learns to recognise the source language."""
 
-    def __init__(self, config: ManMoeConfig):
+    def __init__(self, config: ManMoeConfig, input_size: int):
         super().__init__()
         hidden = config.private_hidden_size
-        self.encoder = BiLSTMEncoder(
-            config.input_size, hidden, config.private_num_layers, config.input_dropout, config.lstm_dropout
-        )
+        self.encoder = BiLSTMEncoder(input_size, hidden, config.private_num_layers, config.input_dropout,
+                                     config.lstm_dropout, config.kernels)  # fmt: skip
         num_experts = config.num_experts if config.use_private_moe else 1
-        experts = BatchedExperts(
-            num_experts, hidden, hidden, hidden, config.expert_dropout, dropout_between=True, activation="tanh"
-        )
+        experts = BatchedExperts(num_experts, hidden, hidden, hidden, config.expert_dropout, dropout_between=True,
+                                 activation="tanh", kernels=config.kernels)  # fmt: skip
         self.mixture = MixtureOfExperts(
             experts, hidden, use_gate=config.use_private_moe, detach_gate=config.detach_gates
         )
 
     def forward(self, embeddings: Embeddings, attention_mask: torch.Tensor) -> tuple[RealWords, RealWords | None]:
-        """(batch, words, input_size), its column blocks or `DistinctWordInputs` -> h_p of the real words
+        """E(x) (`Embeddings`) -> h_p of the real words
         (num_words, private_hidden_size) and their gate logits (num_words, num_experts), or None without a gate"""
         return self.mixture(self.encoder(embeddings, attention_mask))

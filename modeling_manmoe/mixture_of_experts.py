@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from .dropout import Dropout
+from .kernel_switch import dropout_active, load_kernels, make_dropout
 from .real_words import RealWords
 
 
@@ -29,13 +29,14 @@ class BatchedExperts(nn.Module):
         dropout: float,
         dropout_between: bool,
         activation: str,
+        kernels: str = "fast",
     ):
         super().__init__()
         self.weight1 = nn.Parameter(torch.empty(num_experts, input_size, hidden_size))
         self.bias1 = nn.Parameter(torch.empty(num_experts, hidden_size))
         self.weight2 = nn.Parameter(torch.empty(num_experts, hidden_size, output_size))
         self.bias2 = nn.Parameter(torch.empty(num_experts, output_size))
-        self.dropout = Dropout(dropout)
+        self.dropout = make_dropout(dropout, load_kernels(kernels))
         self.dropout_between = dropout_between
         if activation not in ("tanh", "log_softmax"):
             raise ValueError(f"unknown expert activation {activation!r}")
@@ -50,7 +51,7 @@ class BatchedExperts(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, input_size) -> (N, num_experts, output_size)"""
-        if not self.dropout.active:
+        if not dropout_active(self.dropout):
             return torch.stack(list(self.expert_outputs(x)), dim=1)
         experts = self.weight1.shape[0]
         x = self.dropout(x.unsqueeze(1).expand(-1, experts, -1))  # independent masks per expert
@@ -63,7 +64,7 @@ class BatchedExperts(nn.Module):
         """`sum_e weights[:, e] * expert_e(x)`: x (N, input_size), weights (N, num_experts), or None for the one
         expert's output -> (N, output_size). Without dropout the experts' outputs are summed one expert at a time,
         never stacked into an (N, num_experts, output_size) tensor."""
-        if self.dropout.active:
+        if dropout_active(self.dropout):
             outputs = self(x)
             return outputs[:, 0] if weights is None else torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
         mixture = None

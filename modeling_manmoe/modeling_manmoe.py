@@ -13,15 +13,18 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.utils import ModelOutput
 
+from .char_cnn import CharCNN
 from .configuration_manmoe import ManMoeConfig
 from .discriminator import LanguageDiscriminator
-from .distinct_words import DistinctWordInputs
-from .embeddings import CharCNN, FrozenWordEmbedding, InputRepresentation
-from .encoder import LayerMix
+from .encoder_inputs import EncoderInputs, LayerMix
 from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
+from .input_embeddings import InputEmbeddings, build_input_embeddings
 from .mixture_of_experts import BatchedExperts
 from .predictors import MoESentenceClassifier, MoETagger
 from .real_words import RealWords
+from .word_vector_inputs import FrozenWordEmbedding, WordVectorInputs
+
+BUILT_IN_INPUTS = (WordVectorInputs, EncoderInputs)  # registered on import (`input_embeddings.INPUT_EMBEDDINGS`)
 
 
 @dataclass
@@ -56,9 +59,12 @@ class RealWordFeatures:
 @dataclass
 class ManMoeClassifierOutput(ModelOutput):
     """
-    loss: task NLL + gate losses (only with `labels`).
+    loss: the training objective (`manmoe_objective`; only with `labels`).
     logits: log-probabilities, (batch, words, num_labels) for tagging or (batch, num_labels) for classification.
-    task_loss, gate_loss: the two parts of `loss`, for logging.
+    task_loss, gate_loss: the objective's two parts (the NLL terms, the weighted gate terms), for logging.
+    task_loss_per_language: (num_languages,) each language's NLL in the batch, NaN for a language without rows.
+    private_gate_accuracy, predictor_gate_accuracy: (num_languages,) how often the gate picks the row's own
+    source language, NaN where not measured (no rows, not a source, no gate).
     private_gate_logits: (batch, words, num_experts) or None; predictor_gate_logits: (batch, words, num_experts)
     for tagging, (batch, num_experts) for classification, or None; language_logits: (batch, num_languages) or None.
     shared_features: h_s (batch, words, shared_hidden_size), only with `output_shared_features=True` (training).
@@ -68,6 +74,9 @@ class ManMoeClassifierOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     task_loss: torch.FloatTensor | None = None
     gate_loss: torch.FloatTensor | None = None
+    task_loss_per_language: torch.FloatTensor | None = None
+    private_gate_accuracy: torch.FloatTensor | None = None
+    predictor_gate_accuracy: torch.FloatTensor | None = None
     private_gate_logits: torch.FloatTensor | None = None
     predictor_gate_logits: torch.FloatTensor | None = None
     language_logits: torch.FloatTensor | None = None
@@ -107,6 +116,8 @@ class ManMoePreTrainedModel(PreTrainedModel):
             init.ones_(module.gamma)
         elif isinstance(module, FrozenWordEmbedding):
             pass  # filled by `set_word_vectors` or loaded from the checkpoint
+        elif isinstance(module, InputEmbeddings) and hasattr(module, "reset_parameters"):
+            module.reset_parameters()  # a component's own initialisation
 
     def _freeze_frozen_inputs(self) -> None:
         """Keep the frozen encoder frozen (also after `from_pretrained`, which recreates parameters)."""
@@ -143,33 +154,36 @@ class ManMoePreTrainedModel(PreTrainedModel):
 class ManMoeModel(ManMoePreTrainedModel):
     """E(x) -> F_s, F_p -> [h_s ; h_p], plus the language discriminator D on h_s (absent with use_adversary=False).
 
-    Inputs (word-vector mode): `input_ids` (batch, words) rows of the frozen table, `char_ids` (batch, words,
-    chars), `attention_mask` (batch, words). Encoder mode: `encoder_input_ids`, `encoder_attention_mask`
-    (batch, sub_tokens) and `encoder_word_ids` (batch, sub_tokens), or precomputed `input_features`
-    (batch, words, encoder_hidden). `lang_ids` (batch,) index `config.all_languages`.
+    E(x) is the model's input component (`input_embeddings.py`): with word vectors it reads
+    `input_ids` (batch, words) rows of the frozen table and `char_ids` (batch, words, chars); with a frozen encoder
+    `encoder_input_ids`, `encoder_attention_mask` and `encoder_word_ids` (batch, sub_tokens), or precomputed
+    `input_features` (batch, words, encoder_hidden). `attention_mask` (batch, words) marks the real words;
+    `lang_ids` (batch,) index `config.all_languages`.
     """
 
     def __init__(self, config: ManMoeConfig):
         super().__init__(config)
-        self.inputs = InputRepresentation(config)
-        self.shared_extractor = SharedFeatureExtractor(config)
-        self.private_extractor = PrivateFeatureExtractor(config)
+        self.inputs = build_input_embeddings(config)
+        self.shared_extractor = SharedFeatureExtractor(config, self.inputs.output_size)
+        self.private_extractor = PrivateFeatureExtractor(config, self.inputs.output_size)
         self.discriminator = LanguageDiscriminator(config) if config.use_adversary else None
         self.post_init()
 
     def set_word_vectors(self, vectors: torch.Tensor) -> None:
         """Set the frozen (word_vocab_size, word_embedding_dim) table, e.g. from `build_word_vector_inputs`. A float32
         table that owns its storage is used as is, not copied (`FrozenWordEmbedding.load_vectors`)."""
-        self.inputs.word_embeddings.load_vectors(vectors)
+        self._input_method("set_word_vectors")(vectors)
 
     def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:
-        """Load the frozen encoder's pretrained weights (a Hub name or a local folder; safetensors only) into encoder
-        mode."""
-        from transformers import AutoModel
-
-        pretrained = AutoModel.from_pretrained(name_or_path, **{"use_safetensors": True, **kwargs})
-        self.inputs.encoder_features.encoder.load_state_dict(pretrained.state_dict())
+        """Load the frozen encoder's pretrained weights (a Hub name or a local folder; safetensors only)."""
+        self._input_method("load_pretrained_encoder")(name_or_path, **kwargs)
         self._freeze_frozen_inputs()
+
+    def _input_method(self, name: str):
+        method = getattr(self.inputs, name, None)
+        if method is None:
+            raise TypeError(f"{name}: the model's input component {type(self.inputs).__name__} has no such method")
+        return method
 
     def word_attention_mask(self, input_ids: torch.LongTensor | None) -> torch.Tensor:
         """(batch, words) mask of real words, derived from word ids (padding id) when not given."""
@@ -177,11 +191,10 @@ class ManMoeModel(ManMoePreTrainedModel):
             return (input_ids != self.config.pad_token_id).long()
         raise ValueError("`attention_mask` (batch, words) is required in encoder mode")
 
-    def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor] | DistinctWordInputs:
-        """E(x) from the input tensors of `forward`, as its column blocks (`InputRepresentation`: the word or
-        encoder features, then the CharCNN's; (batch, words, d_k) each, concatenated (batch, words, input_size)), or,
-        in prediction with word vectors, the same blocks once per distinct word (`DistinctWordInputs`)."""
-        return self.inputs(num_words=attention_mask.shape[1], **inputs)
+    def embed(self, attention_mask: torch.Tensor, **inputs) -> list[torch.Tensor]:
+        """E(x) from the input tensors of `forward`, as the input component's column blocks ((batch, words, d_k)
+        each; their concatenation is (batch, words, inputs.output_size))."""
+        return self.inputs(attention_mask, **inputs)
 
     def shared_features(self, attention_mask: torch.Tensor | None = None, **inputs) -> torch.Tensor:
         """h_s only (E and F_s, no private branch), (batch, words, shared_hidden_size): what the discriminator's own
@@ -244,10 +257,10 @@ class ManMoeModel(ManMoePreTrainedModel):
         if task_rows is not None:
             # index_select, not boolean indexing: its backward is an index_add, not an accumulating index_put
             rows = torch.nonzero(task_rows).squeeze(1)
-            if isinstance(embeddings, DistinctWordInputs):
-                embeddings = embeddings.index_select(rows)
-            else:
+            if isinstance(embeddings, (list, tuple)):
                 embeddings = [block.index_select(0, rows) for block in embeddings]
+            else:  # the fast kernels' per-distinct-word inputs
+                embeddings = embeddings.index_select(rows)
             attention_mask = attention_mask[task_rows]
         private, private_gate_logits = self.private_extractor(embeddings, attention_mask)
         positions = private.positions  # the words of F_p's grid; with task rows, their positions in F_s's grid
@@ -258,26 +271,67 @@ class ManMoeModel(ManMoePreTrainedModel):
         return RealWordFeatures(private.with_values(features), shared, private_gate_logits)
 
 
-def gate_loss(gate_logits: torch.Tensor | None, lang_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """Cross-entropy of gate logits against the source language, over real positions of labeled-source rows.
+@dataclass
+class ObjectiveTerms:
+    """`manmoe_objective`'s result: `loss` and its parts (see `ManMoeClassifierOutput`)."""
 
-    gate_logits: (batch, words, experts) or (batch, experts); lang_ids: (batch,); mask: (batch, words) or None.
-    Rows whose language is not a source (an expert index) contribute nothing.
+    loss: torch.Tensor
+    task_loss: torch.Tensor
+    gate_loss: torch.Tensor
+    task_loss_per_language: torch.Tensor
+    private_gate_accuracy: torch.Tensor
+    predictor_gate_accuracy: torch.Tensor
+
+
+def manmoe_objective(
+    config: ManMoeConfig,
+    log_probs: torch.Tensor,
+    labels: torch.Tensor,
+    lang_ids: torch.Tensor | None,
+    attention_mask: torch.Tensor,
+    private_gate_logits: torch.Tensor | None,
+    predictor_gate_logits: torch.Tensor | None,
+) -> ObjectiveTerms:
+    """MAN-MoE's training objective for the labeled rows of a batch (the reference's): for each language k with
+    rows, the mean NLL of C's output over its labels (-100 ignored), and for a source language
+    + private_gate_loss_weight x the cross-entropy of F_p's gate against k over its real words
+    + predictor_gate_loss_weight x the cross-entropy of C's gate against k (per word for tagging, per sentence for
+    classification); summed over the languages. Without `lang_ids` all rows are one language without gate terms.
+
+    log_probs: (batch, words, num_labels) or (batch, num_labels); labels: (batch, words) or (batch,); lang_ids:
+    (batch,) indices into `config.all_languages`; attention_mask: (batch, words); gate logits: (batch, words,
+    num_experts), or (batch, num_experts) for C in classification, or None without that gate.
     """
-    if gate_logits is None:
-        return lang_ids.new_zeros((), dtype=torch.float)
-    num_experts = gate_logits.shape[-1]
-    targets = lang_ids if gate_logits.dim() == 2 else lang_ids[:, None].expand(gate_logits.shape[:2])
-    keep = targets < num_experts
-    if mask is not None and gate_logits.dim() == 3:
-        keep = keep & mask.bool()
-    if not keep.any():
-        return gate_logits.new_zeros(())
-    return nn.functional.cross_entropy(gate_logits[keep], targets[keep])
+    num_languages, num_experts = len(config.all_languages), config.num_experts
+    nan = log_probs.new_full((num_languages,), float("nan"))
+    per_language, accuracy = nan.clone(), {"private": nan.clone(), "predictor": nan.clone()}
+    loss = task_total = gate_total = log_probs.new_zeros(())
+    groups = [(None, None)] if lang_ids is None else [(k, lang_ids == k) for k in lang_ids.unique().tolist()]
+    for k, rows in groups:
+        language_log_probs, language_labels = (log_probs, labels) if rows is None else (log_probs[rows], labels[rows])
+        task = nn.functional.nll_loss(language_log_probs.reshape(-1, log_probs.shape[-1]), language_labels.reshape(-1))
+        loss, task_total = loss + task, task_total + task.detach()
+        if k is None:
+            continue
+        per_language[k] = task.detach()
+        if k >= num_experts:  # a language without an expert (a labeled unlabeled language, e.g. evaluated)
+            continue
+        for name, weight, gates in (
+            ("private", config.private_gate_loss_weight, private_gate_logits),
+            ("predictor", config.predictor_gate_loss_weight, predictor_gate_logits),
+        ):
+            if gates is None:
+                continue
+            gates = gates[rows][attention_mask[rows].bool()] if gates.dim() == 3 else gates[rows]
+            targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
+            term = weight * nn.functional.cross_entropy(gates, targets)
+            loss, gate_total = loss + term, gate_total + term.detach()
+            accuracy[name][k] = (gates.detach().argmax(-1) == k).float().mean()
+    return ObjectiveTerms(loss, task_total, gate_total, per_language, accuracy["private"], accuracy["predictor"])
 
 
 class _ManMoeHead(ManMoePreTrainedModel):
-    """Shared plumbing of the task heads: the base model, a predictor, the reference's loss."""
+    """Shared plumbing of the task heads: the base model, a predictor, the training objective."""
 
     predictor_class: type[nn.Module]
 
@@ -310,8 +364,8 @@ class _ManMoeHead(ManMoePreTrainedModel):
         return_dict: bool | None = None,
     ) -> ManMoeClassifierOutput:
         """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
-        `loss` = NLL of the mixture + private_gate_loss_weight x F_p gate loss + predictor_gate_loss_weight x
-        C gate loss (gate losses on the rows whose `lang_ids` is a source language).
+        `loss` is the training objective (`manmoe_objective`: per language, the mean NLL of the mixture + the
+        weighted gate losses, summed over the languages of `lang_ids`), its parts in the output.
 
         `task_rows` (batch,) bool, for training: only these rows go through F_p and C (`logits`, gate logits,
         `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D."""
@@ -334,20 +388,18 @@ class _ManMoeHead(ManMoePreTrainedModel):
         log_probs, predictor_gate_logits = self.predictor(words.features)
         private_gate_logits = None if words.private_gate_logits is None else words.private_gate_logits.padded()
         shared = words.shared.padded() if output_shared_features or return_language_logits else None
-        loss = task = gates = None
+        terms = None
         if labels is not None:
-            task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels.reshape(-1))
-            gates = task.new_zeros(())
-            if lang_ids is not None:
-                gates = self.config.private_gate_loss_weight * gate_loss(
-                    private_gate_logits, lang_ids, attention_mask
-                ) + self.config.predictor_gate_loss_weight * gate_loss(predictor_gate_logits, lang_ids, attention_mask)
-            loss = task + gates
+            terms = manmoe_objective(self.config, log_probs, labels, lang_ids, attention_mask, private_gate_logits,
+                                     predictor_gate_logits)  # fmt: skip
         return ManMoeClassifierOutput(
-            loss=loss,
+            loss=terms and terms.loss,
             logits=log_probs,
-            task_loss=task,
-            gate_loss=gates,
+            task_loss=terms and terms.task_loss,
+            gate_loss=terms and terms.gate_loss,
+            task_loss_per_language=terms and terms.task_loss_per_language,
+            private_gate_accuracy=terms and terms.private_gate_accuracy,
+            predictor_gate_accuracy=terms and terms.predictor_gate_accuracy,
             private_gate_logits=private_gate_logits,
             predictor_gate_logits=predictor_gate_logits,
             language_logits=self.manmoe.language_logits(shared) if return_language_logits else None,

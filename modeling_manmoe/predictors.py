@@ -23,6 +23,7 @@ def predictor_mixture(config: ManMoeConfig) -> MixtureOfExperts:
         config.predictor_dropout,
         dropout_between=False,
         activation="log_softmax",
+        kernels=config.kernels,
     )
     return MixtureOfExperts(experts, input_size, use_gate=config.use_predictor_moe, detach_gate=config.detach_gates)
 

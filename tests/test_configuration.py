@@ -12,7 +12,44 @@ def test_defaults_are_the_papers_conll_values():
     assert config.discriminator_kernel_sizes == [3, 4, 5] and config.detach_gates
     assert config.input_dropout == config.lstm_dropout == config.expert_dropout == 0.5
     assert config.all_languages == ["en", "de", "es", "nl"] and config.num_experts == 3
-    assert config.input_size == 300 + 128
+    assert config.input_mode == "word_vectors" and config.kernels == "fast"
+
+
+def test_the_input_component_gives_the_input_size():
+    from modeling_manmoe import ManMoeModel
+
+    assert ManMoeModel(ManMoeConfig()).inputs.output_size == 300 + 128
+
+
+def test_an_encoder_config_means_the_encoder_input():
+    config = ManMoeConfig(encoder_config={"model_type": "bert", "hidden_size": 8})
+    assert config.input_mode == "encoder"
+
+
+def test_validation_runs_once_per_construction(monkeypatch):
+    calls = []
+    check = ManMoeConfig.check_fields
+    monkeypatch.setattr(ManMoeConfig, "check_fields", lambda self: calls.append(1) or check(self))
+    ManMoeConfig()
+    assert len(calls) == 1
+
+
+def test_a_retired_field_of_an_older_folder_is_dropped(tmp_path):
+    """Folders saved with `char_cnn_implementation` (retired: the CharCNN computes the same function) still load."""
+    import json
+
+    ManMoeConfig().save_pretrained(tmp_path)
+    saved = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**saved, "char_cnn_implementation": "matmul"}))
+    loaded = ManMoeConfig.from_pretrained(tmp_path)
+    assert not hasattr(loaded, "char_cnn_implementation") and "char_cnn_implementation" not in loaded.to_dict()
+
+
+def test_an_unregistered_input_component_is_refused_when_the_model_is_built():
+    from modeling_manmoe import ManMoeForTokenClassification
+
+    with pytest.raises(ManMoeConfigError, match=r"ManMoeConfig.input_mode: 'bert' is not a registered input component"):
+        ManMoeForTokenClassification(ManMoeConfig(input_mode="bert"))
 
 
 def test_round_trip(tmp_path):
@@ -30,7 +67,7 @@ def test_round_trip(tmp_path):
         (dict(source_languages=["en", "en"]), "source_languages", "duplicate"),
         (dict(unlabeled_languages=["nl", "nl"]), "unlabeled_languages", "duplicate"),
         (dict(source_languages=["en", ""]), "source_languages", "non-empty"),
-        (dict(input_mode="bert"), "input_mode", "unknown input mode"),
+        (dict(input_mode=""), "input_mode", "must name an input component"),
         (dict(input_mode="encoder"), "encoder_config", "hidden_size"),
         (
             dict(input_mode="encoder", encoder_config={"model_type": "bert", "hidden_size": 8}, encoder_pooling="max"),

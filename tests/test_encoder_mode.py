@@ -5,7 +5,7 @@ import torch
 from transformers import BertConfig, BertModel
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-from modeling_manmoe.encoder import pool_subtokens, window_owners, window_starts
+from modeling_manmoe.encoder_inputs import pool_subtokens, window_owners, window_starts
 from tests.conftest import TINY
 
 
@@ -31,7 +31,6 @@ def encoder_config(encoder_dir, **overrides):
     return ManMoeConfig(
         **{
             **TINY,
-            "input_mode": "encoder",
             "encoder_config": encoder,
             "use_char_cnn": False,
             "encoder_name_or_path": str(encoder_dir),
@@ -159,7 +158,7 @@ def test_encoder_layers_are_validated(encoder_dir, layers, message):
 def test_encoder_tokenizer_round_trips_through_save_pretrained(tmp_path):
     from transformers import AutoTokenizer
 
-    from modeling_manmoe.inputs import build_encoder_inputs
+    from modeling_manmoe.data.inputs import build_encoder_inputs
     from tests.tiny_encoder import make_tiny_encoder
 
     folder = make_tiny_encoder(tmp_path / "encoder")

@@ -27,9 +27,9 @@ from modeling_manmoe import (
     VectorFileError,
 )
 from modeling_manmoe.data import load_text_classification, read_conll, read_webis_reviews, webis_file_path
-from modeling_manmoe.inputs import build_word_vector_inputs
+from modeling_manmoe.data.inputs import build_word_vector_inputs
+from modeling_manmoe.data.vectors import read_word_vectors
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
-from modeling_manmoe.vectors import read_word_vectors
 from tests.conftest import TINY
 from tests.synthetic import synthetic_model, synthetic_task
 
@@ -232,7 +232,7 @@ def test_text_classification_unparsable_file(tmp_path):
         load_text_classification(path, "en", cache_dir=str(tmp_path / "cache"))
 
 
-# -- word-vector files (modeling_manmoe.vectors, modeling_manmoe.inputs) --------------------------------------
+# -- word-vector files (modeling_manmoe.data.vectors, modeling_manmoe.data.inputs) --------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -307,12 +307,7 @@ def test_vec_table_that_does_not_fit_the_config(tmp_path, tiny_config):
             id="overlap",
         ),
         pytest.param("input_dropout", 1.5, r"input_dropout: a dropout probability must be in \[0, 1\)", id="dropout"),
-        pytest.param(
-            "char_cnn_implementation",
-            "conv1d",
-            r"char_cnn_implementation: 'conv1d' is not one of \['lookup', 'matmul'\]",
-            id="char-cnn-implementation",
-        ),
+        pytest.param("kernels", "cuda", r"kernels: 'cuda' is not one of \['fast', 'torch'\]", id="kernels"),
     ],
 )
 def test_config_invalid_field(field, value, expected):

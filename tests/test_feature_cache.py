@@ -9,8 +9,8 @@ import torch
 import transformers
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-from modeling_manmoe.feature_cache import EncoderFeatureCache
-from modeling_manmoe.inputs import build_encoder_inputs
+from modeling_manmoe.data.feature_cache import EncoderFeatureCache
+from modeling_manmoe.data.inputs import build_encoder_inputs
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 from tests.conftest import TINY
 from tests.tiny_encoder import WORDS, make_tiny_encoder
@@ -32,7 +32,7 @@ def sentences(count: int, seed: int, max_words: int = 9) -> list[list[str]]:
 def encoder_model(encoder_dir, layers=(-1,), **overrides):
     tokenizer, encoder_config = build_encoder_inputs(str(encoder_dir), LANGUAGES, characters=WORDS)
     fields = {**TINY, "char_vocab_size": tokenizer.char_vocab_size, **overrides}
-    config = ManMoeConfig(**fields, input_mode="encoder", encoder_config=encoder_config,
+    config = ManMoeConfig(**fields, encoder_config=encoder_config,
                           encoder_name_or_path=str(encoder_dir), encoder_layers=list(layers))  # fmt: skip
     torch.manual_seed(0)
     model = ManMoeForTokenClassification(config)
@@ -101,7 +101,7 @@ def test_damaged_cache_file_is_rebuilt_not_trusted(encoder_dir, tmp_path):
 def test_cache_needs_an_encoder_tokenizer(encoder_dir, tmp_path, tiny_config):
     model, tokenizer = encoder_model(encoder_dir)
     word_model = ManMoeForTokenClassification(tiny_config)
-    with pytest.raises(ValueError, match="input_mode"):
+    with pytest.raises(ValueError, match="a feature cache needs a frozen encoder"):
         EncoderFeatureCache.for_model(word_model, tokenizer, cache_dir=tmp_path)
 
 

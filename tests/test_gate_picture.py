@@ -15,7 +15,7 @@ from modeling_manmoe import (
     ManMoeForTokenClassification,
     ManMoeTokenizer,
 )
-from modeling_manmoe.gate_picture import (
+from modeling_manmoe.run.gate_picture import (
     _columns,
     entity_type,
     gate_sentences,

@@ -10,13 +10,13 @@ import pytest
 from huggingface_hub import ModelCard
 
 from modeling_manmoe.errors import DataFormatError
-from modeling_manmoe.model_card import (
+from modeling_manmoe.run.model_card import (
     build_model_card,
     command_without_resume,
     main,
     write_model_card,
 )
-from modeling_manmoe.run_results import ResultsFileNotFoundError
+from modeling_manmoe.run.results import ResultsFileNotFoundError
 
 SHA = {name: f"{index:x}" * 64 for index, name in enumerate("abcdefghijklmnop", start=1)}
 CONLL = {"en": "conll2003/eng", "de": "conll2003/deu", "es": "conll2002/esp", "nl": "conll2002/ned"}

@@ -7,8 +7,8 @@ from modeling_manmoe import (
     ManMoeForTokenClassification,
     ManMoeModel,
 )
-from modeling_manmoe.embeddings import FrozenWordEmbedding
 from modeling_manmoe.mixture_of_experts import BatchedExperts
+from modeling_manmoe.word_vector_inputs import FrozenWordEmbedding
 from tests.conftest import TINY, load_script, random_batch
 
 memory = load_script("benchmarks/memory.py")  # the benchmarks' reader of /proc/self/status
@@ -247,7 +247,7 @@ def test_charcnn_word_feature_independent_of_other_words(tiny_config):
 def test_distinct_rows_equals_torch_unique_over_rows(vocab_size):
     """The CharCNN's fast `distinct_rows` gives `torch.unique(dim=0, return_inverse=True)`'s rows, order and inverse
     (repeated words, padding words, rows that differ only in their last column, several packed columns)."""
-    from modeling_manmoe.embeddings import distinct_rows
+    from modeling_manmoe.kernels.distinct_words import distinct_rows
 
     generator = torch.Generator().manual_seed(vocab_size)
     words = torch.randint(1, vocab_size, (40, 23), generator=generator)
@@ -285,7 +285,7 @@ def test_dropout_equals_the_float_mask_definition_and_saves_a_boolean_mask(p, dt
     """`Dropout` gives bitwise the values and gradients of `x * keep.to(dtype).mul_(1 / (1 - p))` from the same
     random draws (keep: `random_bits` at p = 0.5, `rand >= p` otherwise), and keeps only a bool tensor (1 byte per
     element) for the backward pass."""
-    from modeling_manmoe.dropout import Dropout, random_bits
+    from modeling_manmoe.kernels.dropout import Dropout, random_bits
 
     x = torch.randn(4, 7, 9, dtype=dtype, requires_grad=True)
     upstream = torch.randn(4, 7, 9, dtype=dtype)
@@ -306,7 +306,7 @@ def test_dropout_equals_the_float_mask_definition_and_saves_a_boolean_mask(p, dt
 def test_random_bits_are_fair_independent_coins():
     """Each of the 63 bits taken from a draw is a fair coin, neighbours do not agree more than chance, and the
     shape is any shape (the last draw partly used)."""
-    from modeling_manmoe.dropout import random_bits
+    from modeling_manmoe.kernels.dropout import random_bits
 
     torch.manual_seed(0)
     bits = random_bits(torch.Size([4000, 63]), torch.device("cpu")).float()  # row r = draw r: column = bit position
@@ -356,7 +356,7 @@ def test_prediction_reads_each_distinct_word_once_with_the_same_outputs(tiny_con
     (`DistinctWordInputs`): repeated words, the unknown id with other characters and the same characters under
     another id are told apart; its rows per position, and the model's outputs, equal those of E(x) computed per
     position (the training path with its dropout off), also for a subset of rows (`task_rows`)."""
-    from modeling_manmoe.distinct_words import DistinctWordInputs
+    from modeling_manmoe.kernels.distinct_words import DistinctWordInputs
 
     model = build(tiny_config).eval()
     word_types = [(5, [3, 4]), (1, [6, 7, 8]), (1, [6]), (9, [3, 4]), (7, [2, 2, 2, 2, 2, 2])]  # (word id, chars)

@@ -67,14 +67,24 @@ def test_head_gradients_equal_the_padded_computation():
         padded = torch.zeros(*real.shape, log_probs.shape[-1])
         padded[real] = log_probs
         labels, lang_ids = batch["labels"][keep], batch["lang_ids"][keep]
-        task = torch.nn.functional.nll_loss(padded.reshape(-1, padded.shape[-1]), labels.reshape(-1))
-        sources = lang_ids[:, None].expand(real.shape)[real] < tiny_config.num_experts
-        gate_losses = [
-            torch.nn.functional.cross_entropy(logits[sources], lang_ids[:, None].expand(real.shape)[real][sources])
-            for logits in (base.private_gate_logits[real], gates)
-        ]
-        loss = task + tiny_config.private_gate_loss_weight * gate_losses[0]
-        loss = loss + tiny_config.predictor_gate_loss_weight * gate_losses[1]
+        private_gates = base.private_gate_logits
+        loss = torch.zeros(())
+        for k in lang_ids.unique().tolist():  # the objective: per language, NLL + weighted gate losses; summed
+            rows = lang_ids == k
+            loss = loss + torch.nn.functional.nll_loss(
+                padded[rows].reshape(-1, padded.shape[-1]), labels[rows].reshape(-1)
+            )
+            if k < tiny_config.num_experts:
+                words = real[rows]
+                targets = torch.full((int(words.sum()),), k)
+                loss = loss + tiny_config.private_gate_loss_weight * torch.nn.functional.cross_entropy(
+                    private_gates[rows][words], targets
+                )
+                predictor_gates = torch.zeros(*real.shape, gates.shape[-1])
+                predictor_gates[real] = gates
+                loss = loss + tiny_config.predictor_gate_loss_weight * torch.nn.functional.cross_entropy(
+                    predictor_gates[rows][words], targets
+                )
         torch.testing.assert_close(out.loss, loss, rtol=0, atol=1e-6)
         torch.testing.assert_close(out.logits, padded, rtol=0, atol=1e-6)
         loss.backward()

@@ -1,4 +1,7 @@
-"""A saved model loads through `trust_remote_code` in a fresh process where `modeling_manmoe` cannot be imported."""
+"""A saved model loads through `trust_remote_code` in a fresh process where `modeling_manmoe` cannot be imported.
+
+The folder carries the model's flat code files, not the `kernels` subpackage, so there the model runs the plain torch
+kernels: its outputs equal, bit for bit, those of the same weights with `kernels="torch"`."""
 
 import subprocess
 import sys
@@ -6,7 +9,7 @@ import textwrap
 
 import torch
 
-from modeling_manmoe import ManMoeForTokenClassification, ManMoeTokenizer
+from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification, ManMoeTokenizer
 from tests.conftest import random_batch
 
 CHILD = textwrap.dedent(
@@ -34,6 +37,7 @@ CHILD = textwrap.dedent(
     expected = torch.load(folder + "/expected.pt", weights_only=True)
     model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
     assert type(model).__name__ == "ManMoeForTokenClassification", type(model)
+    assert model.manmoe.shared_extractor.encoder.kernels is None, "the fast kernels are not in the folder"
     assert torch.equal(model(**inputs).logits, expected["logits"]), "logits differ"
     base = AutoModel.from_pretrained(folder, trust_remote_code=True).eval()
     assert type(base).__name__ == "ManMoeModel", type(base)
@@ -61,9 +65,50 @@ def test_remote_code_load_without_the_package(tiny_config, tmp_path):
     model.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     torch.save(batch, tmp_path / "inputs.pt")
-    expected = {"logits": model(**batch).logits, "hidden": model.manmoe(**batch).last_hidden_state}
+    plain = ManMoeForTokenClassification(ManMoeConfig(**{**tiny_config.to_dict(), "kernels": "torch"})).eval()
+    plain.load_state_dict(model.state_dict())
+    expected = {"logits": plain(**batch).logits, "hidden": plain.manmoe(**batch).last_hidden_state}
+    torch.testing.assert_close(expected["logits"], model(**batch).logits, rtol=1e-5, atol=1e-5)
     torch.save({k: v.detach() for k, v in expected.items()}, tmp_path / "expected.pt")
     result = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path)], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and "REMOTE-OK" in result.stdout, result.stdout + result.stderr
+
+
+INSTALLED_CHILD = textwrap.dedent(
+    """
+    import sys
+
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    folder = sys.argv[1]
+    inputs = torch.load(folder + "/inputs.pt", weights_only=True)
+    expected = torch.load(folder + "/expected.pt", weights_only=True)
+    model = AutoModelForTokenClassification.from_pretrained(folder, trust_remote_code=True).eval()
+    assert type(model).__module__.startswith("transformers_modules"), type(model).__module__
+    kernels = model.manmoe.shared_extractor.encoder.kernels
+    assert kernels is not None and kernels.__name__ == "modeling_manmoe.kernels", kernels
+    assert torch.equal(model(**inputs).logits, expected["logits"]), "logits differ"
+    print("REMOTE-FAST-OK")
+    """
+)
+
+
+def test_remote_code_uses_the_installed_packages_kernels(tiny_config, tmp_path):
+    """A folder loaded through its own code files (the package installed but not imported first, so the Auto classes
+    do not know it) runs the installed package's fast kernels: the package model's logits, bit for bit."""
+    torch.manual_seed(0)
+    model = ManMoeForTokenClassification(tiny_config).eval()
+    model.set_word_vectors(torch.randn(tiny_config.word_vocab_size, tiny_config.word_embedding_dim))
+    batch = random_batch(tiny_config)
+    batch.pop("labels")
+    model.save_pretrained(tmp_path)
+    torch.save(batch, tmp_path / "inputs.pt")
+    with torch.no_grad():
+        torch.save({"logits": model(**batch).logits}, tmp_path / "expected.pt")
+    # not run from the folder itself: its `modeling_manmoe.py` would shadow the package on sys.path
+    result = subprocess.run([sys.executable, "-c", INSTALLED_CHILD, str(tmp_path)], cwd=tmp_path.parent,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0 and "REMOTE-FAST-OK" in result.stdout, result.stdout + result.stderr

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from modeling_manmoe.run_outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
-from modeling_manmoe.run_setup import split_scores
+from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_lines, sha256_file, write_json
+from modeling_manmoe.run.setup import split_scores
 
 
 def test_atomic_write_replaces_whole_file_and_leaves_no_temporary(tmp_path):

@@ -1,4 +1,4 @@
-"""Tests of the MUSE / fastText `.vec` / `.vec.gz` reader (`modeling_manmoe.vectors`)."""
+"""Tests of the MUSE / fastText `.vec` / `.vec.gz` reader (`modeling_manmoe.data.vectors`)."""
 
 import gzip
 import logging
@@ -8,8 +8,8 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
+from modeling_manmoe.data.vectors import WordVectors, check_same_dimension, read_word_vectors
 from modeling_manmoe.errors import VectorFileError
-from modeling_manmoe.vectors import WordVectors, check_same_dimension, read_word_vectors
 
 
 def write(path, text, compress=False):
@@ -86,7 +86,7 @@ def test_bad_value_deep_in_a_large_file_is_located(tmp_path):
 
 def test_duplicates_keep_first_and_are_reported(tmp_path, caplog):
     path = write(tmp_path / "d.vec", "5 2\na 1 0\nb 0 1\na 5 5\nc 2 2\nb 9 9\n")
-    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.vectors"):
+    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.data.vectors"):
         vectors = read_word_vectors(path)
     assert vectors.words == ["a", "b", "c"]
     assert vectors.vectors.tolist() == [[1, 0], [0, 1], [2, 2]]
@@ -334,7 +334,7 @@ def test_real_vector_files(shared_dir):
 def test_build_inputs_table_and_tokenizer(tmp_path):
     import torch
 
-    from modeling_manmoe.inputs import build_word_vector_inputs
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
 
     files = {
         "en": write(tmp_path / "en.vec", "2 2\nBerlin 3 4\nthe 1 0\n"),
@@ -357,7 +357,7 @@ def test_build_inputs_gives_each_oov_corpus_word_its_own_random_row(tmp_path):
     lower-cased, after their language's file rows, random unit vectors; the file's rows stay as they were."""
     import torch
 
-    from modeling_manmoe.inputs import build_word_vector_inputs
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
 
     files = {
         "en": write(tmp_path / "en.vec", "2 2\nBerlin 3 4\nthe 1 0\n"),
@@ -398,7 +398,7 @@ def test_a_corpus_vocabulary_gives_every_corpus_word_its_whole_file_row(tmp_path
     language left out keeps its whole file; with `oov_corpus` too, the new rows are the same random vectors."""
     import torch
 
-    from modeling_manmoe.inputs import build_word_vector_inputs
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
 
     files = {
         "en": write(tmp_path / "en.vec", "4 2\nBerlin 3 4\nthe 1 0\nÆsop 0 1\nberlin 1 1\n"),
@@ -426,7 +426,7 @@ def test_paper_configuration_on_real_vectors(shared_dir, tmp_path):
     import torch
 
     from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-    from modeling_manmoe.inputs import build_word_vector_inputs
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
 
     folder = shared_dir / "embeddings" / "conll-use-m3"
     languages = ["en", "de", "es", "nl"]

@@ -1,6 +1,6 @@
 """Training MAN-MoE with the HF `Trainer`: arguments, multi-source batching, the adversarial trainer, metrics."""
 
-from .arguments import ManMoeTrainingArguments
+from .arguments import ManMoeTrainingArguments, PaperScheduleArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences
 from .metrics import accuracy_metrics, seqeval_metrics
 from .trainer import ManMoeTrainer
@@ -10,6 +10,7 @@ __all__ = [
     "ManMoeTrainer",
     "ManMoeTrainingArguments",
     "MultiSourceStepDataset",
+    "PaperScheduleArguments",
     "accuracy_metrics",
     "encode_sentences",
     "seqeval_metrics",

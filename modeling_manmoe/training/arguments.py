@@ -77,6 +77,27 @@ class ManMoeTrainingArguments(TrainingArguments):
             )
 
 
+@dataclass
+class PaperScheduleArguments(ManMoeTrainingArguments):
+    """`ManMoeTrainingArguments` with the paper's whole schedule as defaults, the one home of those values: 15,000
+    steps at learning rate 1e-3, the dev sets scored after every epoch, a checkpoint at each evaluation, and the best
+    one by `model_selection` (the target's dev score) kept. `--eval_strategy steps --eval_steps N` alone also
+    checkpoints every N steps, which keeping the best needs."""
+
+    max_steps: int = field(default=15000, metadata={"help": "Training steps (paper: 15,000)."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to score the dev sets (paper: every epoch)."})
+    save_strategy: str = field(default="epoch", metadata={"help": "Checkpoint at each evaluation."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Keep the best dev checkpoint (paper)."})
+    save_total_limit: int | None = field(default=1, metadata={"help": "Checkpoints kept besides the best one."})
+    logging_steps: float = field(default=100, metadata={"help": "Log every N steps."})
+    per_device_eval_batch_size: int = field(default=128, metadata={"help": "Sentences per evaluation batch."})
+
+    def __post_init__(self):
+        if self.load_best_model_at_end and self.eval_strategy == "steps" and self.eval_steps:
+            self.save_strategy, self.save_steps = "steps", self.eval_steps
+        super().__post_init__()
+
+
 def _has_accelerator() -> bool:
     """True when torch sees a GPU or another accelerator."""
     accelerator = getattr(torch, "accelerator", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections import defaultdict
 
@@ -15,6 +16,7 @@ from transformers.trainer import OPTIMIZER_NAME, TRAINER_STATE_NAME
 from transformers.trainer_utils import PredictionOutput
 
 from ..errors import LanguageError
+from ..modeling_manmoe import ManMoeForTokenClassification
 from ..tokenization_manmoe import collate_word_features
 from .arguments import ManMoeTrainingArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
@@ -61,18 +63,17 @@ class ManMoeTrainer(Trainer):
         if processing_class is None:
             raise ValueError("ManMoeTrainer needs processing_class=<ManMoeTokenizer> to encode the datasets")
         config = model.config
+        for name in ("adversarial_lambda", "n_critic", "private_gate_loss_weight", "predictor_gate_loss_weight"):
+            if getattr(args, name) is not None:  # an override: the model's config records what was trained
+                setattr(config, name, getattr(args, name))
         if feature_cache is not None and feature_cache.device is None:
             feature_cache.device = args.device  # the encoder builds the cache where training runs (a GPU if any)
         self.feature_cache = feature_cache
-        self.is_tagging = model.__class__.__name__.endswith("TokenClassification")
+        self.is_tagging = isinstance(model, ManMoeForTokenClassification)
         self.label_column = "ner_tags" if self.is_tagging else "label"
         self.adversarial = config.use_adversary
-        self.adversarial_lambda = _pick(args.adversarial_lambda, config.adversarial_lambda)
-        self.n_critic = _pick(args.n_critic, config.n_critic)
-        self.gate_weights = (
-            _pick(args.private_gate_loss_weight, config.private_gate_loss_weight),
-            _pick(args.predictor_gate_loss_weight, config.predictor_gate_loss_weight),
-        )
+        self.adversarial_lambda = config.adversarial_lambda
+        self.n_critic = config.n_critic
         self.alternating = self.adversarial and args.adversarial_mode == "alternating"
         train = self._encode_training_sets(train_dataset, processing_class, config, args) if train_dataset else None
         evaluation = None
@@ -294,49 +295,41 @@ class ManMoeTrainer(Trainer):
         return _parameters_as_constants(model.manmoe.discriminator)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """The reference's loss for one step: per source language, the tagging NLL + weighted gate losses; per
-        language, the adversarial term on unlabeled rows (-lambda x D loss, or D loss through gradient reversal)."""
+        """The model's objective on the step's labeled rows (`manmoe_objective`, returned by the model with its
+        parts, which are logged) plus what needs the trainer: the adversarial term on the unlabeled rows (-lambda x
+        D loss in alternating mode; the D loss through gradient reversal, whose backward scales by -lambda)."""
         if "is_labeled" not in inputs:  # evaluation batches
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         unwrapped = self.accelerator.unwrap_model(model)
         config = unwrapped.config
-        is_labeled, lang_ids, labels = inputs["is_labeled"], inputs["lang_ids"], inputs["labels"]
-        mask = inputs["attention_mask"]
+        is_labeled, lang_ids = inputs["is_labeled"], inputs["lang_ids"]
         # F_p and C run on the labeled rows only; every row gets h_s for the adversarial term
-        outputs = model(**_model_inputs(inputs), output_shared_features=True, task_rows=is_labeled)
-        loss = outputs.logits.new_zeros(())
-        private_weight, predictor_weight = self.gate_weights
-        labeled_langs, labels, labeled_mask = lang_ids[is_labeled], labels[is_labeled], mask[is_labeled]
-        for k, language in enumerate(config.source_languages):
-            rows = labeled_langs == k
-            if not rows.any():
-                continue
-            log_probs = outputs.logits[rows]
-            task = nn.functional.nll_loss(log_probs.reshape(-1, log_probs.shape[-1]), labels[rows].reshape(-1))
-            loss = loss + task
-            self._running[f"task_loss_{language}"].append(task.item())
-            for name, weight, gates in (
-                ("private_gate", private_weight, outputs.private_gate_logits),
-                ("predictor_gate", predictor_weight, outputs.predictor_gate_logits),
-            ):
-                if gates is None:
-                    continue
-                gates = gates[rows][labeled_mask[rows].bool()] if gates.dim() == 3 else gates[rows]
-                targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
-                loss = loss + weight * nn.functional.cross_entropy(gates, targets)
-                self._running[f"{name}_acc_{language}"].append((gates.argmax(-1) == k).float().mean().item())
+        outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids,
+                        output_shared_features=True, task_rows=is_labeled)  # fmt: skip
+        loss = outputs.loss
+        self._log_per_language(config, outputs)
         if self.adversarial:  # with lambda = 0 the term is zero but D accuracy is still logged
             rows = ~is_labeled
             reverse = None if self.alternating else self.adversarial_lambda
             with self._discriminator_as_constant(unwrapped):
                 d_loss, accuracy = self._language_loss(
-                    unwrapped, outputs.shared_features[rows], lang_ids[rows], mask[rows], reverse
+                    unwrapped, outputs.shared_features[rows], lang_ids[rows], inputs["attention_mask"][rows], reverse
                 )
             loss = loss - self.adversarial_lambda * d_loss if self.alternating else loss + d_loss
             self._running["d_loss"].append(d_loss.item())
             for lang_id, value in accuracy.items():
                 self._running[f"d_acc_{config.all_languages[lang_id]}"].append(value)
         return (loss, outputs) if return_outputs else loss
+
+    def _log_per_language(self, config, outputs) -> None:
+        """Keep the objective's per-language parts for the next training log (running means)."""
+        parts = {"task_loss": outputs.task_loss_per_language, "private_gate_acc": outputs.private_gate_accuracy,
+                 "predictor_gate_acc": outputs.predictor_gate_accuracy}  # fmt: skip
+        values = {name: part.tolist() for name, part in parts.items() if part is not None}
+        for language, k in zip(config.source_languages, range(config.num_experts), strict=False):
+            for name, per_language in values.items():
+                if not math.isnan(per_language[k]):
+                    self._running[f"{name}_{language}"].append(per_language[k])
 
     # -- logging and evaluation ---------------------------------------------------------------------------
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -394,12 +387,12 @@ def _parameters_as_constants(module: nn.Module):
             param.requires_grad_(flag)
 
 
-def _pick(value, default):
-    return default if value is None else value
-
-
 def _model_inputs(batch: dict) -> dict:
-    """The tensors a MAN-MoE forward takes (no labels: the trainer computes the per-language losses itself)."""
+    """The input tensors of a MAN-MoE forward in a step's batch (labels and languages are passed apart)."""
     keys = ("input_ids", "char_ids", "attention_mask", "encoder_input_ids", "encoder_attention_mask",
             "encoder_word_ids", "input_features")  # fmt: skip
     return {key: batch[key] for key in keys if key in batch}
+
+
+def _pick(value, default):
+    return default if value is None else value

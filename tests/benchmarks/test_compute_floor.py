@@ -37,7 +37,7 @@ def test_counts_the_lockstep_bilstms_in_place_products():
     """Its recurrence (in-place `baddbmm_`) and its column blocks' input products (in-place `addmm_`) are counted too:
     `nn.LSTM`'s operations at real steps, less the first step's recurrent product (from the zero state, which the
     lockstep skips)."""
-    from modeling_manmoe.bidirectional_lstm import lockstep_bidirectional_lstm
+    from modeling_manmoe.kernels.lstm import lockstep_bidirectional_lstm
 
     lstm, lengths = nn.LSTM(12, 5, bidirectional=True, batch_first=True), torch.tensor([7, 4, 2])
     blocks = [torch.randn(3, 7, 8), torch.randn(3, 7, 4)]

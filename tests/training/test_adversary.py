@@ -14,7 +14,7 @@ third decimal. So the test compares means over eight seeds, single-threaded (bit
 time in separate processes, against a margin of 0.04. Measured (gradient reversal, lambda = 1 vs 0, 300 steps,
 seeds 0-7): mean probe accuracy 0.767 vs 0.816 (lower with the adversary for 5 of the 8 seeds); two earlier states
 of the same code, differing only in float rounding, gave 0.742 and 0.775; with the BiLSTM as `nn.LSTM` and D's
-per-language `conv1d` (commit d2b2136: the same functions, other rounding and dropout draws) 0.715 vs 0.845. Three
+per-language `conv1d` (the same functions, other rounding and dropout draws) 0.715 vs 0.845. Three
 seeds alone moved the gap between 0.02 and 0.19. In alternating mode (the paper's) the same
 probe showed no consistent gap in our trials (one seed 0.56 vs 0.87, another 0.83 vs 0.81): maximising D's loss can
 also make the features separable in a way the current D reads wrongly. On real CoNLL the logged D accuracy is what

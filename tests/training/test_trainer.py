@@ -254,3 +254,55 @@ def test_prediction_reads_longest_first_and_returns_rows_in_the_dataset_order(tm
             assert output.predictions[row][: lengths[row]].tolist() == alone.tolist()
             assert output.label_ids[row][: lengths[row]].tolist() == item["labels"]
             assert (output.label_ids[row][lengths[row] :] == -100).all()
+
+
+@pytest.mark.parametrize("mode", ["alternating", "gradient_reversal"])
+def test_the_trainer_loss_is_the_model_objective_plus_lambda_times_the_adversarial_term(tmp_path, mode):
+    """On one step's batch the trainer adds only the adversarial term to the model's own loss: alternating mode
+    optimises loss - lambda x D loss; gradient reversal optimises loss + D loss, whose backward scales h_s's gradient
+    by -lambda (so the value is the model's loss + the D loss)."""
+    trainer = make_trainer(tmp_path, adversarial_mode=mode, adversarial_lambda=0.3)
+    model = trainer.model.train()
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    batch.pop("critic", None)
+    torch.manual_seed(0)
+    loss = trainer.compute_loss(model, batch)
+    torch.manual_seed(0)  # the same dropout masks
+    inputs = {key: batch[key] for key in ("input_ids", "char_ids", "attention_mask") if key in batch}
+    outputs = model(**inputs, labels=batch["labels"], lang_ids=batch["lang_ids"], output_shared_features=True,
+                    task_rows=batch["is_labeled"])  # fmt: skip
+    rows = ~batch["is_labeled"]
+    d_loss, _ = trainer._language_loss(model, outputs.shared_features[rows], batch["lang_ids"][rows],
+                                       batch["attention_mask"][rows], reverse=None)  # fmt: skip
+    expected = outputs.loss - 0.3 * d_loss if mode == "alternating" else outputs.loss + d_loss
+    assert trainer.adversarial_lambda == model.config.adversarial_lambda == 0.3
+    torch.testing.assert_close(loss, expected, rtol=0, atol=0)
+    assert outputs.loss > 0 and d_loss > 0 and outputs.task_loss > 0 and outputs.gate_loss > 0
+
+
+def test_the_model_objective_sums_per_language_means():
+    """`manmoe_objective`: per language the mean NLL over its labels, + the weighted gate cross-entropies for a
+    source; summed over the languages (not one mean over all tokens)."""
+    from modeling_manmoe.modeling_manmoe import manmoe_objective
+
+    config, _, _, _ = synthetic_task()
+    torch.manual_seed(0)
+    batch, words, labels_count, experts = 4, 5, config.num_labels, config.num_experts
+    log_probs = torch.log_softmax(torch.randn(batch, words, labels_count), -1)
+    mask = torch.tensor([[1] * 5, [1] * 2 + [0] * 3, [1] * 4 + [0], [1] * 3 + [0] * 2])
+    labels = torch.randint(0, labels_count, (batch, words)).masked_fill(mask == 0, -100)
+    lang_ids = torch.tensor([0, 0, 1, len(config.all_languages) - 1])
+    gates = torch.randn(batch, words, experts)
+    terms = manmoe_objective(config, log_probs, labels, lang_ids, mask, gates, None)
+    expected = torch.zeros(())
+    for k, rows in ((0, slice(0, 2)), (1, slice(2, 3)), (None, slice(3, 4))):
+        nll = torch.nn.functional.nll_loss(log_probs[rows].reshape(-1, labels_count), labels[rows].reshape(-1))
+        expected = expected + nll
+        if k is not None:
+            real = gates[rows][mask[rows].bool()]
+            expected = expected + config.private_gate_loss_weight * torch.nn.functional.cross_entropy(
+                real, torch.full(real.shape[:1], k)
+            )
+    torch.testing.assert_close(terms.loss, expected)
+    assert torch.isnan(terms.task_loss_per_language[2]) and not torch.isnan(terms.task_loss_per_language[-1])
+    assert torch.isnan(terms.private_gate_accuracy[-1]) and torch.isnan(terms.predictor_gate_accuracy).all()

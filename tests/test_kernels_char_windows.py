@@ -1,7 +1,7 @@
-"""The CharCNN's two implementations, `max_pooled_char_windows` ("lookup": per-character kernel products summed per
-window) and `max_pooled_windows` ("matmul": one matrix product over the valid windows), are the same function as the
-plain per-width `conv1d` + max over time: values and gradients; so is the language discriminator's one pass of
-`max_pooled_windows` over all rows, each read up to its own length."""
+"""The CharCNN's fast kernel (`max_pooled_char_windows`: per-character kernel products summed per window) and its plain
+torch path (`CharCNN.pooled_convolutions`) are the same function as the per-width `conv1d` + max over time: values
+and gradients; so is the language discriminator's one pass over all rows (fast: `max_pooled_windows`), each read up
+to its own length."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ def charcnn_by_conv1d(cnn, flat: torch.LongTensor) -> torch.Tensor:
     start, masked to the starts at real characters, max over starts, ReLU."""
     chars = flat.shape[1]
     lengths = (flat != 0).sum(-1)
-    x = nn.functional.pad(nn.functional.embedding(flat, cnn.char_vectors).transpose(1, 2), (0, cnn.max_width - 1))
+    max_width = max(conv.kernel_size[0] for conv in cnn.convs)
+    x = nn.functional.pad(nn.functional.embedding(flat, cnn.char_vectors).transpose(1, 2), (0, max_width - 1))
     valid = torch.arange(chars)[None, :] < lengths[:, None]
     pooled = [conv(x)[:, :, :chars].masked_fill(~valid[:, None, :], float("-inf")).max(-1).values for conv in cnn.convs]
     return torch.relu(torch.cat(pooled, dim=-1))
@@ -37,12 +38,19 @@ def gradients(module) -> list[torch.Tensor]:
     return [p.grad.clone() for p in module.parameters() if p.grad is not None]
 
 
-@pytest.mark.parametrize("implementation", ["lookup", "matmul"])
+def pooled(cnn, flat: torch.LongTensor) -> torch.Tensor:
+    """The CharCNN's max-pooled convolutions, by its kernels: the lookup kernel (fast) or the plain path (torch)."""
+    if cnn.kernels is None:
+        return cnn.pooled_convolutions(flat)
+    return torch.relu(cnn.kernels.char_windows.max_pooled_char_windows(flat, cnn.char_vectors, cnn.convs))
+
+
+@pytest.mark.parametrize("kernels", ["fast", "torch"])
 @pytest.mark.parametrize("trainable", [False, True])
-def test_charcnn_equals_its_conv1d_definition(trainable, implementation):
+def test_charcnn_equals_its_conv1d_definition(trainable, kernels):
     """With empty words, words filling every column, and a non-zero padding vector (trained characters)."""
     config = ManMoeConfig(char_vocab_size=40, char_embedding_dim=16, char_num_filters=8,
-                          freeze_char_embeddings=not trainable, char_cnn_implementation=implementation)  # fmt: skip
+                          freeze_char_embeddings=not trainable, kernels=kernels)  # fmt: skip
     cnn = ManMoeForTokenClassification(config).manmoe.inputs.char_cnn
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -52,7 +60,7 @@ def test_charcnn_equals_its_conv1d_definition(trainable, implementation):
     flat = torch.randint(1, 40, (60, 9), generator=generator) * (torch.arange(9)[None] < lengths[:, None])
     weights = torch.randn(60, 24, generator=generator)
     results = []
-    for function in (lambda ids: charcnn_by_conv1d(cnn, ids), cnn.pooled_convolutions):
+    for function in (lambda ids: charcnn_by_conv1d(cnn, ids), lambda ids: pooled(cnn, ids)):
         cnn.zero_grad()
         out = function(flat)
         (out * weights).sum().backward()
@@ -67,7 +75,7 @@ def test_charcnn_equals_its_conv1d_definition(trainable, implementation):
 def test_row_maximum_is_bitwise_scatter_reduce_amax_with_its_gradient():
     """Values and gradient bitwise equal to torch's `scatter_reduce(amax)`, ties (split evenly) and empty rows
     included."""
-    from modeling_manmoe.window_convolution import RowMaximum
+    from modeling_manmoe.kernels.char_windows import RowMaximum
 
     generator = torch.Generator().manual_seed(0)
     rows = torch.sort(torch.randint(0, 30, (200,), generator=generator)).values
@@ -98,7 +106,7 @@ def window_maxima_by_torch(table, bags, rows, num_rows):
 def test_window_maxima_equals_scatter_reduce_amax_of_window_sums(chunk):
     """Values bitwise equal to the plain-op definition whatever the block size; the table's gradient equal to
     torch's (the gradient split evenly among tied maxima: ties exercised; a row without windows gets none)."""
-    from modeling_manmoe.window_convolution import WindowMaxima
+    from modeling_manmoe.kernels.char_windows import WindowMaxima
 
     generator = torch.Generator().manual_seed(0)
     table = torch.randn(30, 6, generator=generator).round(decimals=0)  # small integers: many exactly tied sums
@@ -119,32 +127,34 @@ def test_window_maxima_equals_scatter_reduce_amax_of_window_sums(chunk):
     assert (maxima_per_row > 1).any()  # ties: the case where torch splits the gradient is exercised
 
 
-def test_charcnn_implementations_agree_on_the_paper_sizes_and_train_reproducibly():
-    """The paper's CharCNN (128-d characters, widths 3/4/5 x 200) on a batch of words: both implementations give the
-    same features and gradients up to float rounding; the lookup's are bitwise the same on a second run."""
+def test_charcnn_kernels_agree_on_the_paper_sizes_and_train_reproducibly():
+    """The paper's CharCNN (128-d characters, widths 3/4/5 x 200) on a batch of words: both kernels give the same
+    features and gradients up to float rounding; the lookup's are bitwise the same on a second run."""
     generator = torch.Generator().manual_seed(1)
     lengths = torch.randint(0, 13, (300,), generator=generator)
     flat = torch.randint(1, 90, (300, 12), generator=generator) * (torch.arange(12)[None] < lengths[:, None])
     weights = torch.randn(300, 600, generator=generator)
     results = {}
-    for implementation in ("matmul", "lookup", "lookup"):
+    for kernels in ("torch", "fast", "fast"):
         torch.manual_seed(0)
-        config = ManMoeConfig(char_vocab_size=90, char_cnn_implementation=implementation)
+        config = ManMoeConfig(char_vocab_size=90, kernels=kernels)
         cnn = ManMoeForTokenClassification(config).manmoe.inputs.char_cnn
-        out = cnn.pooled_convolutions(flat)
+        out = pooled(cnn, flat)
         (out * weights).sum().backward()
-        results.setdefault(implementation, []).append((out.detach(), gradients(cnn)))
-    (matmul, matmul_grads), (lookup, lookup_grads), (again, again_grads) = results["matmul"] + results["lookup"]
+        results.setdefault(kernels, []).append((out.detach(), gradients(cnn)))
+    (matmul, matmul_grads), (lookup, lookup_grads), (again, again_grads) = results["torch"] + results["fast"]
     assert torch.allclose(lookup, matmul, atol=1e-5)
     for got, want in zip(lookup_grads, matmul_grads, strict=True):
         assert torch.allclose(got, want, rtol=1e-4, atol=1e-4 * want.abs().max().item())
     assert torch.equal(again, lookup) and all(torch.equal(a, b) for a, b in zip(again_grads, lookup_grads, strict=True))
 
 
-def test_discriminator_reads_each_row_up_to_its_length_like_a_trimmed_batch():
+@pytest.mark.parametrize("kernels", ["fast", "torch"])
+def test_discriminator_reads_each_row_up_to_its_length_like_a_trimmed_batch(kernels):
     """One D pass with per-row lengths equals D on each row trimmed to its length (rows shorter than the widest
     kernel included), for the log-probabilities and the gradients of D and of h_s."""
-    config = ManMoeConfig(shared_hidden_size=12, discriminator_num_filters=6, discriminator_hidden_size=10)
+    config = ManMoeConfig(shared_hidden_size=12, discriminator_num_filters=6, discriminator_hidden_size=10,
+                          kernels=kernels)  # fmt: skip
     discriminator = ManMoeForTokenClassification(config).manmoe.discriminator.eval()
     generator = torch.Generator().manual_seed(1)
     lengths = torch.tensor([1, 2, 4, 5, 7, 11, 3, 11])

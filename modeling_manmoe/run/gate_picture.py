@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from .run_outputs import atomic_write_bytes, atomic_write_text
+from .outputs import atomic_write_bytes, atomic_write_text
 
 GATES = {
     # gate name in the returned dict -> (output field of ManMoeClassifierOutput, panel title)
@@ -78,7 +78,7 @@ def gate_weights(
     Raises:
         ValueError: a language without sentences, tags for a classifier, or tags that do not match the words.
     """
-    from .predictors import MoETagger
+    from ..predictors import MoETagger
 
     tagging = isinstance(getattr(model, "predictor", None), MoETagger)
     if tags_by_language and not tagging:
@@ -272,7 +272,7 @@ def _cells(matrix):
 def read_sentences(options, tokenizer, languages: list[str], max_words: int):
     """The first `--max_sentences` sentences (word lists, cut to `max_words` words when above 0) of each language, and
     their gold tags for CoNLL data (None for Webis-CLS-10)."""
-    from .data import conll_file_path, read_conll, read_webis_reviews, webis_file_path
+    from ..data import conll_file_path, read_conll, read_webis_reviews, webis_file_path
 
     def cut(items: list) -> list:
         return items[:max_words] if max_words > 0 else items
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from transformers import AutoTokenizer
 
-    from .modeling_manmoe import ManMoeForSequenceClassification, ManMoeForTokenClassification
+    from ..modeling_manmoe import ManMoeForSequenceClassification, ManMoeForTokenClassification
 
     results_path = options.run_dir / "all_results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.is_file() else {}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import VectorFileError
+from ..errors import VectorFileError
 
 logger = logging.getLogger(__name__)
 GZIP_MAGIC = b"\x1f\x8b"

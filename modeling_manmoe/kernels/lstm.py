@@ -27,8 +27,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .. import extractors
+from ..real_words import RealWords
 from .distinct_words import DistinctWordInputs
-from .real_words import RealWords
 
 
 class PackedLayout:
@@ -260,3 +261,25 @@ def lockstep_bidirectional_lstm(
             hidden = run_recurrence(gates, torch.stack(weights_hh), layout)[2]
         layer_input, gathered = [torch.cat([hidden[0], hidden[1].index_select(0, layout.reversed_index)], dim=-1)], None
     return RealWords(layer_input[0], layout.padded_index, (batch, total_length))
+
+
+def bilstm_encoder_forward(encoder, embeddings, attention_mask: torch.Tensor) -> RealWords:
+    """`BiLSTMEncoder.forward` with the fast kernels: on CPU `lockstep_bidirectional_lstm` with the encoder's own
+    parameters and dropouts (in float32 under a CPU autocast whose dtype has no oneDNN LSTM); elsewhere (a GPU's
+    cuDNN, a CPU autocast with oneDNN's bfloat16 LSTM) the encoder's `packed_lstm`, E(x) given per position."""
+    on_cpu = attention_mask.device.type == "cpu"
+    autocast = on_cpu and torch.is_autocast_enabled("cpu")
+    distinct = isinstance(embeddings, DistinctWordInputs)
+    lengths = attention_mask.sum(-1).clamp(min=1).cpu()
+    if on_cpu and not autocast and distinct and not encoder.input_dropout.active:
+        return lockstep_bidirectional_lstm(embeddings, lengths, encoder.lstm, None, encoder.between_layers_dropout)
+    if distinct:
+        embeddings = embeddings.expand()
+    blocks = [embeddings] if isinstance(embeddings, torch.Tensor) else list(embeddings)
+    dropouts = (encoder.input_dropout, encoder.between_layers_dropout)
+    if on_cpu and not autocast:
+        return lockstep_bidirectional_lstm(blocks, lengths, encoder.lstm, *dropouts)
+    if autocast and extractors.cpu_autocast_lacks_lstm(blocks[0]):  # the LSTM in float32 instead of failing
+        with torch.autocast("cpu", enabled=False):
+            return lockstep_bidirectional_lstm([block.float() for block in blocks], lengths, encoder.lstm, *dropouts)
+    return encoder.packed_lstm(blocks, attention_mask)

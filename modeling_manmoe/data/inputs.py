@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 
 import torch
 
-from .errors import LanguageError
-from .tokenization_manmoe import ManMoeTokenizer, corpus_entries, vocabulary_entry
+from ..errors import LanguageError
+from ..tokenization_manmoe import ManMoeTokenizer, corpus_entries, vocabulary_entry
 from .vectors import check_same_dimension, read_word_vectors
 
 

@@ -8,7 +8,7 @@ data and vector file, the schedule, the training time and hardware, how to load 
 citation.
 
     manmoe-card runs/ner-nl                                   # writes runs/ner-nl/README.md
-    python -m modeling_manmoe.model_card runs/cls-de-books --picture gates.png --output /tmp/card.md
+    python -m modeling_manmoe.run.model_card runs/cls-de-books --picture gates.png --output /tmp/card.md
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .errors import ManMoeError
-from .run_outputs import atomic_write_text
-from .run_results import (
+from ..errors import ManMoeError
+from ..input_embeddings import describe_input, saved_input_embeddings_class
+from .outputs import atomic_write_text
+from .results import (
     RESULTS_FILE,
     SPLITS,
     TASKS,
     describe_character_case,
-    describe_input,
     describe_variant,
     is_finite_number,
     load_run_results,
@@ -188,7 +188,7 @@ def build_model_card(
     tags += ["ner"] if task == "token-classification" else ["sentiment-analysis"]
     tags += ["adversarial-training"] if config.get("use_adversary", True) else []
     tags += ["ablation"] if describe_variant(config) != "MAN-MoE" else []
-    encoder = config.get("encoder_name_or_path") if config.get("input_mode") == "encoder" else None
+    encoder = saved_input_embeddings_class(config).base_model(config)
     base_model = encoder if encoder and re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", encoder) else None
     data = ModelCardData(
         model_name=name,
@@ -330,7 +330,7 @@ print(classifier({text!r}))"""
             f"`{target}`); for another language encode with `tokenizer(text, language=...)` and call the model "
             "(`AutoModelForSequenceClassification`, `trust_remote_code=True`)."
         )
-        if results.get("config", {}).get("input_mode") != "encoder" and "ja" in ordered_languages(results):
+        if "ja" in results.get("tokenizer", {}).get("mecab_languages", []):
             note += " Japanese text is split with MeCab: `pip install fugashi ipadic`."
     return (
         "## How to use\n\n"
@@ -489,12 +489,7 @@ def _limitations_section(results: dict) -> str:
         f"The scores were measured only on the test data listed above ({', '.join(data)}); other domains, genres or "
         "languages are not measured."
     )
-    languages = list(dict.fromkeys([*config.get("source_languages", []), *config.get("unlabeled_languages", [])]))
-    if languages and config.get("input_mode", "word_vectors") == "word_vectors":
-        items.append(
-            f"The model knows the words of its languages only ({', '.join(languages)}): other languages have no "
-            "entries in its tokenizer."
-        )
+    items += saved_input_embeddings_class(config).limitations(config)
     if is_finite_number(results.get("max_words")) and results["max_words"] > 0:
         items.append(f"Trained and evaluated on the first {results['max_words']} words of each text only.")
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items) + "\n"

@@ -3,7 +3,7 @@
 `stage_hub_folder` writes `RUN_DIR/hub_upload/`: the model and tokenizer as `save_pretrained` writes them (weights
 as safetensors, configs, vocabulary, and the package's code files the configs point to with `auto_map`, so the
 Hub repository loads with `trust_remote_code=True`), the run's `all_results.json`, the gate picture `gates.png` and
-the model card `README.md` built from `all_results.json` (`modeling_manmoe.model_card`). Nothing else: no
+the model card `README.md` built from `all_results.json` (`modeling_manmoe.run.model_card`). Nothing else: no
 checkpoints, optimizer states, predictions or pickled training arguments. `push_hub_folder` creates the repository
 if needed and uploads that folder as it is, in one commit.
 

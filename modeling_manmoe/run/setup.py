@@ -17,13 +17,13 @@ import datasets
 import torch
 import transformers
 
-from .configuration_manmoe import ManMoeConfig
-from .feature_cache import EncoderFeatureCache, tensors_sha256
+from ..configuration_manmoe import ManMoeConfig
+from ..data.feature_cache import EncoderFeatureCache, tensors_sha256
+from ..data.inputs import build_encoder_inputs, build_word_vector_inputs
+from ..tokenization_manmoe import reference_lowercases_characters
 from .gate_picture import gate_sentences
-from .inputs import build_encoder_inputs, build_word_vector_inputs
+from .outputs import sha256_file, write_json
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
-from .run_outputs import sha256_file, write_json
-from .tokenization_manmoe import reference_lowercases_characters
 
 logger = logging.getLogger(__name__)
 
@@ -70,10 +70,10 @@ class ModelArguments:
                   "model knows no other word; token classification only)."},
     )  # fmt: skip
     use_char_cnn: bool = field(default=True, metadata={"help": "Add the CharCNN word features (paper: on)."})
-    char_cnn_implementation: str = field(
-        default="lookup",
-        metadata={"help": "How the CharCNN computes (the same function): 'lookup' (fast) or 'matmul' (the CharCNN "
-                  "rounding of runs made before 'lookup' existed; bit for bit at commit d2b2136)."},
+    kernels: str = field(
+        default="fast",
+        metadata={"help": "'fast' (the hand-written CPU kernels) or 'torch' (plain nn.LSTM, nn.Dropout, nn.Conv1d): "
+                  "the same model, computed differently (ManMoeConfig.kernels)."},
     )  # fmt: skip
     lowercase_characters: str = field(
         default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
@@ -131,7 +131,7 @@ def build_model(
         source_languages=list(source_languages),
         unlabeled_languages=[target_language],
         use_char_cnn=model_args.use_char_cnn,
-        char_cnn_implementation=model_args.char_cnn_implementation,
+        kernels=model_args.kernels,
         use_adversary=not model_args.no_adversary,
         use_private_moe=not model_args.no_private_moe,
         use_predictor_moe=not model_args.no_predictor_moe,
@@ -145,7 +145,6 @@ def build_model(
             model_args.encoder_name_or_path, languages, characters=corpus_words, **tokenizer_kwargs
         )
         config = ManMoeConfig(
-            input_mode="encoder",
             encoder_config=encoder_config,
             encoder_name_or_path=model_args.encoder_name_or_path,
             encoder_layers=list(model_args.encoder_layers),
@@ -195,9 +194,10 @@ def build_model(
 
 
 def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_progress: bool, provenance: dict):
-    """Encoder mode: the `EncoderFeatureCache` the trainer reads features from (None with --no_feature_cache or in
-    word-vector mode); records the encoder's name and weight hash in `provenance`."""
-    if model.config.input_mode != "encoder":
+    """The `EncoderFeatureCache` the trainer reads features from, for an input component whose features can be cached
+    (`InputEmbeddings.cacheable`: the frozen encoder); None otherwise or with --no_feature_cache. Records the
+    encoder's name and weight hash in `provenance`."""
+    if not model.manmoe.inputs.cacheable:
         return None
     cache = None
     if not model_args.no_feature_cache:
@@ -232,7 +232,7 @@ def redact_secrets(command: list[str]) -> list[str]:
 
 def run_record(script: str, argv: list[str] | None, started: float, world_size: int) -> dict:
     """How the run was made: the command line, wall time since `started`, hardware and library versions."""
-    from . import __version__
+    from .. import __version__
 
     command = ["python"] + sys.argv if argv is None else ["python", script] + list(argv)
     return {

@@ -1,20 +1,17 @@
-"""The CharCNN's max-over-time convolutions of several widths, in two implementations of the same function.
+"""Max-over-time convolutions of several widths (the CharCNN's and the discriminator's), computed with fewer
+operations than a `Conv1d` per width followed by a max.
 
-The CharCNN takes, for each width, a `Conv1d` at every window start of a word's characters, then the maximum over
-starts. Both implementations use the convolutions' own parameters (the state dict does not change) and treat a
-width-w kernel as a width-`max_width` kernel whose last positions are zero:
+A width-w kernel is treated as a width-`max_width` kernel whose last positions are zero, and each function uses the
+convolutions' own parameters:
 
-- `max_pooled_char_windows` ("lookup", `ManMoeConfig.char_cnn_implementation`'s default): the characters come
-  from a small alphabet, so each kernel position's product with each distinct character of the batch is
-  computed once, and a window is the sum of `max_width` of those products (a table lookup) rather than a
-  (max_width x E)-long dot product per filter: about 15x fewer operations and no (windows, F) tensor held.
-- `max_pooled_windows` ("matmul"): one matrix product over the windows that start at a valid position (none over
-  padding). The float rounding of runs made before the lookup existed.
+- `max_pooled_windows`: one matrix product over the windows that start at a valid position (none over padding), for
+  the discriminator, which reads continuous features.
+- `max_pooled_char_windows`: for the CharCNN. The characters come from a small alphabet, so each kernel position's
+  product with each distinct character of the batch is computed once, and a window is the sum of `max_width` of
+  those products (a table lookup) rather than a (max_width x E)-long dot product per filter: about 15x fewer
+  operations and no (windows, F) tensor held.
 
-The results agree up to float rounding (tests/test_window_convolution.py checks both against the per-width `conv1d`).
-The language discriminator D has the same shape of computation over continuous features and uses
-`max_pooled_windows` too (all languages' rows in one pass, each row's valid starts set by its language's longest
-sentence).
+Both agree with the per-width `conv1d` up to float rounding (`tests/test_kernels_char_windows.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
+
+from .distinct_words import distinct_rows
 
 
 def max_pooled_windows(
@@ -184,3 +183,25 @@ class WindowMaxima(torch.autograd.Function):
             for position in bags[begin : begin + ctx.chunk].T:
                 grad_table.index_add_(0, position, grad_values)
         return grad_table, None, None, None, None
+
+
+def char_cnn_forward(char_cnn, char_ids: torch.LongTensor) -> torch.Tensor:
+    """`CharCNN.forward` (batch, words, chars) -> (batch, words, char_hidden_size) with the lookup convolutions.
+
+    Convolutions run once per distinct word of the batch (padding words included once); dropout and the projection
+    then run per occurrence of a real word, so the result is the same as convolving every word. Padding words get
+    relu(projection(0)) = relu(bias), exactly.
+    """
+    batch, words, chars = char_ids.shape
+    flat = char_ids.reshape(batch * words, chars)
+    distinct, occurrence = distinct_rows(flat, char_cnn.char_vectors.shape[0])
+    pooled = torch.relu(max_pooled_char_windows(distinct, char_cnn.char_vectors, char_cnn.convs))  # empty words: 0
+    real = torch.nonzero(flat.ne(0).any(-1)).squeeze(1)
+    # index_select, not `[occurrence]`: the backward of advanced indexing accumulates repeated words' gradients in
+    # thread-scheduling order on CPU, which would make identical runs differ
+    pooled = torch.index_select(pooled, 0, torch.index_select(occurrence, 0, real))  # (real words, F * widths)
+    features = torch.relu(char_cnn.projection(char_cnn.dropout(pooled)))
+    empty = torch.relu(char_cnn.projection.bias).expand(batch * words, -1)
+    # under a CUDA autocast the projection gives bfloat16 and the bias stays float32; a CPU autocast promotes
+    # index_copy's operands to float32 itself: the same float32 features either way
+    return empty.index_copy(0, real, features.to(empty.dtype)).reshape(batch, words, -1)

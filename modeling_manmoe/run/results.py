@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .errors import DataFormatError
-from .tokenization_manmoe import reference_lowercases_characters
+from ..errors import DataFormatError
+from ..tokenization_manmoe import reference_lowercases_characters
 
 RESULTS_FILE = "all_results.json"
 TASKS = {
@@ -121,18 +121,6 @@ def describe_variant(config: dict) -> str:
     }
     off = [name for flag, name in flags.items() if not config.get(flag, True)]
     return ", ".join(off) if off else "MAN-MoE"
-
-
-def describe_input(config: dict) -> str:
-    """The input representation: word vectors or the frozen encoder (its name, layers, sub-token pooling), + CharCNN."""
-    if config.get("input_mode") == "encoder":
-        name = Path(config.get("encoder_name_or_path") or "encoder").name
-        layers = config.get("encoder_layers") or [-1]
-        pooling = "mean of sub-tokens" if config.get("encoder_pooling") == "mean" else "first sub-token"
-        text = f"frozen encoder {name} (layer{'s' if len(layers) > 1 else ''} {' '.join(map(str, layers))}, {pooling})"
-    else:
-        text = "frozen multilingual word vectors"
-    return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
 
 
 def describe_character_case(results: dict) -> str:

@@ -5,9 +5,9 @@ import pytest
 import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from modeling_manmoe.bidirectional_lstm import PackedLayout, lockstep_bidirectional_lstm
-from modeling_manmoe.dropout import Dropout
 from modeling_manmoe.extractors import BiLSTMEncoder
+from modeling_manmoe.kernels.dropout import Dropout
+from modeling_manmoe.kernels.lstm import PackedLayout, lockstep_bidirectional_lstm
 
 
 def packed_lstm(lstm, inputs, lengths):
@@ -154,7 +154,7 @@ def test_distinct_word_inputs_give_the_per_word_function():
     """`DistinctWordInputs` (E(x) once per distinct word, prediction): outputs and gradients (to the LSTM and to the
     distinct rows, summed over their occurrences) equal those of the expanded per-position blocks, recorded or not;
     an input dropout is refused (it would draw one mask per distinct word)."""
-    from modeling_manmoe.distinct_words import DistinctWordInputs
+    from modeling_manmoe.kernels.distinct_words import DistinctWordInputs
 
     torch.manual_seed(3)
     lstm = torch.nn.LSTM(7, 4, num_layers=2, bidirectional=True, batch_first=True).double()

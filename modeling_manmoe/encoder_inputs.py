@@ -1,4 +1,4 @@
-"""The frozen multilingual encoder input (the paper's mBERT setting): word features from a frozen HF `AutoModel`.
+"""The frozen-encoder input component (the paper's mBERT setting): word features from a frozen HF `AutoModel`.
 
 A word's feature is pooled from its sub-tokens (first sub-token or mean) in one hidden layer, or in several layers
 mixed by learned softmax weights (`LayerMix`). Sentences longer than the encoder's position limit are encoded in
@@ -7,10 +7,14 @@ overlapping windows, never truncated.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
+from .char_cnn import CharCNN
 from .configuration_manmoe import ManMoeConfig
+from .input_embeddings import InputEmbeddings, register_input_embeddings
 
 
 def encoder_position_limit(encoder_config) -> int | None:
@@ -149,3 +153,89 @@ class LayerMix(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         mix = torch.softmax(self.weights, dim=0).to(features.dtype)
         return self.gamma.to(features.dtype) * torch.einsum("bwlh,l->bwh", features, mix)
+
+
+@register_input_embeddings
+class EncoderInputs(InputEmbeddings):
+    """E(x) = [frozen encoder word feature ; CharCNN features]. Reads `encoder_input_ids`, `encoder_attention_mask`
+    and `encoder_word_ids` (batch, sub_tokens) and runs the encoder, or reads precomputed `input_features` (batch,
+    words, layers, hidden) or (batch, words, hidden) from an `EncoderFeatureCache`; several layers are mixed by the
+    learned `LayerMix`. Load the encoder's weights with `load_pretrained_encoder`."""
+
+    input_mode = "encoder"
+    cacheable = True
+
+    def __init__(self, config: ManMoeConfig):
+        super().__init__()
+        self.encoder_features = FrozenEncoderFeatures(config)
+        self.layer_mix = LayerMix(len(config.encoder_layers)) if len(config.encoder_layers) > 1 else None
+        self.char_cnn = CharCNN(config) if config.use_char_cnn else None
+
+    @property
+    def output_size(self) -> int:
+        hidden = self.encoder_features.encoder.config.hidden_size
+        return hidden + (self.char_cnn.output_size if self.char_cnn else 0)
+
+    def load_pretrained_encoder(self, name_or_path: str, **kwargs) -> None:
+        """Load the frozen encoder's pretrained weights (a Hub name or a local folder; safetensors only)."""
+        from transformers import AutoModel
+
+        pretrained = AutoModel.from_pretrained(name_or_path, **{"use_safetensors": True, **kwargs})
+        self.encoder_features.encoder.load_state_dict(pretrained.state_dict())
+        self.encoder_features.freeze()
+
+    def forward(
+        self,
+        attention_mask: torch.Tensor,
+        char_ids: torch.LongTensor | None = None,
+        encoder_input_ids: torch.LongTensor | None = None,
+        encoder_attention_mask: torch.Tensor | None = None,
+        encoder_word_ids: torch.LongTensor | None = None,
+        input_features: torch.Tensor | None = None,
+        **unused,
+    ) -> list[torch.Tensor]:
+        """-> [(batch, words, hidden), (batch, words, char_hidden_size) with the CharCNN]."""
+        if input_features is None:
+            if encoder_input_ids is None or encoder_attention_mask is None or encoder_word_ids is None:
+                raise ValueError(
+                    "input_mode='encoder' needs `input_features` (precomputed) or `encoder_input_ids`, "
+                    "`encoder_attention_mask` and `encoder_word_ids`"
+                )
+            input_features = self.encoder_features(encoder_input_ids, encoder_attention_mask, encoder_word_ids,
+                                                   attention_mask.shape[1])  # fmt: skip
+        blocks = [self.mix_layers(input_features)]
+        if self.char_cnn is not None:
+            if char_ids is None:
+                raise ValueError("use_char_cnn=True needs `char_ids` (from ManMoeTokenizer)")
+            blocks.append(self.char_cnn(char_ids))
+        return blocks
+
+    def mix_layers(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder word features (batch, words, layers, hidden) -> (batch, words, hidden): the learned mix of the
+        configured layers, or the one layer. (batch, words, hidden) passes through (one layer, precomputed)."""
+        if features.dim() == 3:
+            return features
+        if self.layer_mix is not None:
+            return self.layer_mix(features)
+        if features.shape[2] != 1:
+            raise ValueError(
+                f"input_features carry {features.shape[2]} layers but the config uses one (encoder_layers)"
+            )
+        return features[:, :, 0]
+
+    @classmethod
+    def describe(cls, config: dict, short: bool = False) -> str:
+        name = Path(config.get("encoder_name_or_path") or "encoder").name
+        layers = config.get("encoder_layers") or [-1]
+        plural = "s" if len(layers) > 1 else ""
+        if short:
+            text = f"{name} layer{plural} {' '.join(map(str, layers))}"
+            text += " (mean)" if config.get("encoder_pooling") == "mean" else ""
+        else:
+            pooling = "mean of sub-tokens" if config.get("encoder_pooling") == "mean" else "first sub-token"
+            text = f"frozen encoder {name} (layer{plural} {' '.join(map(str, layers))}, {pooling})"
+        return text + (" + CharCNN" if config.get("use_char_cnn", True) else "")
+
+    @classmethod
+    def base_model(cls, config: dict) -> str | None:
+        return config.get("encoder_name_or_path")

@@ -24,8 +24,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from .encoder import FrozenEncoderFeatures
-from .tokenization_manmoe import ManMoeTokenizer, pad_subtokens
+from ..encoder_inputs import FrozenEncoderFeatures
+from ..tokenization_manmoe import ManMoeTokenizer, pad_subtokens
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -94,8 +94,9 @@ class EncoderFeatureCache:
     def for_model(cls, model, tokenizer: ManMoeTokenizer, **kwargs) -> EncoderFeatureCache:
         """The cache of an encoder-mode MAN-MoE model (any head, or `ManMoeModel`)."""
         base = getattr(model, model.base_model_prefix, model)
-        if model.config.input_mode != "encoder":
-            raise ValueError(f"the model's input_mode is {model.config.input_mode!r}; a feature cache needs 'encoder'")
+        if not base.inputs.cacheable:
+            raise ValueError(f"the model's input component {type(base.inputs).__name__} has no features to cache; "
+                             "a feature cache needs a frozen encoder (EncoderInputs)")  # fmt: skip
         kwargs.setdefault("encoder_name_or_path", model.config.encoder_name_or_path)
         return cls(base.inputs.encoder_features, tokenizer, **kwargs)
 
