@@ -7,6 +7,10 @@ the model card `README.md` built from `all_results.json` (`modeling_manmoe.run.m
 checkpoints, optimizer states, predictions or pickled training arguments. `push_hub_folder` creates the repository
 if needed and uploads that folder as it is, in one commit.
 
+No Hub token is ever uploaded: every secret the run knows (`modeling_manmoe.run.secrets.known_secrets`) is replaced
+by `<SECRET>` in the staged text files, and both functions refuse a folder in which one of them is still found, in any
+file, binary files included.
+
 The example scripts do both at the end of a run given `--push_to_hub [--hub_model_id USER/NAME]`:
 
     python examples/run_ner.py ... --output_dir runs/ner-nl --push_to_hub --hub_model_id me/manmoe-conll-nl
@@ -19,10 +23,12 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from .gate_picture import gate_weights, plot_gate_weights
 from .model_card import write_model_card
+from .secrets import find_secrets_in_files, known_secrets, redact_files
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +60,7 @@ def stage_hub_folder(
     tags: dict[str, list[list[str]]] | None = None,
     picture_title: str | None = None,
     license: str = "mit",
+    secrets: Sequence[str] | None = None,
 ) -> Path:
     """Write `run_dir/hub_upload/`, exactly what `push_hub_folder` uploads, and return its path.
 
@@ -66,12 +73,15 @@ def stage_hub_folder(
             written.
         picture_title: the picture's title.
         license: the card's licence identifier.
+        secrets: the values to keep out of the folder (default: `known_secrets()`, the environment's and the stored
+            Hub tokens); they are replaced by `<SECRET>` in its `.json`, `.md`, `.txt` and `.py` files.
 
     The folder is built beside its final place and renamed into it, so an interrupted call never leaves a
     half-written `hub_upload/` behind; an older one is replaced.
 
     Raises:
         DataFormatError: `all_results.json` is missing or incomplete (nothing is written).
+        ValueError: a secret is still found in a staged file after redaction (nothing is written).
     """
     run_dir = Path(run_dir)
     final = run_dir / HUB_FOLDER_NAME
@@ -89,6 +99,9 @@ def stage_hub_folder(
                 plot_gate_weights(weights, staging / PICTURE_NAME, title=picture_title)
                 picture = PICTURE_NAME
         write_model_card(staging, staging / "README.md", picture=picture, license=license, model_id=model_id)
+        secrets = known_secrets() if secrets is None else list(secrets)
+        redact_files(staging, secrets)
+        refuse_folder_with_secrets(staging, secrets, final)
         if final.exists():
             shutil.rmtree(final)
         staging.rename(final)
@@ -99,6 +112,21 @@ def stage_hub_folder(
     return final
 
 
+def refuse_folder_with_secrets(
+    folder: str | os.PathLike[str], secrets: Sequence[str], shown_as: str | os.PathLike[str] | None = None
+) -> None:
+    """Raise a `ValueError` naming the files of `folder` (as if it were `shown_as`) whose bytes still contain one of
+    `secrets`; the message never holds a secret."""
+    leaked = find_secrets_in_files(folder, secrets)
+    if leaked:
+        names = ", ".join(path.relative_to(folder).as_posix() for path in leaked)
+        raise ValueError(
+            f"{shown_as or folder}: a Hub token is still found in {names} (after replacing every known token by "
+            "<SECRET> in the .json, .md, .txt and .py files); refusing to push. Remove the token from these files, "
+            "or from the run's files they are made from, and stage the folder again"
+        )
+
+
 def push_hub_folder(
     folder: str | os.PathLike[str],
     repo_id: str,
@@ -107,11 +135,16 @@ def push_hub_folder(
     private: bool | None = None,
     revision: str | None = None,
     commit_message: str = "Upload MAN-MoE model, tokenizer, code, card and gate picture",
+    secrets: Sequence[str] | None = None,
 ):
     """Create the model repository `repo_id` if it does not exist and upload `folder` (from `stage_hub_folder`) to
-    it in one commit. Returns the `huggingface_hub.CommitInfo`."""
+    it in one commit. Returns the `huggingface_hub.CommitInfo`.
+
+    Refuses (`ValueError`, before contacting the Hub) a folder in which a file's bytes contain one of `secrets`
+    (default: `token` and `known_secrets()`)."""
     from huggingface_hub import HfApi
 
+    refuse_folder_with_secrets(folder, known_secrets(extra=[token]) if secrets is None else secrets)
     api = HfApi(token=token)
     repo = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     info = api.upload_folder(

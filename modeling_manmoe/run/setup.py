@@ -18,12 +18,14 @@ import torch
 import transformers
 
 from ..configuration_manmoe import ManMoeConfig
+from ..data.download import is_url, resolve_vector_source
 from ..data.feature_cache import EncoderFeatureCache, tensors_sha256
 from ..data.inputs import build_encoder_inputs, build_word_vector_inputs
 from ..tokenization_manmoe import reference_lowercases_characters
 from .gate_picture import gate_sentences
 from .outputs import sha256_file, write_json
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
+from .secrets import known_secrets, redact, redact_data
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +38,10 @@ class ModelArguments:
         default=None, metadata={"help": "A trained MAN-MoE folder or Hub name (for --do_eval/--do_predict)."}
     )
     word_vectors: list[str] = field(
-        default_factory=list, metadata={"help": "LANG=PATH aligned vectors (.vec/.vec.gz), one per language."}
-    )
+        default_factory=list,
+        metadata={"help": "Aligned vectors (.vec/.vec.gz), one per language: LANG=PATH or LANG=URL (http(s), "
+                  "downloaded once into the HF cache; optional #sha256=...)."},
+    )  # fmt: skip
     max_vectors_per_language: int | None = field(default=None, metadata={"help": "Read only the first N vectors."})
     encoder_name_or_path: str | None = field(
         default=None,
@@ -116,8 +120,9 @@ def build_model(
     **tokenizer_kwargs,
 ):
     """A new `model_class` (a MAN-MoE head) and its tokenizer for the sources + target, with word vectors or a
-    frozen encoder as input; `corpus_words` give the CharCNN's characters. Records the vector files' sha256 in
-    `provenance`. `oov_corpus` ({language: its training words}) is read with `--oov_words random`,
+    frozen encoder as input; `corpus_words` give the CharCNN's characters. A vector file given as a URL is read from
+    its downloaded copy (`resolve_vector_source`). Records the vector files' sha256 (and URL) in `provenance`.
+    `oov_corpus` ({language: its training words}) is read with `--oov_words random`,
     `vocabulary_corpus` ({language: all its data's words}) with `--word_vocabulary corpus`. Returns (model,
     tokenizer)."""
     languages = list(source_languages) + [target_language]
@@ -170,8 +175,9 @@ def build_model(
     if model_args.word_vocabulary == "corpus" and vocabulary_corpus is None:
         raise ValueError("--word_vocabulary corpus needs the data's words per language, which only examples/run_ner.py "
                          "gives; use --word_vocabulary file here")  # fmt: skip
+    local_files = {lang: resolve_vector_source(vector_files[lang]) for lang in languages}  # a URL: its cached copy
     tokenizer, table = build_word_vector_inputs(
-        {lang: vector_files[lang] for lang in languages},
+        local_files,
         languages,
         max_words=model_args.max_vectors_per_language,
         extra_characters=corpus_words if model_args.use_char_cnn else (),
@@ -180,8 +186,9 @@ def build_model(
         **tokenizer_kwargs,
     )
     for lang in languages:
-        provenance[f"word_vectors/{lang}"] = {"path": os.path.abspath(vector_files[lang]),
-                                              "sha256": sha256_file(vector_files[lang])}  # fmt: skip
+        source = {"url": vector_files[lang]} if is_url(vector_files[lang]) else {}
+        provenance[f"word_vectors/{lang}"] = source | {"path": os.path.abspath(local_files[lang]),
+                                                       "sha256": sha256_file(local_files[lang])}  # fmt: skip
     config = ManMoeConfig(
         word_vocab_size=table.shape[0],
         word_embedding_dim=table.shape[1],
@@ -213,16 +220,19 @@ def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_pro
 
 
 def redact_secrets(command: list[str]) -> list[str]:
-    """The command line with the value of every `--*_token` option (e.g. `--hub_token`) replaced by `<HUB_TOKEN>`
-    and the like, as `TrainingArguments.to_dict` does: the command is written into `all_results.json` and the card."""
+    """The command line with the value of every `--*_token` option (e.g. `--hub_token`, `--hub-token=...`) replaced by
+    `<HUB_TOKEN>` and the like, as `TrainingArguments.to_dict` does: the command is written into `all_results.json`
+    and the card. A first pass by name only: `run_record` then scrubs every known secret by value
+    (`modeling_manmoe.run.secrets`), which also catches the abbreviations argparse accepts (`--hub_tok`)."""
     redacted, hide_next = [], None
     for part in command:
         option, equals, _ = part.partition("=")
+        option_name = option.replace("-", "_")
         if hide_next:
             redacted.append(hide_next)
             hide_next = None
-        elif option.startswith("--") and option.endswith("_token"):
-            placeholder = f"<{option[2:].upper()}>"
+        elif option.startswith("--") and option_name.endswith("_token"):
+            placeholder = f"<{option_name[2:].upper()}>"
             redacted.append(f"{option}={placeholder}" if equals else option)
             hide_next = None if equals else placeholder
         else:
@@ -230,13 +240,16 @@ def redact_secrets(command: list[str]) -> list[str]:
     return redacted
 
 
-def run_record(script: str, argv: list[str] | None, started: float, world_size: int) -> dict:
-    """How the run was made: the command line, wall time since `started`, hardware and library versions."""
+def run_record(
+    script: str, argv: list[str] | None, started: float, world_size: int, secrets: Sequence[str] = ()
+) -> dict:
+    """How the run was made: the command line (with `redact_secrets`, then every value of `secrets` replaced by
+    `<SECRET>`), wall time since `started`, hardware and library versions."""
     from .. import __version__
 
     command = ["python"] + sys.argv if argv is None else ["python", script] + list(argv)
     return {
-        "command": " ".join(redact_secrets(command)),
+        "command": redact(" ".join(redact_secrets(command)), secrets),
         "wall_time_s": round(time.time() - started, 1),
         "hardware": {
             "platform": platform.platform(),
@@ -299,12 +312,23 @@ def take_over_hub_push(training_args) -> bool:
     return push
 
 
-def publish_run(trainer, tokenizer, datasets_by_language: dict, tag_column: str | None = None):
+def publish_run(
+    trainer,
+    tokenizer,
+    datasets_by_language: dict,
+    tag_column: str | None = None,
+    token: str | None = None,
+    secrets: Sequence[str] = (),
+):
     """Stage `OUTPUT_DIR/hub_upload/` (model, tokenizer, code, `all_results.json`, the gate picture on the first
     500 sentences of each of `datasets_by_language`, the card) and push it to `--hub_model_id` (default: the
-    output folder's name in the token owner's namespace). Returns the `CommitInfo`."""
+    output folder's name in the token owner's namespace). Returns the `CommitInfo`.
+
+    `token` is the Hub token to push with (default: `--hub_token`, else the stored one); it, `secrets` and every other
+    known secret (`known_secrets`) are kept out of the staged folder, which is refused if one is still found there."""
     args = trainer.args
-    token = hub_token_or_raise(args.hub_token)
+    token = hub_token_or_raise(token or args.hub_token)
+    secrets = known_secrets(args, extra=[token, *secrets])
     repo_id = args.hub_model_id or os.path.basename(os.path.abspath(args.output_dir))
     if "/" not in repo_id:
         from huggingface_hub import HfApi
@@ -319,8 +343,10 @@ def publish_run(trainer, tokenizer, datasets_by_language: dict, tag_column: str 
         sentences=sentences,
         tags=tags,
         picture_title=f"{repo_id}: gate weights (first 500 sentences per language)",
+        secrets=secrets,
     )
-    return push_hub_folder(folder, repo_id, token=token, private=args.hub_private_repo, revision=args.hub_revision)
+    return push_hub_folder(folder, repo_id, token=token, private=args.hub_private_repo, revision=args.hub_revision,
+                           secrets=secrets)  # fmt: skip
 
 
 def split_scores(metrics: dict, prefix: str, languages: Iterable[str], names: Sequence[str]) -> dict[str, dict]:
@@ -360,8 +386,14 @@ def train_evaluate_predict(
     (`run_record` of `script`, `argv` and `started`, taken at the end so that its wall time covers the whole run).
     Logs the scores, raises if the training loss is not finite, and publishes the run (`publish_run`) when
     `push_to_hub`. Returns the results.
+
+    No secret reaches the output folder: the Hub token is taken off the training arguments before anything is saved
+    (the Trainer pickles them into `training_args.bin` with the model and every checkpoint) and kept for the final
+    push only, and every known secret (`known_secrets`) is replaced by `<SECRET>` throughout the results.
     """
     args = trainer.args
+    secrets = known_secrets(args)
+    hub_token, args.hub_token = args.hub_token, None  # kept out of training_args.bin; used by the final push only
     languages = [*results["source_languages"], results["target_language"]]
     if args.do_train:
         train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
@@ -379,7 +411,10 @@ def train_evaluate_predict(
     args.push_to_hub = push_to_hub  # recorded as given
     results.update(config=trainer.model.config.to_dict(), tokenizer=tokenizer_settings(tokenizer),
                    training_arguments=args.to_dict(), data_and_vector_files=provenance,
-                   **run_record(script, argv, started, args.world_size))  # fmt: skip
+                   **run_record(script, argv, started, args.world_size, secrets))  # fmt: skip
+    redacted = redact_data(results, secrets)
+    results.clear()
+    results.update(redacted)
     if trainer.is_world_process_zero():
         write_json(os.path.join(args.output_dir, "all_results.json"), results)
         for split in ("dev", "test"):
@@ -390,5 +425,5 @@ def train_evaluate_predict(
     if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
         raise RuntimeError("training diverged: the training loss is not finite")
     if push_to_hub and trainer.is_world_process_zero():
-        publish_run(trainer, tokenizer, test or dev, tag_column)
+        publish_run(trainer, tokenizer, test or dev, tag_column, token=hub_token, secrets=secrets)
     return results
