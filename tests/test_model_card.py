@@ -18,6 +18,8 @@ from modeling_manmoe.run.model_card import (
 )
 from modeling_manmoe.run.results import ResultsFileNotFoundError
 
+REPO = Path(__file__).resolve().parents[1]
+
 SHA = {name: f"{index:x}" * 64 for index, name in enumerate("abcdefghijklmnop", start=1)}
 CONLL = {"en": "conll2003/eng", "de": "conll2003/deu", "es": "conll2002/esp", "nl": "conll2002/ned"}
 SUFFIXES = {"train": "train", "validation": "testa", "test": "testb"}
@@ -335,3 +337,20 @@ def test_resumed_run_card_gives_the_from_scratch_command(tmp_path):
 )
 def test_command_without_resume(command, expected):
     assert command_without_resume(command) == expected
+
+
+def test_cards_describe_known_data_and_inputs_in_the_words_of_the_data_page(tmp_path):
+    """A run on ../shared's CoNLL files and conll-use-m3 vectors says so in the sentences docs/data.md gives."""
+    from modeling_manmoe.run.model_card import KNOWN_SOURCES
+
+    results = ner_results()
+    for key in results["data_and_vector_files"]:
+        if key.startswith("word_vectors/"):
+            results["data_and_vector_files"][key]["path"] = f"/shared/embeddings/conll-use-m3/{key[-2:]}.vec.gz"
+    card = build_model_card(write_run(tmp_path / "run", results)).text
+    assert f"- Data: {KNOWN_SOURCES['Data']['conll200']}" in card
+    assert f"- Input: {KNOWN_SOURCES['Input']['conll-use-m3']}" in card and "webis" not in card.lower()
+    page = " ".join((REPO / "docs" / "data.md").read_text(encoding="utf-8").split())
+    for sources in KNOWN_SOURCES.values():
+        for text in sources.values():
+            assert " ".join(text.split()) in page, text[:60]

@@ -455,13 +455,53 @@ def _provenance_rows(results: dict) -> list[str]:
     return rows
 
 
+KNOWN_SOURCES = {
+    "Data": {
+        "conll200": "CoNLL-2003 (English, German) and CoNLL-2002 (Spanish, Dutch) named-entity data, public copies of "
+        "the shared tasks' files, with PER, ORG, LOC and MISC entities.",
+        "webis-cls-10": "Webis-CLS-10 (Prettenhofer and Stein, 2010), Amazon reviews of books, DVDs and music in "
+        "English, German, French and Japanese, positive (4–5 stars) or negative (1–2 stars), 2,000 training and 2,000 "
+        "test reviews per language and domain.",
+    },
+    "Input": {
+        "conll-use-m3": "the `conll-use-m3` aligned word vectors, 300 dimensions, the 20,000 most frequent CoNLL words "
+        "of each of en, de, es and nl (case preserved), each word encoded alone by the Universal Sentence Encoder "
+        "multilingual v3 and reduced from 512 dimensions by one PCA fitted over all four languages; a stand-in for "
+        "the paper's MUSE / UMWE vectors.",
+        "webis-use-m3": "the `webis-use-m3` aligned word vectors, 300 dimensions, the 15,000 most frequent "
+        "Webis-CLS-10 words of each of en, de, fr and ja (lower-cased), each word encoded alone by the Universal "
+        "Sentence Encoder multilingual v3 and reduced from 512 dimensions by one PCA fitted over all four languages; "
+        "a stand-in for the paper's MUSE / UMWE vectors.",
+        "multilingual-e5-small-trimmed": "`multilingual-e5-small-trimmed`, the multilingual-e5-small encoder (MIT "
+        "licence; 12 layers, hidden 384, XLM-R vocabulary) converted from a 4-bit copy and trimmed to the 62,026 "
+        "vocabulary pieces the corpora need; a stand-in for mBERT.",
+    },
+}
+"""What a card says of the data and inputs of this project's `../shared` folder (the words of `docs/data.md`), keyed
+by a part of the recorded file path or encoder name."""
+
+
+def _known_source_lines(results: dict) -> list[str]:
+    """`- Data: ...` / `- Input: ...` for each known source among the files the run read."""
+    entries = [entry for entry in (results.get("data_and_vector_files") or {}).values() if isinstance(entry, dict)]
+    names = " ".join(str(entry.get("path") or entry.get("name_or_path") or "") for entry in entries)
+    return [f"- {kind}: {text}" for kind, sources in KNOWN_SOURCES.items() for key, text in sources.items()
+            if key in names]  # fmt: skip
+
+
 def _provenance_section(results: dict) -> str:
     rows = _provenance_rows(results)
     if not rows:
         return f"## Data and vectors\n\n`{RESULTS_FILE}` records no data or vector files.\n"
+    known = _known_source_lines(results)
+    described = (
+        "\n".join(known)
+        + "\n\n(These descriptions are those of `docs/data.md` in the `modeling_manmoe` repository.)\n\n"
+    )
     return (
         "## Data and vectors\n\n"
-        f"Every file the run read, with its sha256 as stored (`{RESULTS_FILE}` field `data_and_vector_files`):\n\n"
+        + (described if known else "")
+        + f"Every file the run read, with its sha256 as stored (`{RESULTS_FILE}` field `data_and_vector_files`):\n\n"
         "| what | file | sha256 | size |\n|---|---|---|---|\n" + "\n".join(rows) + "\n"
     )
 
