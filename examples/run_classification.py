@@ -44,6 +44,8 @@ from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
 from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
+    distillation_record,
+    distillation_teachers,
     encoder_feature_cache,
     limit,
     parse_pairs,
@@ -270,6 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
                 split[lang], tokenizer, lang, data_args.max_words, provenance.get(f"{split_name}/{lang}")
             )
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
+    teachers, teacher_cache = distillation_teachers(model, model_args, training_args)
     trainer = ManMoeTrainer(
         model=model,
         args=training_args,
@@ -277,10 +280,14 @@ def main(argv: list[str] | None = None) -> dict:
         eval_dataset=dev or None,
         processing_class=tokenizer,
         feature_cache=feature_cache,
+        teachers=teachers,
+        teacher_cache=teacher_cache,
     )
     results = {"task": "text-classification", "source_languages": list(data_args.source_languages),
                "target_language": target, "domain": data_args.domain, "seed": training_args.seed,
                "max_words": data_args.max_words}  # fmt: skip
+    if teachers:
+        results["distillation"] = distillation_record(trainer, test, "label")
     return train_evaluate_predict(
         trainer, tokenizer, results, dev=dev, test=test, predict_language=predict_language,
         prediction_suffix=".jsonl", score_names=("accuracy",), provenance=provenance,

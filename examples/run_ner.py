@@ -32,6 +32,8 @@ from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_line
 from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
+    distillation_record,
+    distillation_teachers,
     encoder_feature_cache,
     limit,
     parse_pairs,
@@ -172,6 +174,7 @@ def main(argv: list[str] | None = None) -> dict:
                                        data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance,
                                        oov_corpus=oov_corpus, vocabulary_corpus=vocabulary_corpus)  # fmt: skip
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
+    teachers, teacher_cache = distillation_teachers(model, model_args, training_args)
     trainer = ManMoeTrainer(
         model=model,
         args=training_args,
@@ -179,9 +182,13 @@ def main(argv: list[str] | None = None) -> dict:
         eval_dataset=dev or None,
         processing_class=tokenizer,
         feature_cache=feature_cache,
+        teachers=teachers,
+        teacher_cache=teacher_cache,
     )
     results = {"task": "token-classification", "source_languages": list(data_args.source_languages),
                "target_language": data_args.target_language, "seed": training_args.seed}  # fmt: skip
+    if teachers:
+        results["distillation"] = distillation_record(trainer, test, "ner_tags")
     return train_evaluate_predict(
         trainer, tokenizer, results, dev=dev, test=test, predict_language=predict_language,
         prediction_suffix=".conll", score_names=("precision", "recall", "f1"), provenance=provenance,

@@ -9,6 +9,7 @@ from .errors import LanguageError, ManMoeConfigError
 
 ENCODER_POOLINGS = ("first", "mean")
 KERNELS = ("fast", "torch")
+TEACHER_MIXTURES = ("uniform", "confidence", "gate")
 RETIRED_FIELDS = ("char_cnn_implementation",)  # in folders saved by earlier versions; the model is the same without
 
 
@@ -99,6 +100,18 @@ class ManMoeConfig(PreTrainedConfig):
             lambda, the weight of the adversarial term that `ManMoeTrainer` adds (paper: 0.002).
         n_critic (`int`, defaults to 1):
             Discriminator steps per training step in alternating mode (paper's scripts: 1).
+        distillation_alpha (`float`, defaults to 0.0):
+            alpha, the weight of T^2 x KL(teacher_T || student_T) on each labeled source row against its language's
+            teacher (Chi et al. 2020; MBLM's multi-teacher form), added to the gold NLL. 0: no source distillation.
+        distillation_temperature (`float`, defaults to 1.0):
+            T, the softmax temperature of teacher and student in both distillation terms.
+        target_distillation_weight (`float`, defaults to 0.0):
+            beta, the weight of T^2 x KL(mixture of the teachers_T || student_T) on the unlabeled target rows (Wu et
+            al. 2020). 0: no target distillation.
+        teacher_mixture (`str`, defaults to `"uniform"`):
+            How the teachers are mixed on the target: "uniform" (their mean), "confidence" (each token weighted by
+            each teacher's top probability) or "gate" (each token weighted by C's gate: which source language the
+            student finds the word closest to).
         use_adversary (`bool`, defaults to `True`):
             Ablation switch: `False` drops the discriminator.
         use_private_moe (`bool`, defaults to `True`):
@@ -125,6 +138,7 @@ class ManMoeConfig(PreTrainedConfig):
         "task_loss_per_language",
         "private_gate_accuracy",
         "predictor_gate_accuracy",
+        "distillation_loss",
         "private_gate_logits",
         "predictor_gate_logits",
         "language_logits",
@@ -172,6 +186,11 @@ class ManMoeConfig(PreTrainedConfig):
     predictor_gate_loss_weight: float = 0.01
     adversarial_lambda: float = 0.002
     n_critic: int = 1
+
+    distillation_alpha: float = 0.0
+    distillation_temperature: float = 1.0
+    target_distillation_weight: float = 0.0
+    teacher_mixture: str = "uniform"
 
     use_adversary: bool = True
     use_private_moe: bool = True
@@ -271,7 +290,12 @@ class ManMoeConfig(PreTrainedConfig):
                      "discriminator_dropout"):  # fmt: skip
             if not 0.0 <= getattr(self, name) < 1.0:
                 fail(name, f"a dropout probability must be in [0, 1), got {getattr(self, name)}")
-        for name in ("private_gate_loss_weight", "predictor_gate_loss_weight", "adversarial_lambda"):
+        if not self.distillation_temperature > 0:
+            fail("distillation_temperature", f"must be positive, got {self.distillation_temperature}")
+        if self.teacher_mixture not in TEACHER_MIXTURES:
+            fail("teacher_mixture", f"{self.teacher_mixture!r} is not one of {list(TEACHER_MIXTURES)}")
+        for name in ("private_gate_loss_weight", "predictor_gate_loss_weight", "adversarial_lambda",
+                     "distillation_alpha", "target_distillation_weight"):  # fmt: skip
             if getattr(self, name) < 0:
                 fail(name, f"must be >= 0, got {getattr(self, name)}")
         if self.use_adversary and not self.unlabeled_languages and len(self.source_languages) < 2:

@@ -61,7 +61,8 @@ class ManMoeClassifierOutput(ModelOutput):
     """
     loss: the training objective (`manmoe_objective`; only with `labels`).
     logits: log-probabilities, (batch, words, num_labels) for tagging or (batch, num_labels) for classification.
-    task_loss, gate_loss: the objective's two parts (the NLL terms, the weighted gate terms), for logging.
+    task_loss, gate_loss, distillation_loss: the objective's parts (the NLL terms, the weighted gate terms, the
+    weighted distillation terms), for logging.
     task_loss_per_language: (num_languages,) each language's NLL in the batch, NaN for a language without rows.
     private_gate_accuracy, predictor_gate_accuracy: (num_languages,) how often the gate picks the row's own
     source language, NaN where not measured (no rows, not a source, no gate).
@@ -74,6 +75,7 @@ class ManMoeClassifierOutput(ModelOutput):
     logits: torch.FloatTensor | None = None
     task_loss: torch.FloatTensor | None = None
     gate_loss: torch.FloatTensor | None = None
+    distillation_loss: torch.FloatTensor | None = None
     task_loss_per_language: torch.FloatTensor | None = None
     private_gate_accuracy: torch.FloatTensor | None = None
     predictor_gate_accuracy: torch.FloatTensor | None = None
@@ -278,6 +280,7 @@ class ObjectiveTerms:
     loss: torch.Tensor
     task_loss: torch.Tensor
     gate_loss: torch.Tensor
+    distillation_loss: torch.Tensor
     task_loss_per_language: torch.Tensor
     private_gate_accuracy: torch.Tensor
     predictor_gate_accuracy: torch.Tensor
@@ -286,48 +289,114 @@ class ObjectiveTerms:
 def manmoe_objective(
     config: ManMoeConfig,
     log_probs: torch.Tensor,
-    labels: torch.Tensor,
+    labels: torch.Tensor | None,
     lang_ids: torch.Tensor | None,
     attention_mask: torch.Tensor,
     private_gate_logits: torch.Tensor | None,
     predictor_gate_logits: torch.Tensor | None,
+    teacher_logits: torch.Tensor | None = None,
+    teacher_mask: torch.Tensor | None = None,
 ) -> ObjectiveTerms:
-    """MAN-MoE's training objective for the labeled rows of a batch (the reference's): for each language k with
-    rows, the mean NLL of C's output over its labels (-100 ignored), and for a source language
-    + private_gate_loss_weight x the cross-entropy of F_p's gate against k over its real words
-    + predictor_gate_loss_weight x the cross-entropy of C's gate against k (per word for tagging, per sentence for
-    classification); summed over the languages. Without `lang_ids` all rows are one language without gate terms.
+    """MAN-MoE's training objective for the task rows of a batch (the reference's, plus distillation): for each
+    language k with rows,
+    - the mean NLL of C's output over its labels (-100 ignored; rows without any label contribute none), and for a
+      source language + private_gate_loss_weight x the cross-entropy of F_p's gate against k over its real words
+      + predictor_gate_loss_weight x the cross-entropy of C's gate against k (per word for tagging, per sentence for
+      classification);
+    - with teachers (`teacher_logits`), T^2 x the mean KL(teacher_T || student_T) over the real words (or texts) of
+      its rows that have one, weighted by `distillation_alpha` for a source (its own teacher) and by
+      `target_distillation_weight` for another language (the mixture of its teachers, `teacher_mixture`);
+    summed over the languages. Without `lang_ids` all rows are one language without gate or distillation terms.
 
-    log_probs: (batch, words, num_labels) or (batch, num_labels); labels: (batch, words) or (batch,); lang_ids:
-    (batch,) indices into `config.all_languages`; attention_mask: (batch, words); gate logits: (batch, words,
-    num_experts), or (batch, num_experts) for C in classification, or None without that gate.
+    log_probs: (batch, words, num_labels) or (batch, num_labels), used as the student's logits; labels: (batch, words)
+    or (batch,), or None; lang_ids: (batch,) indices into `config.all_languages`; attention_mask: (batch, words); gate
+    logits: (batch, words, num_experts), or (batch, num_experts) for C in classification, or None without that gate;
+    teacher_logits: (batch, teachers, words, num_labels) or (batch, teachers, num_labels); teacher_mask: (batch,
+    teachers) bool, the teachers each row has (a source row: its language's teacher; a target row: one per source).
     """
     num_languages, num_experts = len(config.all_languages), config.num_experts
     nan = log_probs.new_full((num_languages,), float("nan"))
     per_language, accuracy = nan.clone(), {"private": nan.clone(), "predictor": nan.clone()}
-    loss = task_total = gate_total = log_probs.new_zeros(())
+    loss = task_total = gate_total = distill_total = log_probs.new_zeros(())
+    tagging = log_probs.dim() == 3
+    if labels is None:
+        labeled = torch.zeros(log_probs.shape[0], dtype=torch.bool, device=log_probs.device)
+    else:
+        labeled = (labels != -100).any(-1) if tagging else labels != -100
     groups = [(None, None)] if lang_ids is None else [(k, lang_ids == k) for k in lang_ids.unique().tolist()]
     for k, rows in groups:
-        language_log_probs, language_labels = (log_probs, labels) if rows is None else (log_probs[rows], labels[rows])
-        task = nn.functional.nll_loss(language_log_probs.reshape(-1, log_probs.shape[-1]), language_labels.reshape(-1))
-        loss, task_total = loss + task, task_total + task.detach()
-        if k is None:
+        if labels is not None and (rows is None or bool((rows & labeled).any()) or not bool(labeled.any())):
+            with_labels = rows if rows is None or bool(labeled[rows].all()) else rows & labeled
+            language_log_probs, language_labels = (
+                (log_probs, labels) if with_labels is None else (log_probs[with_labels], labels[with_labels])
+            )
+            task = nn.functional.nll_loss(language_log_probs.reshape(-1, log_probs.shape[-1]),
+                                          language_labels.reshape(-1))  # fmt: skip
+            loss, task_total = loss + task, task_total + task.detach()
+            if k is not None:
+                per_language[k] = task.detach()
+            if k is not None and k < num_experts:  # a source: its gates learn to recognise it
+                for name, weight, gates in (
+                    ("private", config.private_gate_loss_weight, private_gate_logits),
+                    ("predictor", config.predictor_gate_loss_weight, predictor_gate_logits),
+                ):
+                    if gates is None:
+                        continue
+                    gates = gates[with_labels]
+                    gates = gates[attention_mask[with_labels].bool()] if gates.dim() == 3 else gates
+                    targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
+                    term = weight * nn.functional.cross_entropy(gates, targets)
+                    loss, gate_total = loss + term, gate_total + term.detach()
+                    accuracy[name][k] = (gates.detach().argmax(-1) == k).float().mean()
+        if k is None or teacher_logits is None:
             continue
-        per_language[k] = task.detach()
-        if k >= num_experts:  # a language without an expert (a labeled unlabeled language, e.g. evaluated)
+        weight = config.distillation_alpha if k < num_experts else config.target_distillation_weight
+        distilled = rows & teacher_mask.any(1)
+        if weight == 0 or not bool(distilled.any()):
             continue
-        for name, weight, gates in (
-            ("private", config.private_gate_loss_weight, private_gate_logits),
-            ("predictor", config.predictor_gate_loss_weight, predictor_gate_logits),
-        ):
-            if gates is None:
-                continue
-            gates = gates[rows][attention_mask[rows].bool()] if gates.dim() == 3 else gates[rows]
-            targets = torch.full(gates.shape[:1], k, device=gates.device, dtype=torch.long)
-            term = weight * nn.functional.cross_entropy(gates, targets)
-            loss, gate_total = loss + term, gate_total + term.detach()
-            accuracy[name][k] = (gates.detach().argmax(-1) == k).float().mean()
-    return ObjectiveTerms(loss, task_total, gate_total, per_language, accuracy["private"], accuracy["predictor"])
+        term = weight * distillation_term(
+            config, log_probs[distilled], teacher_logits[distilled], teacher_mask[distilled],
+            attention_mask[distilled], None if predictor_gate_logits is None else predictor_gate_logits[distilled],
+        )  # fmt: skip
+        loss, distill_total = loss + term, distill_total + term.detach()
+    return ObjectiveTerms(loss, task_total, gate_total, distill_total, per_language, accuracy["private"],
+                          accuracy["predictor"])  # fmt: skip
+
+
+def distillation_term(
+    config: ManMoeConfig,
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    teacher_mask: torch.Tensor,
+    attention_mask: torch.Tensor,
+    predictor_gate_logits: torch.Tensor | None,
+) -> torch.Tensor:
+    """T^2 x the mean over real words (texts) of KL(p_teacher || p_student), both at temperature T; with several
+    teachers per row, p_teacher is their mixture (`config.teacher_mixture`).
+
+    student_logits: (rows, words, labels) or (rows, labels); teacher_logits: (rows, teachers, ...); teacher_mask:
+    (rows, teachers); predictor_gate_logits: C's gate logits (rows, words, experts) or (rows, experts), for "gate".
+    """
+    temperature = config.distillation_temperature
+    teacher_logits = teacher_logits.to(student_logits.dtype)
+    teacher_probs = torch.softmax(teacher_logits / temperature, dim=-1)  # (rows, teachers, ..., labels)
+    present = teacher_mask.reshape(*teacher_mask.shape, *([1] * (teacher_probs.dim() - 2)))
+    if config.teacher_mixture == "confidence":
+        weights = teacher_probs.max(-1, keepdim=True).values * present
+    elif config.teacher_mixture == "gate" and teacher_mask.sum(1).max() > 1:
+        if predictor_gate_logits is None or predictor_gate_logits.shape[-1] != teacher_logits.shape[1]:
+            raise ValueError("teacher_mixture='gate' needs C's gate (use_predictor_moe) and one teacher per source")
+        gates = torch.softmax(predictor_gate_logits.detach(), dim=-1).movedim(-1, 1)  # (rows, experts, ...)
+        weights = gates.unsqueeze(-1) * present
+    else:
+        weights = present.to(teacher_probs.dtype).expand(*teacher_probs.shape[:-1], 1)
+    weights = weights / weights.sum(1, keepdim=True).clamp(min=1e-12)
+    mixture = (weights * teacher_probs).sum(1)  # (rows, ..., labels)
+    student_log_probs = torch.log_softmax(student_logits / temperature, dim=-1)
+    kl = (mixture * (torch.log(mixture.clamp(min=1e-12)) - student_log_probs)).sum(-1)  # (rows, words) or (rows,)
+    if kl.dim() == 2:
+        kl = kl[attention_mask.bool()]
+    return temperature**2 * kl.mean()
 
 
 class _ManMoeHead(ManMoePreTrainedModel):
@@ -358,6 +427,8 @@ class _ManMoeHead(ManMoePreTrainedModel):
         input_features: torch.Tensor | None = None,
         lang_ids: torch.LongTensor | None = None,
         labels: torch.LongTensor | None = None,
+        teacher_logits: torch.Tensor | None = None,
+        teacher_mask: torch.Tensor | None = None,
         return_language_logits: bool = False,
         output_shared_features: bool = False,
         task_rows: torch.Tensor | None = None,
@@ -366,6 +437,9 @@ class _ManMoeHead(ManMoePreTrainedModel):
         """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
         `loss` is the training objective (`manmoe_objective`: per language, the mean NLL of the mixture + the
         weighted gate losses, summed over the languages of `lang_ids`), its parts in the output.
+
+        `teacher_logits` (batch, teachers, words, num_labels) or (batch, teachers, num_labels) with `teacher_mask`
+        (batch, teachers): the teachers' logits for distillation (`manmoe_objective`).
 
         `task_rows` (batch,) bool, for training: only these rows go through F_p and C (`logits`, gate logits,
         `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D."""
@@ -385,18 +459,21 @@ class _ManMoeHead(ManMoePreTrainedModel):
             attention_mask = attention_mask[task_rows]
             labels = labels[task_rows] if labels is not None else None
             lang_ids = lang_ids[task_rows] if lang_ids is not None else None
+            if teacher_logits is not None:
+                teacher_logits, teacher_mask = teacher_logits[task_rows], teacher_mask[task_rows]
         log_probs, predictor_gate_logits = self.predictor(words.features)
         private_gate_logits = None if words.private_gate_logits is None else words.private_gate_logits.padded()
         shared = words.shared.padded() if output_shared_features or return_language_logits else None
         terms = None
-        if labels is not None:
+        if labels is not None or teacher_logits is not None:
             terms = manmoe_objective(self.config, log_probs, labels, lang_ids, attention_mask, private_gate_logits,
-                                     predictor_gate_logits)  # fmt: skip
+                                     predictor_gate_logits, teacher_logits, teacher_mask)  # fmt: skip
         return ManMoeClassifierOutput(
             loss=terms and terms.loss,
             logits=log_probs,
             task_loss=terms and terms.task_loss,
             gate_loss=terms and terms.gate_loss,
+            distillation_loss=terms and terms.distillation_loss,
             task_loss_per_language=terms and terms.task_loss_per_language,
             private_gate_accuracy=terms and terms.private_gate_accuracy,
             predictor_gate_accuracy=terms and terms.predictor_gate_accuracy,

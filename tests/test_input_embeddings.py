@@ -19,8 +19,8 @@ from modeling_manmoe.input_embeddings import (
 from modeling_manmoe.run.model_card import build_model_card
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 from tests.conftest import TINY, random_batch
-from tests.test_model_card import ner_results, write_run
 from tests.synthetic import synthetic_task
+from tests.test_model_card import ner_results, write_run
 
 
 class ToyInputs(InputEmbeddings):
@@ -96,5 +96,7 @@ def test_the_trainer_trains_a_model_with_a_new_component(toy, tmp_path):
 
 
 def test_an_unknown_component_names_the_field_and_the_registered_ones():
-    with pytest.raises(ManMoeConfigError, match=r"'toy' is not a registered input component; registered: \['encoder', 'word_vectors'\]"):
+    with pytest.raises(
+        ManMoeConfigError, match=r"'toy' is not a registered input component; registered: \['encoder', 'word_vectors'\]"
+    ):
         ManMoeForTokenClassification(ManMoeConfig(**TINY, input_mode="toy"))

@@ -82,6 +82,16 @@ class ModelArguments:
     lowercase_characters: str = field(
         default="auto", metadata={"help": "'auto' (the reference: only for a German target), 'yes' or 'no'."}
     )
+    teacher_models: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Distillation teachers: LANG=PATH per source language, or all=PATH (one for all): saved token "
+                  "or sequence classification folders (a run folder of this package or any AutoModelFor* model). "
+                  "Used with --distillation_alpha and/or --target_distillation_weight."},
+    )  # fmt: skip
+    teacher_cache_dir: str | None = field(
+        default=None,
+        metadata={"help": "Where the teachers' logits are cached (default $HF_HOME/modeling_manmoe/teachers)."},
+    )
     no_adversary: bool = field(default=False, metadata={"help": "Ablation: no language discriminator."})
     no_private_moe: bool = field(default=False, metadata={"help": "Ablation: one shared private expert, no gate."})
     no_predictor_moe: bool = field(default=False, metadata={"help": "Ablation: one shared predictor, no gate."})
@@ -217,6 +227,56 @@ def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_pro
         "weights_sha256": cache.encoder_weights_sha256 if cache else tensors_sha256(encoder),
     }
     return cache
+
+
+def distillation_teachers(model, model_args: ModelArguments, training_args) -> tuple[dict | None, object | None]:
+    """The teachers (`training.teachers.load_teachers`) and their cache for `--teacher_models`, or (None, None)
+    without them. Distillation weights without teachers, or teachers without a distillation weight, are refused
+    before any training."""
+    from ..training.teachers import TeacherCache, load_teachers
+
+    weights = [value for value in (training_args.distillation_alpha, training_args.target_distillation_weight)
+               if value is not None]  # fmt: skip
+    distilling = any(value > 0 for value in weights)
+    if not model_args.teacher_models:
+        if distilling:
+            raise ValueError("--distillation_alpha / --target_distillation_weight need --teacher_models LANG=PATH ... "
+                             "(or all=PATH)")  # fmt: skip
+        return None, None
+    if not distilling:
+        raise ValueError("--teacher_models given without a distillation weight: add --distillation_alpha A (source "
+                         "rows) and/or --target_distillation_weight B (target rows), > 0")  # fmt: skip
+    config = model.config
+    label_names = [config.id2label[i] for i in range(len(config.id2label))]
+    from ..modeling_manmoe import ManMoeForTokenClassification
+
+    teachers = load_teachers(parse_pairs(model_args.teacher_models, "teacher_models"), config.source_languages,
+                             label_names, isinstance(model, ManMoeForTokenClassification),
+                             feature_cache_dir=model_args.feature_cache_dir)  # fmt: skip
+    return teachers, TeacherCache(model_args.teacher_cache_dir)
+
+
+def distillation_record(trainer, test: dict, label_column: str) -> dict:
+    """The `distillation` entry of `all_results.json`: the objective's distillation settings (from the model's
+    config), each source language's teacher (path, weights sha256) and its test score on its own language and on
+    the target (zero-shot), where those test sets are given."""
+    from ..training.teachers import teacher_scores
+
+    config = trainer.model.config
+    record = {name: getattr(config, name) for name in ("distillation_alpha", "distillation_temperature",
+                                                       "target_distillation_weight", "teacher_mixture")}  # fmt: skip
+    record["teachers"] = {}
+    for lang, teacher in trainer.teachers.items():
+        entry = teacher.describe()
+        entry["test"] = {
+            test_lang: round(
+                teacher_scores(teacher, trainer.teacher_cache, test[test_lang], test_lang, label_column), 4
+            )
+            for test_lang in dict.fromkeys([lang, *config.unlabeled_languages])
+            if test_lang in test
+        }
+        record["teachers"][lang] = entry
+    return record
 
 
 def redact_secrets(command: list[str]) -> list[str]:

@@ -42,6 +42,24 @@ class ManMoeTrainingArguments(TrainingArguments):
     discriminator_weight_decay: float | None = field(default=None, metadata={"help": "None = weight_decay."})
     private_gate_loss_weight: float | None = field(default=None, metadata={"help": "None = model config (0.01)."})
     predictor_gate_loss_weight: float | None = field(default=None, metadata={"help": "None = model config (0.01)."})
+    distillation_alpha: float | None = field(
+        default=None,
+        metadata={"help": "alpha: weight of T^2 x KL(teacher || student) on the labeled source rows (needs "
+                  "--teacher_models); None = model config (0: off)."},
+    )  # fmt: skip
+    distillation_temperature: float | None = field(
+        default=None, metadata={"help": "T: the distillation temperature; None = model config (1)."}
+    )
+    target_distillation_weight: float | None = field(
+        default=None,
+        metadata={"help": "beta: weight of T^2 x KL(mixture of the teachers || student) on the unlabeled target rows; "
+                  "None = model config (0: off)."},
+    )  # fmt: skip
+    teacher_mixture: str | None = field(
+        default=None,
+        metadata={"help": "How teachers are mixed on the target: 'uniform', 'confidence' or 'gate' (C's gate "
+                  "weights); None = model config ('uniform')."},
+    )  # fmt: skip
     model_selection: str = field(
         default="target",
         metadata={

@@ -120,13 +120,15 @@ class MultiSourceStepDataset(Dataset):
         for language, items in self.labeled.items():
             rows += [dict(item, is_labeled=True) for item in self.stream_batch("labeled", language, items, step)]
         for language, items in self.unlabeled.items():
+            # a labeled language's unlabeled rows serve D only; another language's keep its teachers' logits (if any)
+            dropped = ("labels", "teacher_logits") if language in self.labeled else ("labels",)
             for item in self.stream_batch("unlabeled", language, items, step):
-                rows.append({key: value for key, value in item.items() if key != "labels"} | {"is_labeled": False})
+                rows.append({key: value for key, value in item.items() if key not in dropped} | {"is_labeled": False})
         batch = self.collate_rows(rows)
         batch["critic"] = [
             self.collate_rows(
                 [
-                    item
+                    {key: value for key, value in item.items() if key != "teacher_logits"}
                     for language, items in self.unlabeled.items()
                     for item in self.stream_batch("critic", language, items, step * self.n_critic + c)
                 ]
@@ -144,10 +146,36 @@ class MultiSourceStepDataset(Dataset):
                 else dict(row, labels=[-100] * len(row["input_ids"]) if isinstance(example, list) else -100)
                 for row in rows
             ]
-        batch = self.collate([{k: v for k, v in row.items() if k != "is_labeled"} for row in rows])
+        batch = self.collate(
+            [{k: v for k, v in row.items() if k not in ("is_labeled", "teacher_logits")} for row in rows]
+        )
         if any("is_labeled" in row for row in rows):
             batch["is_labeled"] = torch.tensor([row.get("is_labeled", False) for row in rows])
+        if any("teacher_logits" in row for row in rows):
+            batch["teacher_logits"], batch["teacher_mask"] = pad_teacher_logits(
+                [row.get("teacher_logits") for row in rows], batch["attention_mask"].shape[1]
+            )
         return batch
+
+
+def pad_teacher_logits(values: list[torch.Tensor | None], words: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows' teacher logits, each (teachers, words_i, labels) or (teachers, labels) or None, -> (batch, teachers,
+    words, labels) or (batch, teachers, labels) float32, zero-padded, and the (batch, teachers) mask of the teachers
+    each row has."""
+    example = next(value for value in values if value is not None)
+    teachers = max(value.shape[0] for value in values if value is not None)
+    tagging = example.dim() == 3
+    shape = (len(values), teachers, words, example.shape[-1]) if tagging else (len(values), teachers, example.shape[-1])
+    logits, mask = torch.zeros(shape), torch.zeros(len(values), teachers, dtype=torch.bool)
+    for row, value in enumerate(values):
+        if value is None:
+            continue
+        if tagging:
+            logits[row, : value.shape[0], : value.shape[1]] = value
+        else:
+            logits[row, : value.shape[0]] = value
+        mask[row, : value.shape[0]] = True
+    return logits, mask
 
 
 def first_item(items: list[dict]) -> dict:

@@ -55,7 +55,8 @@ class ManMoeTrainer(Trainer):
     """
 
     def __init__(self, model=None, args: ManMoeTrainingArguments | None = None, train_dataset=None,
-                 eval_dataset=None, processing_class=None, compute_metrics=None, feature_cache=None, **kwargs):  # fmt: skip
+                 eval_dataset=None, processing_class=None, compute_metrics=None, feature_cache=None, teachers=None,
+                 teacher_cache=None, **kwargs):  # fmt: skip
         if args is None:
             args = ManMoeTrainingArguments(output_dir="manmoe_output")
         if not isinstance(args, ManMoeTrainingArguments):
@@ -63,12 +64,22 @@ class ManMoeTrainer(Trainer):
         if processing_class is None:
             raise ValueError("ManMoeTrainer needs processing_class=<ManMoeTokenizer> to encode the datasets")
         config = model.config
-        for name in ("adversarial_lambda", "n_critic", "private_gate_loss_weight", "predictor_gate_loss_weight"):
+        for name in ("adversarial_lambda", "n_critic", "private_gate_loss_weight", "predictor_gate_loss_weight",
+                     "distillation_alpha", "distillation_temperature", "target_distillation_weight",
+                     "teacher_mixture"):  # fmt: skip
             if getattr(args, name) is not None:  # an override: the model's config records what was trained
                 setattr(config, name, getattr(args, name))
         if feature_cache is not None and feature_cache.device is None:
             feature_cache.device = args.device  # the encoder builds the cache where training runs (a GPU if any)
         self.feature_cache = feature_cache
+        self.teachers = teachers or {}
+        if (config.distillation_alpha > 0 or config.target_distillation_weight > 0) and train_dataset and not teachers:
+            raise ValueError("distillation (distillation_alpha or target_distillation_weight > 0) needs teachers: "
+                             "one per source language (--teacher_models LANG=PATH ... or all=PATH)")  # fmt: skip
+        if self.teachers:
+            from .teachers import TeacherCache
+
+            self.teacher_cache = teacher_cache or TeacherCache()
         self.is_tagging = isinstance(model, ManMoeForTokenClassification)
         self.label_column = "ner_tags" if self.is_tagging else "label"
         self.adversarial = config.use_adversary
@@ -129,9 +140,28 @@ class ManMoeTrainer(Trainer):
             lang: labeled[lang] if lang in labeled else self.encode_dataset(datasets[lang], tokenizer, lang, None)
             for lang in config.all_languages
         }
+        self._attach_teacher_logits(config, datasets, labeled, unlabeled)
         return MultiSourceStepDataset(
             labeled, unlabeled, args.per_device_train_batch_size, self.n_critic if self.alternating else 0, args.seed
         )
+
+    def _attach_teacher_logits(self, config, datasets, labeled: dict, unlabeled: dict) -> None:
+        """Distillation: each source sentence gets its language's teacher's logits (with `distillation_alpha` > 0);
+        each sentence of an unlabeled-only language (the target) every source teacher's, in source order (with
+        `target_distillation_weight` > 0). Computed once per dataset through the teacher cache."""
+        from .teachers import encode_with_teachers
+
+        if not self.teachers:
+            return
+        if config.distillation_alpha > 0:
+            for lang in config.source_languages:
+                logits = self.teacher_cache.logits(self.teachers[lang], datasets[lang]["tokens"], lang, lang)
+                encode_with_teachers(labeled[lang], [logits])
+        if config.target_distillation_weight > 0:
+            for lang in config.unlabeled_languages:
+                logits = [self.teacher_cache.logits(self.teachers[source], datasets[lang]["tokens"], lang,
+                                                    f"{source} on {lang}") for source in config.source_languages]  # fmt: skip
+                encode_with_teachers(unlabeled[lang], logits)
 
     def get_train_dataloader(self) -> DataLoader:
         """Each loader item is one whole step (see `MultiSourceStepDataset`); order is fixed for exact resumes."""
@@ -303,11 +333,16 @@ class ManMoeTrainer(Trainer):
         unwrapped = self.accelerator.unwrap_model(model)
         config = unwrapped.config
         is_labeled, lang_ids = inputs["is_labeled"], inputs["lang_ids"]
-        # F_p and C run on the labeled rows only; every row gets h_s for the adversarial term
-        outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids,
-                        output_shared_features=True, task_rows=is_labeled)  # fmt: skip
+        teachers = {key: inputs[key] for key in ("teacher_logits", "teacher_mask") if key in inputs}
+        # F_p and C run on the task rows only (the labeled ones, and those with teachers to learn from); every row
+        # gets h_s for the adversarial term
+        task_rows = is_labeled | teachers["teacher_mask"].any(1) if teachers else is_labeled
+        outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids, **teachers,
+                        output_shared_features=True, task_rows=task_rows)  # fmt: skip
         loss = outputs.loss
         self._log_per_language(config, outputs)
+        if teachers:
+            self._running["distillation_loss"].append(outputs.distillation_loss.item())
         if self.adversarial:  # with lambda = 0 the term is zero but D accuracy is still logged
             rows = ~is_labeled
             reverse = None if self.alternating else self.adversarial_lambda

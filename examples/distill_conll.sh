@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: monolingual teachers, then the student.
+#
+#   bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments for the student...]
+#
+# 1. One teacher per source language (the three other languages of {en, de, es, nl}), each trained on its own
+#    language only: a frozen-encoder tagger without the adversary, selected on its own dev F1
+#    (OUTPUT_DIR/teacher-LANG; a teacher folder that already holds all_results.json is reused).
+# 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
+#    (--distillation_alpha, default 0.5) and, as a mixture of the three, on the target's unlabeled batches
+#    (--target_distillation_weight, default 1.0), at temperature --distillation_temperature (default 2)
+#    (OUTPUT_DIR/student).
+# Schedule: this wrapper overrides the paper's (run_ner.py's defaults) with STEPS (default 1,000) steps at learning
+# rate 3e-3, dev F1 every STEPS/4 steps, for teachers and student alike; the encoder input is that of
+# zero_shot_conll_encoder.sh (layers 6, 8, 10 mixed, mean of sub-tokens, no CharCNN). Data and encoder locations:
+# MANMOE_DATA and MANMOE_MODELS, defaulting to the shared/ folder beside the repository (docs/data.md).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+target=${1:?usage: distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments]}
+output=$(realpath -m "${2:-$repo/runs/distill-$target}")
+shift $(( $# >= 2 ? 2 : 1 ))
+shared=$(realpath -m "${MANMOE_SHARED:-${SHARED:-$repo/../shared}}")
+data=${MANMOE_DATA:-$shared/data}
+encoder=${ENCODER:-${MANMOE_MODELS:-$shared/models}/multilingual-e5-small-trimmed}
+steps=${STEPS:-1000}
+sources=()
+for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
+common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "$encoder" --use_char_cnn false
+        --encoder_pooling mean --encoder_layers 6 8 10 --do_train --do_eval --do_predict --max_steps "$steps"
+        --learning_rate 3e-3 --eval_strategy steps --eval_steps $(( steps / 4 )) --logging_steps 100
+        --disable_tqdm true)
+cd "$repo"
+teachers=()
+for lang in "${sources[@]}"; do
+    if [ ! -f "$output/teacher-$lang/all_results.json" ]; then
+        python examples/run_ner.py --source_languages "$lang" --no_adversary true --model_selection source_mean \
+            --output_dir "$output/teacher-$lang" "${common[@]}"
+    fi
+    teachers+=("$lang=$output/teacher-$lang")
+done
+python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/student" "${common[@]}" \
+    --teacher_models "${teachers[@]}" --distillation_alpha 0.5 --target_distillation_weight 1.0 \
+    --distillation_temperature 2 "$@"
