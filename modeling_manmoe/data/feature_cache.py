@@ -113,7 +113,7 @@ class EncoderFeatureCache:
         data = hashlib.sha256(json.dumps(sentences, ensure_ascii=False).encode("utf-8")).hexdigest()
         encoder = self.encoder_name_or_path
         if encoder is not None and os.path.isdir(encoder):  # a local folder: the same key from any working directory
-            encoder = os.path.abspath(encoder)
+            encoder = os.path.realpath(encoder)  # or through any symbolic link
         return {
             "format": FORMAT_VERSION,
             "encoder": encoder,
