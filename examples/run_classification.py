@@ -41,12 +41,14 @@ from modeling_manmoe.data import (
     webis_file_path,
 )
 from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
+from modeling_manmoe.run.run_folder import RunFolderArguments, check_run_arguments, holds_output_folder
 from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
     distillation_record,
     distillation_teachers,
     encoder_feature_cache,
+    few_shot_target,
     limit,
     parse_pairs,
     take_over_hub_push,
@@ -206,15 +208,17 @@ def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Datase
     return output.metrics
 
 
+@holds_output_folder
 def main(argv: list[str] | None = None) -> dict:
     started = time.time()
-    parser = HfArgumentParser((DataArguments, ClassificationModelArguments, ClassificationTrainingArguments))
-    data_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser(
+        (DataArguments, ClassificationModelArguments, ClassificationTrainingArguments, RunFolderArguments)
+    )
+    data_args, model_args, training_args, folder_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
+    check_run_arguments(model_args, data_args, training_args, folder_args)  # before any data or vectors are loaded
     target = data_args.target_language
-    if target in data_args.source_languages:
-        raise ValueError(f"--target_language {target!r} is also a source language; the target must be zero-resource")
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     if not 0 <= data_args.validation_fraction < 1:
@@ -247,9 +251,12 @@ def main(argv: list[str] | None = None) -> dict:
         for lang in split:
             split[lang] = limit(split[lang], count, seed)
             provenance[f"{name}/{lang}"]["texts"] = len(split[lang])
-    if train:  # the target is zero-resource: its training labels are removed before anything sees them
+    # few-shot: N labeled target texts (--target_train_size); the rest of the target is used without labels
+    target_labeled, target_record = few_shot_target(train.get(target), model_args, training_args.seed)
+    if train:  # the target's training labels are removed before anything sees them (but the few-shot subset's)
         train[target] = train[target].remove_columns([c for c in ("label", "rating") if c in train[target].features])
-        logger.info("target %s: %d training texts used without labels", target, len(train[target]))
+        logger.info("target %s: %d training texts used without labels, %d with", target, len(train[target]),
+                    0 if target_labeled is None else len(target_labeled))  # fmt: skip
     if training_args.do_train and training_args.model_selection == "target" and target not in dev:
         raise ValueError(f"--model_selection target needs a {target!r} dev file (--validation_files {target}=PATH)")
 
@@ -271,6 +278,8 @@ def main(argv: list[str] | None = None) -> dict:
             split[lang] = add_words(
                 split[lang], tokenizer, lang, data_args.max_words, provenance.get(f"{split_name}/{lang}")
             )
+    if target_labeled is not None:
+        target_labeled = add_words(target_labeled, tokenizer, target, data_args.max_words, None)
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
     teachers, teacher_cache = distillation_teachers(model, model_args, training_args)
     trainer = ManMoeTrainer(
@@ -282,10 +291,11 @@ def main(argv: list[str] | None = None) -> dict:
         feature_cache=feature_cache,
         teachers=teachers,
         teacher_cache=teacher_cache,
+        target_train_dataset=None if target_labeled is None else {target: target_labeled},
     )
     results = {"task": "text-classification", "source_languages": list(data_args.source_languages),
                "target_language": target, "domain": data_args.domain, "seed": training_args.seed,
-               "max_words": data_args.max_words}  # fmt: skip
+               "max_words": data_args.max_words, "target_train": target_record}  # fmt: skip
     if teachers:
         results["distillation"] = distillation_record(trainer, test, "label")
     return train_evaluate_predict(

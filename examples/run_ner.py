@@ -29,12 +29,14 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgum
 from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
 from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_lines, sha256_file
+from modeling_manmoe.run.run_folder import RunFolderArguments, check_run_arguments, holds_output_folder
 from modeling_manmoe.run.setup import (
     ModelArguments,
     build_model,
     distillation_record,
     distillation_teachers,
     encoder_feature_cache,
+    few_shot_target,
     limit,
     parse_pairs,
     take_over_hub_push,
@@ -117,15 +119,14 @@ def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Datase
     return output.metrics
 
 
+@holds_output_folder
 def main(argv: list[str] | None = None) -> dict:
     started = time.time()
-    parser = HfArgumentParser((DataArguments, ModelArguments, PaperScheduleArguments))
-    data_args, model_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    parser = HfArgumentParser((DataArguments, ModelArguments, PaperScheduleArguments, RunFolderArguments))
+    data_args, model_args, training_args, folder_args = parser.parse_args_into_dataclasses(args=argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
-    if data_args.target_language in data_args.source_languages:
-        raise ValueError(f"--target_language {data_args.target_language!r} is also a source language; the target "
-                         "must be zero-resource")  # fmt: skip
+    check_run_arguments(model_args, data_args, training_args, folder_args)  # before any data or vectors are loaded
     if not (training_args.do_train or training_args.do_eval or training_args.do_predict):
         raise ValueError("nothing to do: give --do_train, --do_eval and/or --do_predict")
     push_to_hub = take_over_hub_push(training_args)  # checked before training; pushed once, at the end
@@ -143,10 +144,14 @@ def main(argv: list[str] | None = None) -> dict:
         return loaded
 
     train = load("train", data_args.max_train_sentences, training_args.seed) if training_args.do_train else {}
-    if train:  # the target is zero-resource: its training labels are removed before anything sees them
+    # few-shot: N labeled target sentences (--target_train_size); the rest of the target is used without labels
+    target_labeled, target_record = few_shot_target(train.get(data_args.target_language), model_args,
+                                                    training_args.seed)  # fmt: skip
+    if train:  # the target's training labels are removed before anything sees them (but the few-shot subset's)
         target = data_args.target_language
         train[target] = train[target].remove_columns("ner_tags")
-        logger.info("target %s: %d training sentences used without labels", target, len(train[target]))
+        logger.info("target %s: %d training sentences used without labels, %d with", target, len(train[target]),
+                    0 if target_labeled is None else len(target_labeled))  # fmt: skip
     dev = load("validation", data_args.max_eval_sentences, None)
     test = load("test", data_args.max_eval_sentences, None) if training_args.do_predict else {}
     if training_args.do_train and data_args.target_language not in dev and training_args.model_selection == "target":
@@ -184,9 +189,11 @@ def main(argv: list[str] | None = None) -> dict:
         feature_cache=feature_cache,
         teachers=teachers,
         teacher_cache=teacher_cache,
+        target_train_dataset=None if target_labeled is None else {data_args.target_language: target_labeled},
     )
     results = {"task": "token-classification", "source_languages": list(data_args.source_languages),
-               "target_language": data_args.target_language, "seed": training_args.seed}  # fmt: skip
+               "target_language": data_args.target_language, "seed": training_args.seed,
+               "target_train": target_record}  # fmt: skip
     if teachers:
         results["distillation"] = distillation_record(trainer, test, "ner_tags")
     return train_evaluate_predict(

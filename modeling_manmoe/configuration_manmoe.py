@@ -112,6 +112,9 @@ class ManMoeConfig(PreTrainedConfig):
             How the teachers are mixed on the target: "uniform" (their mean), "confidence" (each token weighted by
             each teacher's top probability) or "gate" (each token weighted by C's gate: which source language the
             student finds the word closest to).
+        rtn_bottleneck (`int`, *optional*):
+            MetaXL: the bottleneck size of the representation transformation network added to the source rows' E(x)
+            in training (`representation_transformation.py`); None: no such network.
         use_adversary (`bool`, defaults to `True`):
             Ablation switch: `False` drops the discriminator.
         use_private_moe (`bool`, defaults to `True`):
@@ -191,6 +194,8 @@ class ManMoeConfig(PreTrainedConfig):
     distillation_temperature: float = 1.0
     target_distillation_weight: float = 0.0
     teacher_mixture: str = "uniform"
+
+    rtn_bottleneck: int | None = None
 
     use_adversary: bool = True
     use_private_moe: bool = True
@@ -290,6 +295,8 @@ class ManMoeConfig(PreTrainedConfig):
                      "discriminator_dropout"):  # fmt: skip
             if not 0.0 <= getattr(self, name) < 1.0:
                 fail(name, f"a dropout probability must be in [0, 1), got {getattr(self, name)}")
+        if self.rtn_bottleneck is not None and self.rtn_bottleneck <= 0:
+            fail("rtn_bottleneck", f"must be positive (or None: no transformation), got {self.rtn_bottleneck}")
         if not self.distillation_temperature > 0:
             fail("distillation_temperature", f"must be positive, got {self.distillation_temperature}")
         if self.teacher_mixture not in TEACHER_MIXTURES:

@@ -85,8 +85,11 @@ def build_input_embeddings(config: ManMoeConfig) -> InputEmbeddings:
 
 
 def saved_input_embeddings_class(config: dict) -> type[InputEmbeddings]:
-    """The input component of a saved config (`config.json`, or the `config` entry of a run's results)."""
-    return input_embeddings_class(config.get("input_mode") or "word_vectors")
+    """The input component of a saved config (`config.json`, or the `config` entry of a run's results); without an
+    `input_mode`, the config's default (the encoder input when there is an `encoder_config`)."""
+    return input_embeddings_class(
+        config.get("input_mode") or ("encoder" if config.get("encoder_config") else "word_vectors")
+    )
 
 
 def describe_input(config: dict, short: bool = False) -> str:

@@ -22,6 +22,7 @@ from .input_embeddings import InputEmbeddings, build_input_embeddings
 from .mixture_of_experts import BatchedExperts
 from .predictors import MoESentenceClassifier, MoETagger
 from .real_words import RealWords
+from .representation_transformation import RepresentationTransformation
 from .word_vector_inputs import FrozenWordEmbedding, WordVectorInputs
 
 BUILT_IN_INPUTS = (WordVectorInputs, EncoderInputs)  # registered on import (`input_embeddings.INPUT_EMBEDDINGS`)
@@ -118,6 +119,8 @@ class ManMoePreTrainedModel(PreTrainedModel):
             init.ones_(module.gamma)
         elif isinstance(module, FrozenWordEmbedding):
             pass  # filled by `set_word_vectors` or loaded from the checkpoint
+        elif isinstance(module, RepresentationTransformation):
+            module.reset_parameters()  # the identity at the start
         elif isinstance(module, InputEmbeddings) and hasattr(module, "reset_parameters"):
             module.reset_parameters()  # a component's own initialisation
 
@@ -133,8 +136,15 @@ class ManMoePreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        """`PreTrainedModel.from_pretrained`, with weights from safetensors only (never a pickled `.bin`)."""
-        kwargs.setdefault("use_safetensors", True)
+        """`PreTrainedModel.from_pretrained`, with weights from safetensors only: a pickled `.bin` is never read, and
+        `use_safetensors=False` (with which transformers would read one) is refused with a `ValueError`."""
+        if kwargs.get("use_safetensors") is not None and not kwargs["use_safetensors"]:
+            raise ValueError(
+                f"{cls.__name__}.from_pretrained: use_safetensors={kwargs['use_safetensors']!r} is refused: MAN-MoE "
+                "weights load from safetensors only (model.safetensors), never from a pickled .bin file; leave "
+                "use_safetensors out"
+            )
+        kwargs["use_safetensors"] = True  # also for None, with which transformers falls back on a .bin
         model = super().from_pretrained(*args, **kwargs)
         model = model[0] if isinstance(model, tuple) else model
         model._freeze_frozen_inputs()
@@ -169,6 +179,11 @@ class ManMoeModel(ManMoePreTrainedModel):
         self.shared_extractor = SharedFeatureExtractor(config, self.inputs.output_size)
         self.private_extractor = PrivateFeatureExtractor(config, self.inputs.output_size)
         self.discriminator = LanguageDiscriminator(config) if config.use_adversary else None
+        self.transformation = (
+            RepresentationTransformation(self.inputs.output_size, config.rtn_bottleneck)
+            if config.rtn_bottleneck is not None
+            else None
+        )
         self.post_init()
 
     def set_word_vectors(self, vectors: torch.Tensor) -> None:
@@ -204,6 +219,14 @@ class ManMoeModel(ManMoePreTrainedModel):
         if attention_mask is None:
             attention_mask = self.word_attention_mask(inputs.get("input_ids"))
         return self.shared_extractor(self.embed(attention_mask, **inputs), attention_mask).padded()
+
+    def transform(self, embeddings: list[torch.Tensor], rows: torch.Tensor) -> list[torch.Tensor]:
+        """E(x) (its column blocks) with `rows` (batch,) bool changed by the representation transformation: one block
+        (batch, words, input_size)."""
+        if not isinstance(embeddings, (list, tuple)):  # the fast kernels' per-distinct-word inputs (prediction)
+            embeddings = embeddings.expand()
+        x = torch.cat(list(embeddings), dim=-1) if len(embeddings) > 1 else embeddings[0]
+        return [torch.where(rows[:, None, None], self.transformation(x), x)]
 
     def language_logits(self, shared_features: torch.Tensor) -> torch.Tensor:
         """D on h_s (batch, words, shared_hidden_size) -> (batch, num_languages) log-probabilities."""
@@ -247,14 +270,21 @@ class ManMoeModel(ManMoePreTrainedModel):
         )
 
     def real_word_features(
-        self, attention_mask: torch.Tensor | None = None, task_rows: torch.Tensor | None = None, **inputs
+        self,
+        attention_mask: torch.Tensor | None = None,
+        task_rows: torch.Tensor | None = None,
+        transform_rows: torch.Tensor | None = None,
+        **inputs,
     ) -> RealWordFeatures:
         """What `forward` computes, for the real words only (the task heads read this: everything after the
         BiLSTMs works word by word, so no padded (batch, words, ...) tensor is built). `inputs`: the input tensors
-        of `forward`; `task_rows` as there."""
+        of `forward`; `task_rows` as there; `transform_rows` (batch,) bool: the rows whose E(x) the representation
+        transformation (MetaXL) changes, in training."""
         if attention_mask is None:
             attention_mask = self.word_attention_mask(inputs.get("input_ids"))
         embeddings = self.embed(attention_mask, **inputs)
+        if transform_rows is not None and self.transformation is not None and bool(transform_rows.any()):
+            embeddings = self.transform(embeddings, transform_rows)
         shared = self.shared_extractor(embeddings, attention_mask)
         if task_rows is not None:
             # index_select, not boolean indexing: its backward is an index_add, not an accumulating index_put
@@ -432,6 +462,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
         return_language_logits: bool = False,
         output_shared_features: bool = False,
         task_rows: torch.Tensor | None = None,
+        transform_rows: torch.Tensor | None = None,
         return_dict: bool | None = None,
     ) -> ManMoeClassifierOutput:
         """`labels`: (batch, words) with -100 on padding for tagging, (batch,) for classification. With labels,
@@ -442,7 +473,9 @@ class _ManMoeHead(ManMoePreTrainedModel):
         (batch, teachers): the teachers' logits for distillation (`manmoe_objective`).
 
         `task_rows` (batch,) bool, for training: only these rows go through F_p and C (`logits`, gate logits,
-        `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D."""
+        `labels` and the loss cover them alone); every row still gets h_s (`shared_features`) for D.
+        `transform_rows` (batch,) bool, for MetaXL's training: the rows whose E(x) the representation transformation
+        changes (`config.rtn_bottleneck`)."""
         if attention_mask is None:
             attention_mask = self.manmoe.word_attention_mask(input_ids)
         words = self.manmoe.real_word_features(
@@ -454,6 +487,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
             encoder_word_ids=encoder_word_ids,
             input_features=input_features,
             task_rows=task_rows,
+            transform_rows=transform_rows,
         )
         if task_rows is not None:
             attention_mask = attention_mask[task_rows]

@@ -26,7 +26,7 @@ def pair(model_class, **fields):
     """A model with the fast kernels and one with the torch kernels holding the same weights."""
     torch.manual_seed(0)
     fast = model_class(ManMoeConfig(**{**TINY, **fields, "kernels": "fast"}))
-    if fast.config.input_mode == "word_vectors":
+    if "encoder_config" not in fields:
         fast.set_word_vectors(torch.randn(TINY["word_vocab_size"], TINY["word_embedding_dim"]))
     plain = model_class(ManMoeConfig(**{**TINY, **fields, "kernels": "torch"}))
     plain.load_state_dict(fast.state_dict())
@@ -36,7 +36,7 @@ def pair(model_class, **fields):
 def inputs_for(config, seed: int = 0) -> dict:
     batch = random_batch(config, batch=4, words=8, chars=7, seed=seed, lengths=[8, 3, 6, 1])
     batch["lang_ids"] = torch.tensor([0, 1, 2, 3])
-    if config.input_mode == "encoder":
+    if config.encoder_config is not None:
         generator = torch.Generator().manual_seed(seed)
         batch["input_features"] = torch.randn(4, 8, 12, generator=generator) * batch["attention_mask"][..., None]
         del batch["input_ids"]

@@ -44,7 +44,6 @@ def ner_results() -> dict:
         "seed": 42,
         "command": "python examples/run_ner.py --source_languages en de es --target_language nl --max_steps 600",
         "config": {
-            "input_mode": "word_vectors",
             "use_char_cnn": True,
             "use_adversary": True,
             "use_private_moe": True,
@@ -91,7 +90,7 @@ def classification_results() -> dict:
         "max_words": 64,
         "seed": 42,
         "command": "python examples/run_classification.py --target_language de --domain books --max_words 64",
-        "config": {"input_mode": "word_vectors", "use_char_cnn": False, "id2label": {"0": "negative", "1": "positive"}},
+        "config": {"use_char_cnn": False, "id2label": {"0": "negative", "1": "positive"}},
         "dev": {"en": {"accuracy": 75.5}, "fr": {"accuracy": 75.0}, "ja": {"accuracy": 67.5}},
         "test": {"de": {"accuracy": 73.05}, "en": {"accuracy": 77.1}, "fr": {"accuracy": 75.05}, "ja": {"accuracy": 67.2}},
         "train": {"global_step": 200, "epochs": 1.77, "best_checkpoint": "runs/x/checkpoint-150",
@@ -304,7 +303,7 @@ def test_console_script_refuses_with_a_message(tmp_path, capsys):
 )  # fmt: skip
 def test_encoder_card_names_the_layers_and_the_pooling(layers, pooling, text, tmp_path):
     results = ner_results()
-    results["config"].update(input_mode="encoder", encoder_name_or_path="/models/e5-small", encoder_layers=layers,
+    results["config"].update(encoder_config={"hidden_size": 384}, encoder_name_or_path="/models/e5-small", encoder_layers=layers,
                              encoder_pooling=pooling, use_char_cnn=False)  # fmt: skip
     card = build_model_card(write_run(tmp_path / "run", results))
     assert text in card.text and "frozen multilingual word vectors" not in card.text
@@ -354,3 +353,61 @@ def test_cards_describe_known_data_and_inputs_in_the_words_of_the_data_page(tmp_
     for sources in KNOWN_SOURCES.values():
         for text in sources.values():
             assert " ".join(text.split()) in page, text[:60]
+
+
+def test_a_source_language_evaluated_as_the_target_is_not_called_zero_shot(tmp_path):
+    """An evaluation run of the en de es -> nl model given `--target_language en`: the roles come from the model's
+    config, so en stays a labeled source in the model-index, the table and the text, and nl stays the zero-shot
+    language."""
+    results = ner_results()
+    results.update(source_languages=["de", "es", "nl"], target_language="en")
+    card = build_model_card(write_run(tmp_path / "run", results))
+    names = {(e.dataset_config, e.dataset_split, e.metric_type): e.metric_name for e in card.data.eval_results}
+    assert names[("en", "test", "f1")] == "F1 (en, labeled source)"
+    assert names[("nl", "test", "f1")] == "F1 (nl, zero-shot target)"
+    assert card.data.eval_results[0].dataset_config == "nl", "the zero-shot language's test score comes first"
+    assert "| en | source (labeled) |" in card.text and "| nl | **target (zero-shot)** |" in card.text
+    assert "applied zero-shot to **nl (Dutch)**" in card.text
+    assert "- Zero-shot (target) language: nl (Dutch);" in card.text and "zero-shot to **en" not in card.text
+    assert "`--target_language` en is a labeled source of this model: its scores are not zero-shot" in card.text
+
+
+def test_a_folder_whose_model_and_results_come_from_different_runs_is_refused(tmp_path, capsys):
+    """A run killed between saving its model and writing its results leaves the model of one run beside the results
+    of another: the run ids of config.json and all_results.json differ, and no card is written."""
+    results = ner_results()
+    results["run_id"] = results["config"]["manmoe_run_id"] = "a" * 32
+    run = write_run(tmp_path / "run", results)
+    (run / "config.json").write_text(json.dumps({"model_type": "manmoe", "manmoe_run_id": "a" * 32}))
+    assert "zero-shot" in build_model_card(run).text  # the same run: a card
+    (run / "config.json").write_text(json.dumps({"model_type": "manmoe", "manmoe_run_id": "b" * 32}))
+    expected = (
+        f"the model in config.json is the model of run '{'b' * 32}', but all_results.json describes the model of run "
+        f"'{'a' * 32}': the folder mixes two runs"
+    )
+    with pytest.raises(DataFormatError, match=expected):
+        build_model_card(run)
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(run)])
+    assert exit_info.value.code == 1 and "mixes two runs" in capsys.readouterr().err
+    assert not (run / "README.md").exists()
+    del results["run_id"], results["config"]["manmoe_run_id"]  # results of a run before run ids
+    write_run(run, results)
+    with pytest.raises(DataFormatError, match=r"all_results.json describes the model of no run id"):
+        build_model_card(run)
+
+
+@pytest.mark.parametrize(
+    "train, text",
+    [({"train_loss": 0.4321, "train_loss_steps": [1, 600]}, "- Training loss: 0.4321 (the mean over all 600 steps)"),
+     ({"train_loss": 0.4321, "train_loss_steps": [301, 600], "resumed_at_step": 300,
+       "resumed_from_checkpoint": "/runs/x/checkpoint-300"},
+      "- Training loss: 0.4321, the mean over steps 301–600 only (the steps before the resume are not counted"),
+     ({"train_loss": 0.4321, "resumed_at_step": 300, "resumed_from_checkpoint": "/runs/x/checkpoint-300"},
+      "- Training loss: 0.4321, the mean over steps 301–600 only")],
+    ids=["whole-run", "resumed-without-a-record", "older-results"],
+)  # fmt: skip
+def test_the_card_says_which_steps_the_training_loss_covers(train, text, tmp_path):
+    results = ner_results()
+    results["train"].update(train)
+    assert text in build_model_card(write_run(tmp_path / "run", results)).text

@@ -28,12 +28,15 @@ from ..input_embeddings import describe_input, saved_input_embeddings_class
 from .outputs import atomic_write_text
 from .results import (
     RESULTS_FILE,
+    ROLES,
     SPLITS,
     TASKS,
     describe_character_case,
     describe_variant,
     is_finite_number,
+    language_roles,
     load_run_results,
+    zero_shot_languages,
 )
 
 METRIC_NAMES = {"precision": "Precision", "recall": "Recall", "f1": "F1", "accuracy": "Accuracy"}
@@ -121,11 +124,8 @@ def dataset_of(results: dict, split: str, lang: str) -> dict:
 
 
 def ordered_languages(results: dict) -> list[str]:
-    """The target first, then the sources, then any other language with scores."""
-    languages = [results["target_language"], *results["source_languages"]]
-    for split in SPLITS:
-        languages += sorted(set(results.get(split, {})) - set(languages))
-    return list(dict.fromkeys(languages))
+    """The zero-shot targets first, then the sources, then any other language (`language_roles`)."""
+    return list(language_roles(results))
 
 
 def eval_results(results: dict) -> list[EvalResult]:
@@ -133,14 +133,14 @@ def eval_results(results: dict) -> list[EvalResult]:
     task = results["task"]
     headline, metrics, task_name = TASKS[task]
     order = [headline, *(m for m in metrics if m != headline)]
-    found = []
+    found, roles = [], language_roles(results)
     for key in ("test", "dev"):
         for lang in ordered_languages(results):
             scores = results.get(key, {}).get(lang, {})
             dataset = dataset_of(results, SPLITS[key], lang)
             for metric in [*order, *sorted(set(scores) - set(order))]:
                 if metric in scores:
-                    role = "zero-shot target" if lang == results["target_language"] else "labeled source"
+                    role = roles[lang]
                     found.append(
                         EvalResult(
                             task_type=task,
@@ -220,11 +220,14 @@ def build_model_card(
 
 def _intro(results: dict, name: str) -> str:
     task, config = results["task"], results["config"]
-    target, sources = results["target_language"], results["source_languages"]
+    roles = language_roles(results)  # from the model's config: which languages it was trained on with labels
+    targets = zero_shot_languages(results)
+    sources = [lang for lang, role in roles.items() if role == ROLES["source"]]
     kind = "named-entity tagger" if task == "token-classification" else "sentence classifier"
     selection = (results.get("train") or {}).get("model_selection")
     labels = list((config.get("id2label") or {}).values())
-    train_entry = (results.get("data_and_vector_files") or {}).get(f"train/{target}")
+    target_names = ", ".join(language_name(lang) for lang in targets) or "no language (all its languages were labeled)"
+    train_entry = (results.get("data_and_vector_files") or {}).get(f"train/{targets[0]}") if targets else None
     if isinstance(train_entry, dict) and config.get("use_adversary", True):
         unlabeled = "its training data was used **without labels**, read by the language discriminator only"
     elif isinstance(train_entry, dict):
@@ -236,13 +239,17 @@ def _intro(results: dict, name: str) -> str:
         "",
         f"A **MAN-MoE** {kind} (Chen et al., ACL 2019, *Multi-Source Cross-Lingual Model Transfer: Learning What to "
         "Share*) for zero-resource cross-lingual transfer, trained with `modeling_manmoe`: it learned from labeled data "
-        f"in {len(sources)} source language(s) and is applied zero-shot to **{language_name(target)}**, whose "
+        f"in {len(sources)} source language(s) and is applied zero-shot to **{target_names}**, whose "
         "training labels were never used"
         + (" (its dev labels chose the checkpoint: see Limitations)." if selection == "target" else "."),
         "",
         f"- Labeled (source) languages: {', '.join(language_name(lang) for lang in sources)}",
-        f"- Zero-shot (target) language: {language_name(target)}; {unlabeled}",
+        f"- Zero-shot (target) language: {target_names}; {unlabeled}",
     ]
+    scored_sources = [lang for lang in (results.get("test") or {}) if roles.get(lang) == ROLES["source"]]
+    if results["target_language"] in scored_sources:
+        lines.append(f"- The run's `--target_language` {results['target_language']} is a labeled source of this model: "
+                     "its scores are not zero-shot")  # fmt: skip
     if results.get("domain"):
         lines.append(f"- Domain: {results['domain']}")
     lines += [
@@ -259,16 +266,14 @@ def _intro(results: dict, name: str) -> str:
 
 def _results_section(results: dict) -> str:
     headline, metrics, _ = TASKS[results["task"]]
-    target = results["target_language"]
     splits = [key for key in ("dev", "test") if results.get(key)]
     header = ["language", "role"] + [f"{key} {METRIC_NAMES[metric]}" for key in splits for metric in metrics]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for lang in ordered_languages(results):
-        role = "**target (zero-shot)**" if lang == target else "source (labeled)"
-        if lang not in results["source_languages"] and lang != target:
-            role = "other"
+    shown = {ROLES["target"]: "**target (zero-shot)**", ROLES["source"]: "source (labeled)"}
+    for lang, role in language_roles(results).items():
         cells = [_number(results.get(key, {}).get(lang, {}).get(metric)) for key in splits for metric in metrics]
-        if lang == target:
+        zero_shot, role = role == ROLES["target"], shown.get(role, "other")
+        if zero_shot:
             cells = [f"**{cell}**" if cell != "–" else cell for cell in cells]
         rows.append("| " + " | ".join([lang, role, *cells]) + " |")
     measure = (
@@ -391,6 +396,9 @@ def _training_section(results: dict) -> str:
     if "eval_steps" in arguments and arguments.get("eval_strategy") == "steps":
         schedule += f"; dev evaluation every {arguments['eval_steps']} steps"
     lines.append(schedule)
+    loss_line = _training_loss_line(train)
+    if loss_line:
+        lines.append(loss_line)
     selection = train.get("model_selection")
     meaning = {
         "target": "the target language's dev score (its dev labels were used for model selection)",
@@ -424,9 +432,23 @@ def _training_section(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _training_loss_line(train: dict) -> str:
+    """'- Training loss: ...' with the steps the recorded mean covers (`train_loss_steps`; for results without it,
+    a resumed run's loss covers the resumed steps only); "" without a loss."""
+    loss, steps, last = train.get("train_loss"), train.get("train_loss_steps"), train.get("global_step")
+    if not is_finite_number(loss):
+        return ""
+    if steps is None and is_finite_number(train.get("resumed_at_step")) and is_finite_number(last):
+        steps = [train["resumed_at_step"] + 1, last]
+    if isinstance(steps, list) and len(steps) == 2 and steps[0] != 1:
+        return (f"- Training loss: {_number(loss)}, the mean over steps {steps[0]}–{steps[1]} only (the steps before "
+                "the resume are not counted: the checkpoint resumed from recorded no loss)")  # fmt: skip
+    return f"- Training loss: {_number(loss)} (the mean over all {_number(last)} steps)"
+
+
 def _provenance_rows(results: dict) -> list[str]:
     provenance = results.get("data_and_vector_files") or {}
-    target = results["target_language"]
+    unlabeled = {f"train/{lang}" for lang in zero_shot_languages(results)}
     order = {"train": 0, "validation": 1, "test": 2, "word_vectors": 3, "encoder": 4}
     rows = []
     for key in sorted(provenance, key=lambda k: (order.get(k.split("/", 1)[0], 5), k)):
@@ -440,7 +462,7 @@ def _provenance_rows(results: dict) -> list[str]:
         )
         if "truncated_to_max_words" in entry:
             counts += f" ({entry['truncated_to_max_words']} texts cut)"
-        if key == f"train/{target}":
+        if key in unlabeled:
             counts += (", " if counts else "") + "labels not used"
         if "held_out_from" in entry:
             file, digest = f"held out from `{entry['held_out_from']}`", "–"

@@ -95,7 +95,62 @@ def load_run_results(run_dir: str | os.PathLike[str]) -> dict:
             raise DataFormatError(f"{path}: field {field!r} should be a JSON object, found {results[field]!r}"[:400])
     if "tokenizer" not in results:
         results["tokenizer"] = saved_tokenizer_settings(run_dir)
+    check_run_ids(run_dir, results)
     return results
+
+
+def check_run_ids(run_dir: str | os.PathLike[str], results: dict) -> None:
+    """Refuse a run folder whose model and results come from different runs: the run id of its `config.json`
+    (`manmoe_run_id`, written when the model was trained) must be the one of the model that `results` describe
+    (their `config.manmoe_run_id`, else their `run_id`). A folder without a `config.json`, and one whose files both
+    record no run id, pass.
+
+    Raises:
+        DataFormatError: the ids differ, or only one of the two files has one; the message names both files.
+    """
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return
+    model_id = _read_json_object(path).get("manmoe_run_id")
+    described = results["config"].get("manmoe_run_id", results.get("run_id"))
+    if model_id == described:
+        return
+    model_text = f"run {model_id!r}" if model_id else "no run (it records no manmoe_run_id)"
+    results_text = f"run {described!r}" if described else "no run id (field 'run_id')"
+    raise DataFormatError(
+        f"{run_dir}: the model in {path.name} is the model of {model_text}, but {RESULTS_FILE} describes the model "
+        f"of {results_text}: the folder mixes two runs (a run stopped between saving its model and writing its "
+        "results?). Evaluate the model again into this folder (--model_name_or_path with --do_eval / --do_predict), "
+        "or train again with --overwrite_output_dir"
+    )
+
+
+ROLES = {"source": "labeled source", "target": "zero-shot target", "other": "other"}
+
+
+def language_roles(results: dict) -> dict[str, str]:
+    """The role each language of a run had in training its model, read from the model's config (the results'
+    `config`, not the command line): "labeled source" (`source_languages`), "zero-shot target"
+    (`unlabeled_languages`: trained without labels) or "other" (not a training language). Every language of the
+    config, the command line and the scores, zero-shot targets first, then sources, then the others. A config that
+    records no languages falls back on the command line's `source_languages` and `target_language`."""
+    config = results.get("config") or {}
+    if isinstance(config.get("source_languages"), list):
+        sources, targets = config["source_languages"], list(config.get("unlabeled_languages") or [])
+    else:
+        sources, targets = results.get("source_languages") or [], [results.get("target_language")]
+    roles = {lang: ROLES["target"] for lang in targets if isinstance(lang, str)}
+    roles |= {lang: ROLES["source"] for lang in sources if isinstance(lang, str)}
+    named = [results.get("target_language"), *(results.get("source_languages") or [])]
+    for lang in [*named, *(lang for split in SPLITS for lang in sorted(results.get(split) or {}))]:
+        if isinstance(lang, str):
+            roles.setdefault(lang, ROLES["other"])
+    return roles
+
+
+def zero_shot_languages(results: dict) -> list[str]:
+    """The languages the run's model was trained on without labels (`language_roles`)."""
+    return [lang for lang, role in language_roles(results).items() if role == ROLES["target"]]
 
 
 def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:

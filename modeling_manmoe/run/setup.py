@@ -8,6 +8,7 @@ import logging
 import math
 import os
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +26,8 @@ from ..tokenization_manmoe import reference_lowercases_characters
 from .gate_picture import gate_sentences
 from .outputs import sha256_file, write_json
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
+from .results import ROLES, language_roles
+from .run_folder import current_run_id
 from .secrets import known_secrets, redact, redact_data
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,23 @@ class ModelArguments:
         default=None,
         metadata={"help": "Where the teachers' logits are cached (default $HF_HOME/modeling_manmoe/teachers)."},
     )
+    transfer_method: str = field(
+        default="zero_shot",
+        metadata={"help": "'zero_shot' (no target labels), 'joint' (the --target_train_size labeled target "
+                  "sentences join the sources' labeled batches) or 'metaxl' (joint, plus MetaXL's representation "
+                  "transformation of the sources' inputs, learned by the look-ahead meta-gradient)."},
+    )  # fmt: skip
+    target_train_size: int = field(
+        default=0,
+        metadata={"help": "Few-shot: label a seeded subset of N target training sentences (the rest stays unlabeled);"
+                  " 0: zero-resource. Needs --transfer_method joint or metaxl."},
+    )  # fmt: skip
+    target_subset_seed: int | None = field(
+        default=None, metadata={"help": "Seed of the labeled target subset (default: --seed)."}
+    )
+    rtn_bottleneck: int = field(
+        default=192, metadata={"help": "MetaXL: bottleneck size of the representation transformation network."}
+    )
     no_adversary: bool = field(default=False, metadata={"help": "Ablation: no language discriminator."})
     no_private_moe: bool = field(default=False, metadata={"help": "Ablation: one shared private expert, no gate."})
     no_predictor_moe: bool = field(default=False, metadata={"help": "Ablation: one shared predictor, no gate."})
@@ -150,6 +170,7 @@ def build_model(
         use_adversary=not model_args.no_adversary,
         use_private_moe=not model_args.no_private_moe,
         use_predictor_moe=not model_args.no_predictor_moe,
+        rtn_bottleneck=model_args.rtn_bottleneck if model_args.transfer_method == "metaxl" else None,
         id2label=dict(enumerate(label_names)),
         label2id={label: i for i, label in enumerate(label_names)},
     )
@@ -227,6 +248,31 @@ def encoder_feature_cache(model, tokenizer, model_args: ModelArguments, show_pro
         "weights_sha256": cache.encoder_weights_sha256 if cache else tensors_sha256(encoder),
     }
     return cache
+
+
+TRANSFER_METHODS = ("zero_shot", "joint", "metaxl")
+
+
+def few_shot_target(dataset, model_args: ModelArguments, seed: int) -> tuple[object | None, dict]:
+    """The labeled target sentences of `--target_train_size N` (a seeded subset of the target's training data, which
+    keeps its labels) and the record `all_results.json` keeps of them (method, size, seed, row ids); (None, record)
+    for zero-shot transfer. The method and the size must agree."""
+    method, size = model_args.transfer_method, model_args.target_train_size
+    if method not in TRANSFER_METHODS:
+        raise ValueError(f"--transfer_method: expected one of {list(TRANSFER_METHODS)}, got {method!r}")
+    if size < 0:
+        raise ValueError(f"--target_train_size must be >= 0, got {size}")
+    if (method == "zero_shot") != (size == 0):
+        raise ValueError(f"--transfer_method {method} with --target_train_size {size}: zero_shot uses no target labels"
+                         " (size 0); joint and metaxl need some (size > 0)")  # fmt: skip
+    record = {"transfer_method": method, "size": size}
+    if size == 0 or dataset is None:
+        return None, record
+    if size > len(dataset):
+        raise ValueError(f"--target_train_size {size}: the target's training data has only {len(dataset)} sentences")
+    subset_seed = seed if model_args.target_subset_seed is None else model_args.target_subset_seed
+    ids = sorted(random.Random(subset_seed).sample(range(len(dataset)), size))
+    return dataset.select(ids), record | {"subset_seed": subset_seed, "ids": ids}
 
 
 def distillation_teachers(model, model_args: ModelArguments, training_args) -> tuple[dict | None, object | None]:
@@ -342,15 +388,22 @@ def tokenizer_settings(tokenizer) -> dict:
 
 
 def train_summary(trainer, train_output) -> dict:
-    """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint. A resumed run
-    also records the checkpoint and step it resumed from: its `train_runtime_s` counts only the time since then."""
+    """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint. `train_loss` is
+    the mean training loss of the steps `train_loss_steps` ([first, last]): the whole run, also after a resume,
+    unless the checkpoint resumed from recorded no loss (then the resumed steps only). A resumed run also records
+    the checkpoint and step it resumed from: its `train_runtime_s` counts only the time since then."""
     args = trainer.args
+    record = getattr(trainer, "train_loss_record", None) or {
+        "train_loss": train_output.training_loss, "train_loss_steps": [1, trainer.state.global_step]
+    }  # fmt: skip
+    loss = record["train_loss"]
     summary = {
         "global_step": trainer.state.global_step,
         "steps_per_epoch": math.ceil(len(trainer.train_dataset) / args.world_size),
         "epochs": round(trainer.state.epoch, 3),
         "train_runtime_s": round(train_output.metrics["train_runtime"], 1),
-        "train_loss": round(train_output.training_loss, 4),
+        "train_loss": loss if loss is None or not math.isfinite(loss) else round(loss, 4),
+        "train_loss_steps": record["train_loss_steps"],
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "best_selection_score": trainer.state.best_metric,
         "model_selection": args.model_selection,
@@ -447,6 +500,12 @@ def train_evaluate_predict(
     Logs the scores, raises if the training loss is not finite, and publishes the run (`publish_run`) when
     `push_to_hub`. Returns the results.
 
+    The run's id (`run_folder.current_run_id`) is recorded as `run_id`; a trained model carries it in its config
+    (`manmoe_run_id`, in `config.json` and in the results' `config`), so that a folder whose model and results come
+    from different runs is refused (`results.check_run_ids`). Training checkpoints record the run fingerprint
+    (`run_checkpoint_fingerprint`), and a resume under another one is refused. Each language's role (`language_roles`:
+    labeled source, zero-shot target or other) comes from the model's config, not from the command line.
+
     No secret reaches the output folder: the Hub token is taken off the training arguments before anything is saved
     (the Trainer pickles them into `training_args.bin` with the model and every checkpoint) and kept for the final
     push only, and every known secret (`known_secrets`) is replaced by `<SECRET>` throughout the results.
@@ -454,8 +513,12 @@ def train_evaluate_predict(
     args = trainer.args
     secrets = known_secrets(args)
     hub_token, args.hub_token = args.hub_token, None  # kept out of training_args.bin; used by the final push only
-    languages = [*results["source_languages"], results["target_language"]]
+    config = trainer.model.config
+    run_id = current_run_id()
+    languages = list(dict.fromkeys([*results["source_languages"], results["target_language"], *config.all_languages]))
     if args.do_train:
+        config.manmoe_run_id = run_id  # in config.json of the model and of every checkpoint
+        trainer.set_run_fingerprint(run_checkpoint_fingerprint(config, tokenizer, provenance))
         train_output = trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
         trainer.save_model()
         trainer.save_state()  # trainer_state.json: the log history (losses, D accuracy, gate accuracy per language)
@@ -469,21 +532,42 @@ def train_evaluate_predict(
             metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
         results["test"] = split_scores(metrics, "test", languages, score_names)
     args.push_to_hub = push_to_hub  # recorded as given
-    results.update(config=trainer.model.config.to_dict(), tokenizer=tokenizer_settings(tokenizer),
+    results.update(run_id=run_id, config=config.to_dict(), tokenizer=tokenizer_settings(tokenizer),
                    training_arguments=args.to_dict(), data_and_vector_files=provenance,
                    **run_record(script, argv, started, args.world_size, secrets))  # fmt: skip
+    results["language_roles"] = language_roles(results)
     redacted = redact_data(results, secrets)
     results.clear()
     results.update(redacted)
     if trainer.is_world_process_zero():
         write_json(os.path.join(args.output_dir, "all_results.json"), results)
+        target, roles = results["target_language"], results["language_roles"]
+        if roles.get(target) != ROLES["target"]:
+            logger.warning("--target_language %s is not a zero-shot language of the model (%s; its config's "
+                           "unlabeled_languages are %s): its scores are not zero-shot", target,
+                           roles.get(target), list(config.unlabeled_languages))  # fmt: skip
         for split in ("dev", "test"):
             for lang, scores in results.get(split, {}).items():
-                role = "target" if lang == results["target_language"] else "source"
                 shown = " ".join(f"{name} {value:.2f}" for name, value in scores.items())
-                logger.info("%s %s (%s): %s", split, lang, role, shown)
-    if not math.isfinite(results.get("train", {}).get("train_loss", 0.0)):
+                logger.info("%s %s (%s): %s", split, lang, roles.get(lang, ROLES["other"]), shown)
+    train_loss = results.get("train", {}).get("train_loss")
+    if train_loss is not None and not math.isfinite(train_loss):
         raise RuntimeError("training diverged: the training loss is not finite")
     if push_to_hub and trainer.is_world_process_zero():
         publish_run(trainer, tokenizer, test or dev, tag_column, token=hub_token, secrets=secrets)
     return results
+
+
+def run_checkpoint_fingerprint(config, tokenizer, provenance: dict) -> dict:
+    """The run fingerprint a run's checkpoints record (`training.checkpoints.run_fingerprint`): the config's part,
+    the tokenizer's settings (`tokenizer_settings`) and the sha256 of each vector file and of the encoder's weights
+    (from `provenance`)."""
+    from ..training.checkpoints import run_fingerprint
+
+    inputs = {}
+    for key, entry in provenance.items():
+        if key.startswith("word_vectors/") and isinstance(entry, dict):
+            inputs[key] = entry.get("sha256")
+        elif key == "encoder" and isinstance(entry, dict):
+            inputs[key] = entry.get("weights_sha256")
+    return run_fingerprint(config, tokenizer_settings(tokenizer), inputs)

@@ -60,6 +60,14 @@ class ManMoeTrainingArguments(TrainingArguments):
         metadata={"help": "How teachers are mixed on the target: 'uniform', 'confidence' or 'gate' (C's gate "
                   "weights); None = model config ('uniform')."},
     )  # fmt: skip
+    meta_learning_rate: float = field(
+        default=1e-3, metadata={"help": "MetaXL: Adam learning rate of the representation transformation network."}
+    )
+    meta_gradient: str = field(
+        default="exact",
+        metadata={"help": "MetaXL: 'exact' (through the virtual step: a double backward) or 'finite_difference' (the "
+                  "same from first-order gradients, DARTS's approximation)."},
+    )  # fmt: skip
     model_selection: str = field(
         default="target",
         metadata={
@@ -79,6 +87,8 @@ class ManMoeTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.adversarial_mode not in ADVERSARIAL_MODES:
             raise ValueError(f"adversarial_mode={self.adversarial_mode!r}; expected one of {list(ADVERSARIAL_MODES)}")
+        if self.meta_gradient not in ("exact", "finite_difference"):
+            raise ValueError(f"meta_gradient={self.meta_gradient!r}; expected 'exact' or 'finite_difference'")
         if self.model_selection not in MODEL_SELECTIONS:
             raise ValueError(f"model_selection={self.model_selection!r}; expected one of {list(MODEL_SELECTIONS)}")
         if self.adversarial_lambda is not None and self.adversarial_lambda < 0:

@@ -13,18 +13,26 @@ from torch import nn
 from torch.utils.data import DataLoader, SequentialSampler
 from transformers import Trainer, TrainerState
 from transformers.trainer import OPTIMIZER_NAME, TRAINER_STATE_NAME
-from transformers.trainer_utils import PredictionOutput
+from transformers.trainer_pt_utils import nested_gather
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, PredictionOutput
 
 from ..errors import LanguageError
 from ..modeling_manmoe import ManMoeForTokenClassification
 from ..tokenization_manmoe import collate_word_features
 from .arguments import ManMoeTrainingArguments
 from .batching import EncodedDataset, MultiSourceStepDataset, encode_sentences, first_item
-from .checkpoints import resolve_resume_checkpoint
+from .checkpoints import (
+    check_resume_fingerprint,
+    read_checkpoint_record,
+    resolve_resume_checkpoint,
+    run_fingerprint,
+    write_checkpoint_record,
+)
 from .labels import check_label_names
 from .metrics import accuracy_metrics, seqeval_metrics
 
 DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.pt"
+META_OPTIMIZER = "meta_optimizer.pt"
 
 
 class GradientReversal(torch.autograd.Function):
@@ -56,7 +64,7 @@ class ManMoeTrainer(Trainer):
 
     def __init__(self, model=None, args: ManMoeTrainingArguments | None = None, train_dataset=None,
                  eval_dataset=None, processing_class=None, compute_metrics=None, feature_cache=None, teachers=None,
-                 teacher_cache=None, **kwargs):  # fmt: skip
+                 teacher_cache=None, target_train_dataset=None, **kwargs):  # fmt: skip
         if args is None:
             args = ManMoeTrainingArguments(output_dir="manmoe_output")
         if not isinstance(args, ManMoeTrainingArguments):
@@ -86,6 +94,11 @@ class ManMoeTrainer(Trainer):
         self.adversarial_lambda = config.adversarial_lambda
         self.n_critic = config.n_critic
         self.alternating = self.adversarial and args.adversarial_mode == "alternating"
+        self.target_train_dataset = target_train_dataset or {}
+        self.metaxl = model.manmoe.transformation is not None and bool(train_dataset)
+        if self.metaxl and not self.target_train_dataset:
+            raise ValueError("MetaXL (config.rtn_bottleneck) needs labeled target sentences: target_train_dataset "
+                             "(--target_train_size N)")  # fmt: skip
         train = self._encode_training_sets(train_dataset, processing_class, config, args) if train_dataset else None
         evaluation = None
         if eval_dataset is not None:
@@ -106,6 +119,7 @@ class ManMoeTrainer(Trainer):
         super().__init__(model=model, args=args, train_dataset=train, eval_dataset=evaluation,
                          processing_class=processing_class, compute_metrics=compute_metrics, **kwargs)  # fmt: skip
         self.discriminator_optimizer = None
+        self.meta_optimizer = None
         self._running = defaultdict(list)
 
     # -- data ---------------------------------------------------------------------------------------------
@@ -140,6 +154,12 @@ class ManMoeTrainer(Trainer):
             lang: labeled[lang] if lang in labeled else self.encode_dataset(datasets[lang], tokenizer, lang, None)
             for lang in config.all_languages
         }
+        for lang, dataset in self.target_train_dataset.items():  # a few labeled target sentences (joint, MetaXL)
+            if lang not in config.unlabeled_languages:
+                raise LanguageError(f"target_train_dataset: {lang!r} is not an unlabeled language of the model "
+                                    f"{config.unlabeled_languages}")  # fmt: skip
+            check_label_names(dataset, config.id2label, lang, self.label_column)
+            labeled[lang] = self.encode_dataset(dataset, tokenizer, lang, self.label_column)
         self._attach_teacher_logits(config, datasets, labeled, unlabeled)
         return MultiSourceStepDataset(
             labeled, unlabeled, args.per_device_train_batch_size, self.n_critic if self.alternating else 0, args.seed
@@ -214,9 +234,10 @@ class ManMoeTrainer(Trainer):
         if self.optimizer is not None:
             return self.optimizer
         model = self.accelerator.unwrap_model(model or self.model)
-        discriminator = model.manmoe.discriminator
+        discriminator, transformation = model.manmoe.discriminator, model.manmoe.transformation
         d_params = [p for p in discriminator.parameters() if p.requires_grad] if discriminator is not None else []
-        d_ids = {id(p) for p in d_params}
+        meta_params = list(transformation.parameters()) if transformation is not None else []
+        d_ids = {id(p) for p in d_params + meta_params}  # the RTN is learned by the meta step alone
         main = [p for p in model.parameters() if p.requires_grad and id(p) not in d_ids]
         args = self.args
         d_group = {
@@ -233,15 +254,21 @@ class ManMoeTrainer(Trainer):
         )
         if d_params and self.alternating:
             self.discriminator_optimizer = torch.optim.Adam([d_group], betas=betas, eps=args.adam_epsilon)
+        if meta_params:
+            self.meta_optimizer = torch.optim.Adam(meta_params, lr=args.meta_learning_rate, betas=betas,
+                                                   eps=args.adam_epsilon)  # fmt: skip
         return self.optimizer
 
     def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
         super()._save_optimizer_and_scheduler(output_dir)
         if self.discriminator_optimizer is not None and self.args.should_save:
             torch.save(self.discriminator_optimizer.state_dict(), os.path.join(output_dir, DISCRIMINATOR_OPTIMIZER))
+        if self.meta_optimizer is not None and self.args.should_save:
+            torch.save(self.meta_optimizer.state_dict(), os.path.join(output_dir, META_OPTIMIZER))
 
     def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
         super()._load_optimizer_and_scheduler(checkpoint)
+        self._load_meta_optimizer(checkpoint)
         if checkpoint is None or self.discriminator_optimizer is None:
             return
         path = os.path.join(checkpoint, DISCRIMINATOR_OPTIMIZER)
@@ -250,20 +277,84 @@ class ManMoeTrainer(Trainer):
         state = torch.load(path, map_location=self.args.device, weights_only=True)
         self.discriminator_optimizer.load_state_dict(state)
 
+    def _load_meta_optimizer(self, checkpoint: str | None) -> None:
+        if checkpoint is None or self.meta_optimizer is None:
+            return
+        path = os.path.join(checkpoint, META_OPTIMIZER)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"checkpoint {checkpoint} has no {META_OPTIMIZER} (MetaXL)")
+        self.meta_optimizer.load_state_dict(torch.load(path, map_location=self.args.device, weights_only=True))
+
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
-        of `output_dir`, skipping one left half-written by a killed run, and an explicit checkpoint that lacks a
-        file resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`. The
-        checkpoint resumed from and its step (None for a fresh start) are kept in `self.resumed_from_checkpoint` and
-        `self.resumed_at_step`."""
+        of `output_dir`, skipping one left half-written by a killed run; an explicit checkpoint that lacks a file
+        resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`, and so is one
+        saved under another run fingerprint (other languages or language order, labels, inputs or tokenizer: see
+        `set_run_fingerprint`), listing each difference. `max_steps=0` is refused (`check_max_steps`).
+
+        The checkpoint resumed from and its step (None for a fresh start) are kept in `self.resumed_from_checkpoint`
+        and `self.resumed_at_step`. `self.train_loss_record` holds the mean training loss of the whole run, the steps
+        before a resume included (`train_loss`), and the steps it covers (`train_loss_steps`, [first, last]): after a
+        resume from a checkpoint that recorded no loss, the resumed steps only."""
+        self.check_max_steps(self.args)
         required = () if self.args.save_only_model else (OPTIMIZER_NAME,)
         if self.alternating:
             required += (DISCRIMINATOR_OPTIMIZER,)
         checkpoint = resolve_resume_checkpoint(resume_from_checkpoint, self.args.output_dir, required)
         self.resumed_from_checkpoint, self.resumed_at_step = checkpoint, None  # for the run record
+        self._loss_before_resume = (0.0, 1)  # the sum of the losses of the steps before this call, and the first step
         if checkpoint:  # read now: the checkpoint may be rotated away during training
             self.resumed_at_step = TrainerState.load_from_json(os.path.join(checkpoint, TRAINER_STATE_NAME)).global_step
-        return super().train(resume_from_checkpoint=checkpoint, trial=trial, **kwargs)
+            record = read_checkpoint_record(checkpoint)
+            check_resume_fingerprint(checkpoint, record, self.current_run_fingerprint())
+            steps = (record or {}).get("train_loss_steps")
+            if isinstance(steps, list) and len(steps) == 2 and steps[1] == self.resumed_at_step:
+                self._loss_before_resume = (float(record["train_loss_sum"]), int(steps[0]))
+            else:
+                self._loss_before_resume = (0.0, self.resumed_at_step + 1)
+        output = super().train(resume_from_checkpoint=checkpoint, trial=trial, **kwargs)
+        loss_sum, first = self._loss_before_resume
+        last = self.state.global_step
+        loss_sum += output.training_loss * (last - (self.resumed_at_step or 0))  # the Trainer's mean of this call
+        covered = last - first + 1
+        self.train_loss_record = {"train_loss": loss_sum / covered if covered > 0 else None,
+                                  "train_loss_steps": [first, last] if covered > 0 else None}  # fmt: skip
+        return output
+
+    @staticmethod
+    def check_max_steps(args) -> None:
+        """Refuse `max_steps=0`, which the Trainer reads as 'no limit given' and still trains a step with."""
+        if args.max_steps == 0:
+            raise ValueError("max_steps=0 (--max_steps 0): the Trainer would still train one step; give a positive "
+                             "number of steps, -1 to train for num_train_epochs, or leave out --do_train to only "
+                             "evaluate")  # fmt: skip
+
+    def set_run_fingerprint(self, fingerprint: dict) -> None:
+        """What this run's checkpoints record and a resume must match (`checkpoints.run_fingerprint`). The example
+        scripts give the whole fingerprint: the config's part, the tokenizer's settings and the sha256 of the vector
+        files or the encoder. Without it, the config's part alone."""
+        self._run_fingerprint = fingerprint
+
+    def current_run_fingerprint(self) -> dict:
+        """The fingerprint given to `set_run_fingerprint`, else that of the model's config."""
+        fingerprint = getattr(self, "_run_fingerprint", None)
+        if fingerprint is None:
+            fingerprint = run_fingerprint(self.accelerator.unwrap_model(self.model).config)
+        return fingerprint
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """`Trainer._save_checkpoint`, with the checkpoint's record (`manmoe_checkpoint.json`: the run fingerprint and
+        the sum of the training losses up to this step) written first: `trainer_state.json`, written last, marks the
+        checkpoint complete."""
+        loss_sum, first = getattr(self, "_loss_before_resume", (0.0, 1))
+        unlogged = getattr(self, "_tr_loss", None)  # the losses since the last log (all processes take part)
+        unlogged = 0.0 if unlogged is None else nested_gather(unlogged, self.args.parallel_mode).mean().item()
+        if self.args.should_save:
+            step = self.state.global_step
+            folder = os.path.join(self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{step}")
+            loss_sum += self._total_loss_scalar + unlogged
+            write_checkpoint_record(folder, self.current_run_fingerprint(), loss_sum, [first, step])
+        super()._save_checkpoint(model, trial)
 
     # -- one step -----------------------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None):
@@ -274,11 +365,41 @@ class ManMoeTrainer(Trainer):
         if self.alternating:  # D trains even with lambda = 0 (then it only measures the features)
             for batch in critic:
                 self._discriminator_step(model, batch)
+        if self.metaxl:
+            self._meta_step(model, inputs)
         loss = super().training_step(model, inputs, num_items_in_batch)
         if self.alternating:  # with several processes DDP computed D's gradients (see _discriminator_as_constant):
             for param in self.accelerator.unwrap_model(model).manmoe.discriminator.parameters():
                 param.grad = None  # clipping and the main optimizer see the same gradients as with one process
         return loss
+
+    def _meta_step(self, model, inputs: dict) -> None:
+        """MetaXL: one Adam step of the representation transformation on the look-ahead meta-gradient
+        (`training.metaxl.meta_gradient`): a virtual SGD step (learning rate `learning_rate`) on the step's source
+        rows, transformed, judged by the loss on its labeled target rows."""
+        from .metaxl import meta_gradient, rows_of
+
+        unwrapped = self.accelerator.unwrap_model(model)
+        unwrapped.train()
+        is_labeled, lang_ids = inputs["is_labeled"], inputs["lang_ids"]
+        sources = is_labeled & (lang_ids < unwrapped.config.num_experts)
+        targets = is_labeled & ~sources
+        if not bool(targets.any()) or not bool(sources.any()):
+            return
+        batch = _model_inputs(inputs) | {"labels": inputs["labels"], "lang_ids": lang_ids}
+        source = rows_of(batch, sources) | {"transform_rows": torch.ones(int(sources.sum()), dtype=torch.bool)}
+        grads = meta_gradient(unwrapped, source, rows_of(batch, targets), self.args.learning_rate,
+                              method=self.args.meta_gradient)  # fmt: skip
+        if self.accelerator.num_processes > 1:
+            grads = [self.accelerator.reduce(grad, reduction="mean") for grad in grads]
+        self.meta_optimizer.zero_grad(set_to_none=True)
+        for param, grad in zip(unwrapped.manmoe.transformation.parameters(), grads, strict=True):
+            param.grad = grad
+        self.meta_optimizer.step()
+        self.meta_optimizer.zero_grad(set_to_none=True)
+        self._running["meta_grad_norm"].append(float(torch.sqrt(sum((grad * grad).sum() for grad in grads))))
+        up = unwrapped.manmoe.transformation.up_weight
+        self._running["rtn_norm"].append(float(up.detach().norm()))
 
     def _discriminator_step(self, model, batch: dict) -> None:
         unwrapped = self.accelerator.unwrap_model(model)
@@ -337,8 +458,12 @@ class ManMoeTrainer(Trainer):
         # F_p and C run on the task rows only (the labeled ones, and those with teachers to learn from); every row
         # gets h_s for the adversarial term
         task_rows = is_labeled | teachers["teacher_mask"].any(1) if teachers else is_labeled
-        outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids, **teachers,
-                        output_shared_features=True, task_rows=task_rows)  # fmt: skip
+        transformation, transform_rows = unwrapped.manmoe.transformation, None
+        if transformation is not None:  # MetaXL: the source rows' E(x) transformed; the RTN a constant here
+            transform_rows = is_labeled & (lang_ids < config.num_experts)
+        with _parameters_as_constants(transformation) if transformation is not None else contextlib.nullcontext():
+            outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids, **teachers,
+                            output_shared_features=True, task_rows=task_rows, transform_rows=transform_rows)  # fmt: skip
         loss = outputs.loss
         self._log_per_language(config, outputs)
         if teachers:

@@ -29,6 +29,7 @@ CODE_FILES = {  # the model's flat modules; the `kernels` subpackage is not carr
     "modeling_manmoe.py",
     "predictors.py",
     "real_words.py",
+    "representation_transformation.py",
     "tokenization_manmoe.py",
     "word_vector_inputs.py",
 }

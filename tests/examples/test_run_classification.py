@@ -131,7 +131,7 @@ def test_run_classification_with_a_frozen_encoder_and_its_feature_cache(tmp_path
             "--max_steps", "2", "--eval_steps", "2", "--per_device_train_batch_size", "2", "--report_to", "none",
             "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_classification().main(argv)
-    assert results["config"]["input_mode"] == "encoder" and sorted(results["test"]) == sorted(LANGUAGES)
+    assert results["config"]["encoder_config"] is not None and sorted(results["test"]) == sorted(LANGUAGES)
     assert len(list((tmp_path / "cache").iterdir())) >= 4, "features cached per dataset"
     model = AutoModelForSequenceClassification.from_pretrained(tmp_path / "run").eval()
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "run")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -159,7 +160,7 @@ def test_run_ner_with_a_frozen_encoder_and_its_feature_cache(tmp_path):
     results = run("first")
     files_after_first = {path.name: path.stat().st_mtime_ns for path in cache.iterdir()}
     assert len(files_after_first) == 4, "one cache file per distinct dataset (train = dev = test here)"
-    assert results["config"]["input_mode"] == "encoder" and results["config"]["encoder_layers"] == [0, -1]
+    assert results["config"]["encoder_config"]["hidden_size"] == 12 and results["config"]["encoder_layers"] == [0, -1]
     assert len(results["data_and_vector_files"]["encoder"]["weights_sha256"]) == 64
     assert sorted(results["test"]) == sorted(LANGUAGES)
     again = run("second")
@@ -254,7 +255,7 @@ def test_zero_shot_ner_with_the_shared_frozen_encoder_learns(shared_dir, tmp_pat
             "--per_device_eval_batch_size", "64", "--eval_strategy", "steps", "--eval_steps", "75", "--logging_steps",
             "25", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
     results = load_run_ner().main(argv)
-    assert results["train"]["global_step"] == 150 and results["config"]["input_mode"] == "encoder"
+    assert results["train"]["global_step"] == 150 and results["config"]["encoder_config"] is not None
     assert len(list((tmp_path / "cache").iterdir())) == 12, "one cache file per language and split"
     assert results["test"]["en"]["f1"] > 20, results["test"]  # measured 43.2 (nl 16.4), 2 threads
     assert results["test"]["nl"]["f1"] > 10, results["test"]
@@ -371,3 +372,114 @@ def test_resuming_from_an_incomplete_checkpoint_is_refused(tmp_path):
         resolve_resume_checkpoint(str(tmp_path / "checkpoint-6"), str(tmp_path), ("discriminator_optimizer.pt",))
     with pytest.raises(CheckpointError, match="no complete checkpoint"):
         resolve_resume_checkpoint(True, str(tmp_path / "empty"))
+
+
+# -- output folders, resumes and claims ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished 2-step run of run_ner.py on the fixtures (checkpoint-2, dev scores, predictions): its arguments
+    without `--output_dir`, and its folder (copy it before changing anything)."""
+    folder = tmp_path_factory.mktemp("finished")
+    files, vectors = write_fixtures(folder)
+    argv = ["--source_languages", "en", "de", "es", "--target_language", "nl", "--train_files", *files,
+            "--validation_files", *files, "--test_files", *files, "--word_vectors", *vectors, "--do_train",
+            "--do_eval", "--do_predict", "--max_steps", "2", "--eval_strategy", "steps", "--eval_steps", "2",
+            "--per_device_train_batch_size", "2", "--report_to", "none", "--disable_tqdm", "true",
+            "--use_cpu", "true"]  # fmt: skip
+    load_run_ner().main([*argv, "--output_dir", str(folder / "run")])
+    return argv, folder / "run"
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+def test_a_run_ties_its_model_and_results_with_one_run_id(finished_run):
+    _, out = finished_run
+    results = json.loads((out / "all_results.json").read_text())
+    run_id = json.loads((out / "config.json").read_text())["manmoe_run_id"]
+    assert len(run_id) == 32 and results["run_id"] == results["config"]["manmoe_run_id"] == run_id
+    assert json.loads((out / "checkpoint-2" / "config.json").read_text())["manmoe_run_id"] == run_id
+    assert results["language_roles"] == {"en": "labeled source", "de": "labeled source", "es": "labeled source",
+                                         "nl": "zero-shot target"}  # fmt: skip
+    assert results["train"]["train_loss_steps"] == [1, 2] and not (out / ".manmoe.lock").exists()
+
+
+def test_a_training_run_into_a_finished_run_folder_is_refused_and_changes_nothing(finished_run, tmp_path, monkeypatch):
+    argv, finished = finished_run
+    out = shutil.copytree(finished, tmp_path / "run")
+    before = folder_bytes(out)
+    run_ner = load_run_ner()
+    monkeypatch.setattr(run_ner, "load_split", lambda *args: pytest.fail("data loaded before the folder was checked"))
+    expected = (
+        r"--output_dir: '.*run' holds the outputs of another run \(all_results.json, checkpoint-2, model.safetensors, "
+        r"predictions_test_de.conll, .* and \d+ more\); give an empty or new folder, --overwrite_output_dir to remove "
+        r"them first, or --resume_from_checkpoint last to continue that run"
+    )
+    with pytest.raises(ValueError, match=expected):
+        run_ner.main([*argv, "--output_dir", str(out)])
+    assert folder_bytes(out) == before, "the finished run's files are byte-identical, and no lock is left"
+
+
+def test_overwrite_output_dir_removes_the_old_runs_outputs_and_nothing_else(finished_run, tmp_path):
+    argv, finished = finished_run
+    out = shutil.copytree(finished, tmp_path / "run")
+    (out / "notes.txt").write_text("mine")
+    old_id = json.loads((out / "all_results.json").read_text())["run_id"]
+    without_predictions = [arg for arg in argv if arg != "--do_predict"]
+    results = load_run_ner().main([*without_predictions, "--output_dir", str(out), "--overwrite_output_dir"])
+    assert not list(out.glob("predictions_test_*")), "the old run's predictions are gone"
+    assert (out / "notes.txt").read_text() == "mine" and "test" not in results
+    assert (
+        results["run_id"] != old_id
+        and json.loads((out / "config.json").read_text())["manmoe_run_id"] == results["run_id"]
+    )
+
+
+def test_resuming_with_other_arguments_is_refused_listing_the_differences(finished_run, tmp_path):
+    """The checkpoint records the run's fingerprint: a resume with another vector file and another character case
+    is refused before any step, naming both, and leaves the folder unchanged; the same arguments resume, and the
+    training loss then covers the whole run."""
+    from modeling_manmoe import CheckpointError
+
+    argv, finished = finished_run
+    out = shutil.copytree(finished, tmp_path / "run")
+    before = folder_bytes(out)
+    words = sorted({w for text, _ in SENTENCES["nl"] for w in text.split()})
+    other = write_vec_gz(tmp_path / "nl-other.vec.gz", words, np.random.default_rng(5))
+    changed = [f"nl={other}" if arg.startswith("nl=") and arg.endswith(".vec.gz") else arg for arg in argv]
+    resume = ["--output_dir", str(out), "--max_steps", "4", "--resume_from_checkpoint", "last"]
+    expected = (
+        r"checkpoint-2' was saved by a run of another configuration, and resuming would mix the two: "
+        r"tokenizer\.lowercase_characters: False in the checkpoint, True now; inputs\.word_vectors/nl: '[0-9a-f]{64}' "
+        r"in the checkpoint, '[0-9a-f]{64}' now\. Resume with the arguments of the run that saved it"
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        load_run_ner().main([*changed, *resume, "--lowercase_characters", "yes"])
+    assert folder_bytes(out) == before
+    results = load_run_ner().main([*argv, *resume])
+    assert results["train"]["resumed_at_step"] == 2 and results["train"]["global_step"] == 4
+    assert results["train"]["train_loss_steps"] == [1, 4], "the loss of steps 1-2 (from the checkpoint) is counted"
+
+
+def test_an_evaluated_source_language_is_not_reported_as_zero_shot(finished_run, tmp_path, caplog):
+    """The finished en de es -> nl model evaluated with `--target_language en`: the roles come from the model's
+    config, in the results, the log and the card."""
+    from modeling_manmoe.run.model_card import build_model_card
+
+    argv, finished = finished_run
+    tests = argv[argv.index("--test_files") + 1 : argv.index("--word_vectors")]
+    out = tmp_path / "eval"
+    with caplog.at_level("INFO"):
+        results = load_run_ner().main(["--source_languages", "de", "es", "nl", "--target_language", "en",
+                                       "--model_name_or_path", str(finished), "--validation_files", *tests,
+                                       "--test_files", *tests, "--do_eval", "--do_predict", "--output_dir", str(out),
+                                       "--report_to", "none", "--disable_tqdm", "true", "--use_cpu", "true"])  # fmt: skip
+    assert results["language_roles"]["en"] == "labeled source" and results["language_roles"]["nl"] == "zero-shot target"
+    assert "dev en (labeled source)" in caplog.text and "test nl (zero-shot target)" in caplog.text
+    assert "--target_language en is not a zero-shot language of the model (labeled source" in caplog.text
+    card = build_model_card(out)
+    assert {e.metric_name for e in card.data.eval_results if e.dataset_config == "en"} >= {"F1 (en, labeled source)"}
+    assert "applied zero-shot to **nl (Dutch)**" in card.text

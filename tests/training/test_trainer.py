@@ -1,6 +1,7 @@
 """ManMoeTrainer on the synthetic multilingual task (tests/synthetic.py): batching, resume, accumulation, logs."""
 
 import contextlib
+import json
 import math
 
 import pytest
@@ -154,6 +155,87 @@ def test_resume_gives_the_same_final_weights(tmp_path):
     resumed = make_trainer(tmp_path / "run", max_steps=8, save_strategy="no")
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert_same_final_state(final_state(resumed), expected)
+
+
+class StopAfterFour(TrainerCallback):
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 4:
+            control.should_training_stop = True
+
+
+def checkpoint_after_four_steps(tmp_path, fingerprint=None, **arguments):
+    """A run of 8 steps stopped after 4, with a checkpoint there (`tmp_path/run/checkpoint-4`)."""
+    first = make_trainer(tmp_path / "run", max_steps=8, save_strategy="steps", save_steps=4, **arguments)
+    if fingerprint is not None:
+        first.set_run_fingerprint(fingerprint(first.model.config))
+    first.add_callback(StopAfterFour())
+    first.train()
+    return tmp_path / "run" / "checkpoint-4"
+
+
+def test_resuming_under_another_run_fingerprint_is_refused_listing_each_difference(tmp_path):
+    """The checkpoint records the languages in their order, the labels, the inputs and the tokenizer's settings; a
+    resume under other ones is refused before any training, each difference named."""
+    from modeling_manmoe import CheckpointError
+    from modeling_manmoe.training.checkpoints import CHECKPOINT_RECORD, run_fingerprint
+
+    settings = {"lowercase_characters": False, "words": {"nl": 24}}
+    checkpoint = checkpoint_after_four_steps(
+        tmp_path, lambda config: run_fingerprint(config, settings, {"word_vectors/nl": "aa"})
+    )
+    record = json.loads((checkpoint / CHECKPOINT_RECORD).read_text())
+    assert record["run_fingerprint"]["source_languages"] == ["en", "de", "es"]
+    assert record["run_fingerprint"]["labels"] == ["O", "B-PER", "B-LOC"] and record["train_loss_steps"] == [1, 4]
+    resumed = make_trainer(tmp_path / "run", {"source_languages": ["de", "en", "es"]}, max_steps=8)
+    resumed.set_run_fingerprint(run_fingerprint(resumed.model.config, {"lowercase_characters": True,
+                                                                       "words": {"nl": 24}}, {"word_vectors/nl": "bb"}))  # fmt: skip
+    before = {name: value.clone() for name, value in resumed.model.state_dict().items()}
+    expected = (
+        r"checkpoint-4' was saved by a run of another configuration.*: source_languages: \['en', 'de', 'es'\] in the "
+        r"checkpoint, \['de', 'en', 'es'\] now; tokenizer\.lowercase_characters: False in the checkpoint, True now; "
+        r"inputs\.word_vectors/nl: 'aa' in the checkpoint, 'bb' now\. Resume with the arguments"
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert resumed.state.global_step == 0 and all(
+        torch.equal(before[k], v) for k, v in resumed.model.state_dict().items()
+    )
+    same = make_trainer(tmp_path / "run", max_steps=8)  # the same configuration resumes
+    same.set_run_fingerprint(run_fingerprint(same.model.config, settings, {"word_vectors/nl": "aa"}))
+    same.train(resume_from_checkpoint=str(checkpoint))
+    assert same.state.global_step == 8
+
+
+def test_a_checkpoint_without_its_record_resumes_with_a_warning(tmp_path, caplog):
+    from modeling_manmoe.training.checkpoints import CHECKPOINT_RECORD
+
+    checkpoint = checkpoint_after_four_steps(tmp_path)
+    (checkpoint / CHECKPOINT_RECORD).unlink()  # a checkpoint of an older version
+    resumed = make_trainer(tmp_path / "run", {"source_languages": ["de", "en", "es"]}, max_steps=8)
+    with caplog.at_level("WARNING", logger="modeling_manmoe.training.checkpoints"):
+        output = resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert f"has no {CHECKPOINT_RECORD}" in caplog.text and resumed.state.global_step == 8
+    # the loss before the resume is unknown: the record says which steps the loss covers
+    assert resumed.train_loss_record == {"train_loss": output.training_loss, "train_loss_steps": [5, 8]}
+
+
+def test_the_training_loss_after_a_resume_covers_the_whole_run(tmp_path):
+    full = make_trainer(tmp_path / "full", max_steps=8, save_strategy="no")
+    whole = full.train().training_loss
+    assert full.train_loss_record == {"train_loss": whole, "train_loss_steps": [1, 8]}
+    checkpoint = checkpoint_after_four_steps(tmp_path)
+    resumed = make_trainer(tmp_path / "run", max_steps=8, save_strategy="steps", save_steps=2)
+    output = resumed.train(resume_from_checkpoint=str(checkpoint))
+    assert output.training_loss != pytest.approx(whole), "the Trainer's own mean covers steps 5-8 only"
+    assert resumed.train_loss_record["train_loss"] == pytest.approx(whole, rel=1e-6)
+    assert resumed.train_loss_record["train_loss_steps"] == [1, 8]
+
+
+def test_max_steps_zero_is_refused(tmp_path):
+    trainer = make_trainer(tmp_path, max_steps=0)
+    with pytest.raises(ValueError, match=r"max_steps=0 \(--max_steps 0\): the Trainer would still train one step"):
+        trainer.train()
+    assert trainer.state.global_step == 0
 
 
 def test_gradient_accumulation_matches_one_big_batch(tmp_path):
