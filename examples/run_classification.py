@@ -32,7 +32,7 @@ import datasets
 import transformers
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, set_seed
 
-from modeling_manmoe import ManMoeForSequenceClassification
+from modeling_manmoe import ManMoeForSequenceClassification, ManMoeTokenizer
 from modeling_manmoe.data import (
     SENTIMENT_LABELS,
     WEBIS_DOMAINS,
@@ -270,9 +270,18 @@ def main(argv: list[str] | None = None) -> dict:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")
         texts = (text for dataset in train.values() for text in dataset["text"])
         mecab = [lang for lang in languages if lang == "ja"]
+        splitter = ManMoeTokenizer(vocabularies={}, characters=[], languages=languages, do_lower_case=True,
+                                   mecab_languages=mecab)  # fmt: skip
+
+        def text_words(lang: str):  # the data's words as the tokenizer splits them, for the vectors' coverage
+            for split in (train, dev, test):
+                for text in split[lang]["text"] if lang in split else ():
+                    yield from splitter.split_words(text, lang)
+
         model, tokenizer = build_model(ManMoeForSequenceClassification, model_args, data_args.source_languages,
                                        target, label_names_of([train, dev, test]), texts, provenance,
-                                       do_lower_case=True, mecab_languages=mecab)  # fmt: skip
+                                       do_lower_case=True, mecab_languages=mecab,
+                                       coverage_corpus={lang: text_words(lang) for lang in languages})  # fmt: skip
     for split_name, split in (("train", train), ("validation", dev), ("test", test)):
         for lang in split:
             split[lang] = add_words(

@@ -177,7 +177,8 @@ def main(argv: list[str] | None = None) -> dict:
         vocabulary_corpus = {lang: data_words(lang) for lang in languages}
         model, tokenizer = build_model(ManMoeForTokenClassification, model_args, data_args.source_languages,
                                        data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance,
-                                       oov_corpus=oov_corpus, vocabulary_corpus=vocabulary_corpus)  # fmt: skip
+                                       oov_corpus=oov_corpus, vocabulary_corpus=vocabulary_corpus,
+                                       coverage_corpus={lang: data_words(lang) for lang in languages})  # fmt: skip
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)
     teachers, teacher_cache = distillation_teachers(model, model_args, training_args)
     trainer = ManMoeTrainer(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import re
 from collections.abc import Container, Iterable, Sequence
@@ -17,9 +18,12 @@ from transformers import BatchEncoding, PreTrainedTokenizer
 
 from .errors import LanguageError
 
+logger = logging.getLogger(__name__)
+
 VOCAB_FILE = "manmoe_vocab.json"
 PAD, UNK = "<pad>", "<unk>"
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]")
+MAX_WORD_CHARACTERS = 64  # the characters of a word the CharCNN reads (its first ones); no CoNLL word is longer
 
 
 class ManMoeEncoding(BatchEncoding):
@@ -65,6 +69,10 @@ class ManMoeTokenizer(PreTrainedTokenizer):
     then the regex `\\w+|[^\\w\\s]`, or MeCab (`fugashi` + `ipadic`, the `ja` extra) for the languages in
     `mecab_languages` (U+3000 ideographic spaces become spaces first). Both settings are saved with the tokenizer,
     so inference splits text as training did (the Webis-CLS-10 vectors were made with exactly this splitting).
+    The CharCNN reads at most `max_word_characters` characters of a word (default `MAX_WORD_CHARACTERS`, 64): the
+    character ids of a longer word are its first ones, so one very long token cannot ask for an unbounded tensor;
+    such words are counted per language in `truncated_words` and the count is logged (INFO) at the first one, the
+    10th, the 100th, ... `max_word_characters` is saved with the tokenizer, like the other settings.
 
     Encoder mode: give `encoder_tokenizer`, the frozen encoder's fast tokenizer as `tokenizer.json` text (see
     `ManMoeTokenizer.for_encoder`); it is stored in the vocabulary file, and every sentence is also encoded into
@@ -94,8 +102,11 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         lowercase_characters: bool = False,
         encoder_tokenizer: str | None = None,
         mecab_languages: list[str] | None = None,
+        max_word_characters: int = MAX_WORD_CHARACTERS,
         **kwargs,
     ):
+        if type(max_word_characters) is not int or max_word_characters < 1:
+            raise ValueError(f"max_word_characters must be a positive integer, got {max_word_characters!r}")
         if vocab_file is not None:
             with open(vocab_file, encoding="utf-8") as handle:
                 saved = json.load(handle)
@@ -118,6 +129,8 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         self.do_lower_case = do_lower_case
         self.lowercase_characters = lowercase_characters
         self.mecab_languages = list(mecab_languages or [])
+        self.max_word_characters = max_word_characters
+        self.truncated_words: dict[str, int] = {}  # per language: words whose character ids were cut
         self._mecab = None
         self.encoder_tokenizer_json = encoder_tokenizer
         self.encoder_tokenizer = load_encoder_tokenizer(encoder_tokenizer) if encoder_tokenizer else None
@@ -129,6 +142,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
             do_lower_case=do_lower_case,
             lowercase_characters=lowercase_characters,
             mecab_languages=self.mecab_languages,
+            max_word_characters=max_word_characters,
             **kwargs,
         )
 
@@ -231,9 +245,31 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         return 1 if entry is None else vocab[entry]
 
     def char_ids_of(self, word: str) -> list[int]:
+        """The character ids the CharCNN reads for `word`: its first `max_word_characters` characters (lower-cased
+        when `lowercase_characters`), unknown characters as 1; [1] for a word without characters."""
         if self.lowercase_characters:
             word = word.lower()
-        return [self.char_to_id.get(char, 1) for char in word] or [1]
+        return [self.char_to_id.get(char, 1) for char in word[: self.max_word_characters]] or [1]
+
+    def _count_truncated_words(self, language: str, words: list[str]) -> None:
+        """Count the `words` longer than `max_word_characters` in `truncated_words[language]`; log the count when it
+        reaches 1, 10, 100, ..."""
+        longer = [word for word in words if len(word) > self.max_word_characters]
+        if not longer:
+            return
+        before = self.truncated_words.get(language, 0)
+        after = self.truncated_words[language] = before + len(longer)
+        if len(str(after)) > len(str(before)) or before == 0:
+            logger.info(
+                "%s: %d word(s) so far longer than %d characters (max_word_characters), e.g. %r (%d characters): "
+                "the CharCNN reads their first %d characters",
+                language,
+                after,
+                self.max_word_characters,
+                longer[-1][:80] + ("..." if len(longer[-1]) > 80 else ""),
+                len(longer[-1]),
+                self.max_word_characters,
+            )
 
     def encode_words(self, words: list[str], language: str | None = None, encoder_inputs: bool = True) -> dict:
         """One sentence (a list of words) -> `input_ids`, `char_ids` (per word), `lang_ids` (the language's index
@@ -243,6 +279,7 @@ class ManMoeTokenizer(PreTrainedTokenizer):
         for position, word in enumerate(words):
             if not isinstance(word, str) or word == "" or word.isspace():
                 raise ValueError(f"word {position} of a {language!r} sentence is empty or not a string: {word!r}")
+        self._count_truncated_words(language, words)
         encoded = {
             "input_ids": [self.word_id(language, word) for word in words],
             "char_ids": [self.char_ids_of(word) for word in words],

@@ -26,7 +26,7 @@ from modeling_manmoe import (
     ManMoeTokenizer,
     VectorFileError,
 )
-from modeling_manmoe.data import load_text_classification, read_conll, read_webis_reviews, webis_file_path
+from modeling_manmoe.data import files, load_text_classification, read_conll, read_webis_reviews, webis_file_path
 from modeling_manmoe.data.inputs import build_word_vector_inputs
 from modeling_manmoe.data.vectors import read_word_vectors
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
@@ -90,7 +90,7 @@ def test_conll_tag_not_in_label_names(tmp_path):
 
 
 def test_conll_binary_file_with_nul_bytes(tmp_path):
-    """Non-UTF-8 text is decoded as latin-1 (with a warning); only NUL bytes make the reader refuse a file."""
+    """NUL bytes mark a binary file: refused before any decoding."""
     path = write(tmp_path / "weights.conll", b"Peter B-PER\n\x00\x01\x02 O\n")
     with pytest.raises(DataFormatError, match=at(path, r": looks like a binary file \(it contains NUL bytes\)")):
         read_conll(path, "en")
@@ -99,6 +99,37 @@ def test_conll_binary_file_with_nul_bytes(tmp_path):
 def test_conll_truncated_gzip(tmp_path):
     path = write(tmp_path / "train.conll.gz", truncated_gzip(GOOD_CONLL * 50))
     with pytest.raises(DataFormatError, match=at(path, ": truncated or corrupt gzip data")):
+        read_conll(path, "en")
+
+
+def test_conll_utf8_file_with_stray_bytes(tmp_path):
+    """A UTF-8 file with one latin-1 byte: refused naming the line and byte offset, never decoded whole as latin-1."""
+    path = write(tmp_path / "stray.conll", "Löwe B-PER\nlives O\nin O\n".encode() + b"M\xfcnchen B-LOC\n")
+    expected = r": not valid UTF-8: 1 byte\(s\) that are not UTF-8, at line 4 \(byte offset 26\), in a file that also"
+    with pytest.raises(DataFormatError, match=at(path, expected)):
+        read_conll(path, "de")
+
+
+def test_conll_mixed_column_counts(tmp_path):
+    """A word holding a space splits into two columns: the line has more columns than the file's others."""
+    path = write(tmp_path / "mixed.conll", "Peter B-PER\nlives O\nin O\nNew York B-LOC\n")
+    with pytest.raises(DataFormatError, match=at(path, r":4: 3 columns, but line 1 has 2: expected the same number")):
+        read_conll(path, "en")
+
+
+def test_conll_gzip_beyond_the_size_limit(tmp_path, monkeypatch):
+    """A small gzip file that expands beyond `MAX_DATA_BYTES` (default 4 GiB; here lowered to keep the test small)."""
+    monkeypatch.setattr(files, "MAX_DATA_BYTES", 1_000_000)
+    path = write(tmp_path / "bomb.conll.gz", GOOD_CONLL * 100_000, compress=True)
+    with pytest.raises(DataFormatError, match=at(path, ": decompresses to more than 1000000 bytes, the limit of a")):
+        read_conll(path, "en")
+
+
+def test_conll_line_longer_than_the_limit(tmp_path):
+    path = write(tmp_path / "long.conll", GOOD_CONLL + "x" * 2**20 + " O\n")
+    with pytest.raises(
+        DataFormatError, match=at(path, r":5: a line of 1048578 bytes, longer than the limit of 1048576")
+    ):
         read_conll(path, "en")
 
 
@@ -247,12 +278,32 @@ def test_text_classification_unparsable_file(tmp_path):
         pytest.param("2 2\na 1 0\nb nan 1\n", r":3: the vector of word 'b' contains NaN, inf", id="nan"),
         pytest.param("2 2\na 1 0\nb 1 -inf\n", r":3: the vector of word 'b' contains NaN, inf", id="inf"),
         pytest.param(b"2 2\na 1 0\ncaf\xe9 1 0\n", r":3: not valid UTF-8", id="not-utf8"),
+        pytest.param("2 2\na 1 0\nb 1e39 1\n", r":3: the vector of word 'b' contains NaN, inf", id="overflow"),
+        pytest.param("2 2\na 1 0\nb 0 0\n", r":3: the vector of word 'b' is all zeros", id="zero-row"),
+        pytest.param("2 2\na 1 0 0\nb 0 1 0\n", r":2: every row holds more numbers than the header", id="dim-smaller"),
+        pytest.param("1 2\na 1 0\nb 0 1\n", r":3: the header announces 1 words but the file has more", id="extra-row"),
     ],
 )
 def test_vec_malformed_file(tmp_path, content, expected):
     path = write(tmp_path / "en.vec", content)
     with pytest.raises(VectorFileError, match=at(path, expected)):
         read_word_vectors(path)
+
+
+def test_vec_line_longer_than_the_limit(tmp_path):
+    """A line is read with a bound: a compressed file of one endless line is refused as soon as it passes the limit."""
+    path = write(tmp_path / "en.vec.gz", "1 2\n" + "1" * (2**20 + 1), compress=True)
+    with pytest.raises(VectorFileError, match=at(path, r":2: a line longer than the limit of 1048576 bytes per line")):
+        read_word_vectors(path)
+
+
+def test_vec_coverage_below_the_minimum(tmp_path):
+    """German vectors given for English data: few of the data's words are found (as written or lower-cased)."""
+    files = {"en": write(tmp_path / "en.vec", "3 2\nder 1 0\ndie 0 1\nBerlin 1 1\n")}
+    corpus = {"en": "the man lives in Berlin and the woman lives in London".split()}
+    expected = r": the word vectors of language 'en' hold only 9\.1% of the corpus' tokens \(1 of 11\)"
+    with pytest.raises(VectorFileError, match=at(files["en"], expected)):
+        build_word_vector_inputs(files, ["en"], coverage_corpus=corpus)
 
 
 def test_vec_missing_file(tmp_path):
@@ -486,3 +537,43 @@ def test_resume_last_without_a_complete_checkpoint(task, tmp_path):
     trainer = make_trainer(task, tmp_path / "run", task[3])
     with pytest.raises(CheckpointError, match="no complete checkpoint-N folder in '" + at(tmp_path / "run", "'")):
         trainer.train(resume_from_checkpoint="last")
+
+
+def test_resume_under_another_run_fingerprint(task, tmp_path):
+    """A checkpoint saved with other source languages in another order and other label names."""
+    import json
+
+    from modeling_manmoe.training.checkpoints import CHECKPOINT_RECORD, run_fingerprint
+
+    saved = run_fingerprint(task[0]) | {"source_languages": ["de", "en", "es"], "labels": ["O", "B-ORG", "B-LOC"]}
+    record = json.dumps({"run_fingerprint": saved, "train_loss_sum": 4.0, "train_loss_steps": [1, 4]})
+    folder = checkpoint(tmp_path / "checkpoint-4", {"model.safetensors": "x", "trainer_state.json": '{"global_step": 4}',
+                                                    "optimizer.pt": "x", "discriminator_optimizer.pt": "x",
+                                                    CHECKPOINT_RECORD: record})  # fmt: skip
+    trainer = make_trainer(task, tmp_path / "run", task[3])
+    expected = at(folder, r"' was saved by a run of another configuration, and resuming would mix the two: ") + (
+        r"source_languages: \['de', 'en', 'es'\] in the checkpoint, \['en', 'de', 'es'\] now; labels: \['O', 'B-ORG', "
+        r"'B-LOC'\] in the checkpoint, \['O', 'B-PER', 'B-LOC'\] now\. Resume with the arguments of the run that saved it"
+    )
+    with pytest.raises(CheckpointError, match=expected):
+        trainer.train(resume_from_checkpoint=str(folder))
+
+
+def test_trainer_max_steps_zero(task, tmp_path):
+    _, tokenizer, model, data = task
+    args = ManMoeTrainingArguments(output_dir=str(tmp_path), use_cpu=True, save_strategy="no", max_steps=0)
+    trainer = ManMoeTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer)
+    with pytest.raises(ValueError, match=r"max_steps=0 \(--max_steps 0\): the Trainer would still train one step"):
+        trainer.train()
+
+
+@pytest.mark.parametrize("value", [False, 0])
+def test_pickled_weights_with_use_safetensors_false(tmp_path, tiny_config, value):
+    import torch
+
+    model = ManMoeForTokenClassification(tiny_config)
+    model.save_pretrained(tmp_path)
+    torch.save(model.state_dict(), tmp_path / "pytorch_model.bin")  # a pickle beside the safetensors: never read
+    expected = rf"ManMoeForTokenClassification\.from_pretrained: use_safetensors={value} is refused: MAN-MoE weights"
+    with pytest.raises(ValueError, match=expected + r" load from safetensors only \(model\.safetensors\), never from"):
+        ManMoeForTokenClassification.from_pretrained(tmp_path, use_safetensors=value)

@@ -145,3 +145,73 @@ def test_collate_refuses_items_whose_lists_disagree_with_their_words(field, valu
     items[0][field] = value
     with pytest.raises(ValueError, match=message):
         collate_word_features(items)
+
+
+def test_long_words_are_cut_for_the_char_cnn_and_counted(tokenizer, caplog):
+    """A word longer than `max_word_characters` (64) gives the character ids of its first 64 characters: the batch's
+    char_ids stay (batch, words, 64) whatever the input, the word id is the whole word's, and the count is logged."""
+    import logging
+
+    long_word = "Berlin" * 2000  # 12,000 characters
+    with caplog.at_level(logging.INFO, logger="modeling_manmoe.tokenization_manmoe"):
+        enc = tokenizer([["the", long_word], ["lives"]], language="en", is_split_into_words=True, return_tensors="pt")
+    assert enc["char_ids"].shape == (2, 2, 64)
+    assert enc["char_ids"][0, 1].tolist() == tokenizer.char_ids_of(long_word[:64])
+    assert enc["input_ids"].tolist() == [[2, 1], [4, 0]]
+    assert tokenizer.truncated_words == {"en": 1}
+    assert "en: 1 word(s) so far longer than 64 characters (max_word_characters)" in caplog.text
+    assert "(12000 characters): the CharCNN reads their first 64 characters" in caplog.text
+    with caplog.at_level(logging.INFO, logger="modeling_manmoe.tokenization_manmoe"):
+        for _ in range(9):  # logged again at the 10th, not in between
+            tokenizer([long_word], language="en", is_split_into_words=True)
+    messages = [record.getMessage() for record in caplog.records if "max_word_characters" in record.getMessage()]
+    assert len(messages) == 2 and messages[1].startswith("en: 10 word(s) so far")
+
+
+def test_words_up_to_the_limit_are_unchanged_and_the_setting_is_saved(tokenizer, tmp_path):
+    """Words of at most `max_word_characters` characters (every CoNLL word) give the same ids as without a limit."""
+    unlimited = ManMoeTokenizer(
+        vocabularies=tokenizer.vocabularies,
+        characters=tokenizer.characters,
+        languages=tokenizer.languages,
+        max_word_characters=10**9,
+    )
+    words = [["the", "Berlin", "x" * 64], ["lives"]]
+    for key in ("input_ids", "char_ids", "attention_mask", "lang_ids"):
+        assert torch.equal(
+            tokenizer(words, language="en", is_split_into_words=True)[key],
+            unlimited(words, language="en", is_split_into_words=True)[key],
+        )
+    assert tokenizer.truncated_words == {}
+    short = ManMoeTokenizer(vocabularies={"en": []}, characters=list("ab"), languages=["en"], max_word_characters=3)
+    short.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert loaded.max_word_characters == 3 and loaded.char_ids_of("abab") == [2, 3, 2]
+    for value in (0, -1, 2.5, True, None):
+        with pytest.raises(ValueError, match=rf"max_word_characters must be a positive integer, got {value!r}"):
+            ManMoeTokenizer(vocabularies={"en": []}, characters=[], languages=["en"], max_word_characters=value)
+
+
+def test_the_model_reads_a_long_word_as_its_first_characters(tokenizer, tiny_config):
+    """The CharCNN's pooled windows of a 12,000-character word are those of its first 64 characters (not of all its
+    windows), and the other words' are those they have in a sentence without it."""
+    from modeling_manmoe.char_cnn import CharCNN
+
+    torch.manual_seed(0)
+    config = tiny_config.__class__(**{**tiny_config.to_dict(), "char_vocab_size": tokenizer.char_vocab_size})
+    char_cnn = CharCNN(config).eval()
+    char_cnn.char_vectors.normal_()[0] = 0  # random character vectors, the padding row zero
+    long_word = "Berlin" * 10 + "dddd" + "sitv" * 2985  # windows past the 64th character ("sit", "itv", ...) are new
+
+    def pooled(words: list[str], reader=tokenizer) -> torch.Tensor:  # (words, filters * widths)
+        char_ids = reader([words], language="en", is_split_into_words=True)["char_ids"][0]
+        with torch.no_grad():
+            return char_cnn.pooled_convolutions(char_ids)
+
+    features = pooled(["the", long_word])
+    assert torch.equal(features, pooled(["the", long_word[:64]]))
+    assert torch.allclose(features[0], pooled(["the"])[0])  # computed over another width: equal up to rounding
+    unlimited = ManMoeTokenizer(
+        vocabularies=tokenizer.vocabularies, characters=tokenizer.characters, max_word_characters=10**9
+    )
+    assert not torch.equal(features[1], pooled(["the", long_word], unlimited)[1])  # all its windows would differ

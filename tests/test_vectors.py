@@ -2,14 +2,16 @@
 
 import gzip
 import logging
+import zlib
 
 import numpy as np
 import pytest
-from hypothesis import event, example, given
+from hypothesis import assume, event, example, given
 from hypothesis import strategies as st
 
+from modeling_manmoe.data import files
 from modeling_manmoe.data.vectors import WordVectors, check_same_dimension, read_word_vectors
-from modeling_manmoe.errors import VectorFileError
+from modeling_manmoe.errors import LanguageError, VectorFileError
 
 
 def write(path, text, compress=False):
@@ -50,10 +52,19 @@ def test_missing_or_bad_header(tmp_path, text):
     assert ":1: expected a header 'N DIM'" in message
 
 
-@pytest.mark.parametrize("count, rows", [(3, 1), (1, 2)])
-def test_header_count_disagrees_with_rows(tmp_path, count, rows):
-    path = write(tmp_path / "n.vec", f"{count} 2\n" + "".join(f"w{i} 1 2\n" for i in range(rows)))
-    assert f"header announces {count} words but the file has {rows} rows" in read_error(path)
+def test_header_count_disagrees_with_rows(tmp_path):
+    path = write(tmp_path / "n.vec", "3 2\n" + "".join(f"w{i} 1 2\n" for i in range(1)))
+    assert "header announces 3 words but the file has 1 rows" in read_error(path)
+
+
+def test_a_row_beyond_the_header_count_is_refused_as_soon_as_it_is_read(tmp_path):
+    """The header's count bounds what is read: an endless stream of valid rows stops at the first extra one."""
+    path = write(tmp_path / "n.vec", "1 2\n" + "".join(f"w{i} 1 2\n" for i in range(5)), compress=True)
+    message = read_error(path)
+    assert (
+        ":3: the header announces 1 words but the file has more rows (this line is row 2); expected 1 rows" in message
+    )
+    assert read_word_vectors(path, max_words=2).words == ["w0", "w1"]  # max_words: the count is not checked
 
 
 @pytest.mark.parametrize(
@@ -103,12 +114,69 @@ def test_max_words_stops_early_and_skips_the_count_check(tmp_path):
         read_word_vectors(path, max_words=0)
 
 
-def test_normalize_gives_unit_norms_and_keeps_zero_rows(tmp_path):
-    path = write(tmp_path / "n.vec", "3 2\na 3 4\nb 0 0\nc -1e-3 0\n")
+def test_normalize_gives_unit_norms_even_for_extreme_values(tmp_path):
+    path = write(tmp_path / "n.vec", "4 2\na 3 4\nb 1e30 -1e30\nc -1e-3 0\nd 1e-40 1e-40\n")
     vectors = read_word_vectors(path, normalize=True).vectors
     assert vectors.dtype == np.float32
-    assert np.allclose(vectors, [[0.6, 0.8], [0, 0], [-1, 0]])
+    assert np.allclose(vectors, [[0.6, 0.8], [2**-0.5, -(2**-0.5)], [-1, 0], [2**-0.5, 2**-0.5]])
     assert read_word_vectors(path).vectors[0].tolist() == [3, 4]
+
+
+@pytest.mark.parametrize("row", ["b 0 0", "b -0.0 0e5", "b 1e-50 -1e-46"])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_a_zero_vector_is_refused_naming_the_line_and_word(tmp_path, row, normalize):
+    """A row of zeros (or of values that underflow float32 to zeros) would normalise to the padding vector."""
+    message = read_error(write(tmp_path / "z.vec", f"3 2\na 3 4\n{row}\nc 1 0\n"), normalize=normalize)
+    assert ":3: the vector of word 'b' is all zeros (or its values are below the float32 range" in message
+    assert read_word_vectors(tmp_path / "z.vec", keep={"a", "c"}).words == ["a", "c"]  # only kept rows are parsed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2 2\na 1 0 0\nb 0 1 0\n",  # the real dimension is 3: each word takes a value
+        "2 1\nNew York 1 0 0\nb 0 1 0\n",  # two values too many on every row
+        "1 2\n1 2 3 4\n",  # a number-word with a value too many
+    ],
+)
+def test_a_header_dimension_smaller_than_every_row_is_refused(tmp_path, text):
+    message = read_error(write(tmp_path / "d.vec", text))
+    assert ":2: every row holds more numbers than the header's dimension" in message
+    assert "expected the header 'N DIM' to give the number of values per row" in message
+
+
+def test_words_ending_with_a_number_are_allowed_when_not_on_every_row(tmp_path):
+    """Words may hold spaces, and some may end with a number ("Boeing 747"); only all of them is a wrong header."""
+    vectors = read_word_vectors(write(tmp_path / "w.vec", "3 2\nthe 1 0\nBoeing 747 0 1\n1 000 1 1\n"))
+    assert vectors.words == ["the", "Boeing 747", "1 000"]
+    assert read_word_vectors(write(tmp_path / "n.vec", "2 2\n1 0 1\n2 1 0\n")).words == ["1", "2"]
+
+
+def test_a_header_dimension_larger_than_the_rows_names_the_header(tmp_path):
+    message = read_error(write(tmp_path / "d.vec", "2 3\na 1 0\nb 0 1\n"))
+    assert ":2: expected a word and 3 values, got 2 values; the header (line 1) announces dimension 3" in message
+
+
+def test_byte_order_marks_inside_rows_are_removed_with_a_warning(tmp_path, caplog):
+    """Two files joined together, or a BOM left inside a word: never kept in a word."""
+    text = "\ufeff3 2\nthe 1 0\n\ufeffder 0 1\nBer\ufefflin 1 1\n"
+    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.data.vectors"):
+        vectors = read_word_vectors(write(tmp_path / "b.vec", text))
+    assert vectors.words == ["the", "der", "Berlin"] and "\ufeff" not in vectors.characters
+    assert "byte-order marks (U+FEFF) inside 2 row(s)" in caplog.text and "on line(s) 3, 4" in caplog.text
+    assert ":3: empty word" in read_error(write(tmp_path / "e.vec", "2 2\nthe 1 0\n\ufeff 0 1\n"))
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_line_longer_than_the_limit_is_refused_while_reading(tmp_path, monkeypatch, compress):
+    """A line is read with the bound `files.MAX_LINE_BYTES`: a gzip stream without newline cannot fill memory."""
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 20)
+    exact = "2 2\nthe 1 0\n" + "w" * 16 + " 0 1\n"  # 20 bytes and the newline: allowed
+    assert read_word_vectors(write(tmp_path / "ok.vec", exact, compress)).words == ["the", "w" * 16]
+    path = write(tmp_path / "long.vec", "2 2\nthe 1 0\n" + "w" * 17 + " 0 1\n", compress)
+    assert ":3: a line longer than the limit of 20 bytes per line" in read_error(path)
+    endless = write(tmp_path / "endless.vec", b"1 2\n" + b"1" * 10_000_000, compress)
+    assert ":2: a line longer than the limit of 20 bytes per line" in read_error(endless)
 
 
 def test_truncated_and_corrupt_gzip(tmp_path):
@@ -168,18 +236,30 @@ def test_fuzz_only_vector_file_errors_escape(tmp_path, content, compress, max_wo
         assert np.isfinite(vectors.vectors).all() and len(set(vectors.words)) == len(vectors.words)
 
 
-WORD = st.text(st.characters(blacklist_characters="\n", blacklist_categories=["Cs"]), min_size=1, max_size=8).filter(
-    lambda word: not word.startswith(" ")
-)
+WORD = st.text(
+    st.characters(blacklist_characters="\n\ufeff", blacklist_categories=["Cs"]), min_size=1, max_size=8
+).filter(lambda word: not word.startswith(" "))
+FLOATS = st.floats(width=32, allow_nan=False, allow_infinity=False)
+
+
+def nonzero_rows(dim: int):
+    return st.lists(FLOATS, min_size=dim, max_size=dim).filter(any)
+
+
+def ends_with_a_number(word: str) -> bool:
+    """A word with a space whose last part reads as a number: when every row's word does, the header is wrong."""
+    try:
+        return " " in word and bool(str(float(word.rsplit(" ", 1)[1])))
+    except ValueError:
+        return False
 
 
 @given(data=st.data(), dim=st.integers(1, 5), compress=st.booleans())
 def test_round_trip_of_valid_files(tmp_path, data, dim, compress):
     words = data.draw(st.lists(WORD, min_size=1, max_size=6, unique=True))
-    floats = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    assume(not all(map(ends_with_a_number, words)))
     table = np.array(
-        data.draw(st.lists(st.lists(floats, min_size=dim, max_size=dim), min_size=len(words), max_size=len(words))),
-        dtype=np.float32,
+        data.draw(st.lists(nonzero_rows(dim), min_size=len(words), max_size=len(words))), dtype=np.float32
     ).reshape(len(words), dim)
     lines = [f"{len(words)} {dim}"] + [
         w + " " + " ".join(repr(float(v)) for v in row) for w, row in zip(words, table, strict=True)
@@ -206,14 +286,17 @@ FUZZ_BAD_HEADERS = [
 
 @st.composite
 def vec_like_files(draw):
-    """(file name, bytes, expected rows): a header and rows of random words (spaces, unicode, duplicates) and
-    values, CRLF, trailing spaces, BOM, gzip. Noisy files also get bad or huge headers, missing or extra values,
-    NaN / inf / non-numbers, blank lines, invalid UTF-8 and truncated gzip. `expected` lists the (word, values)
-    rows when the file is valid, else None."""
+    """(file name, bytes, expected rows): a header and rows of random words (spaces, unicode, duplicates, words
+    ending with a number) and values (zero rows too), CRLF, trailing spaces, BOM, gzip. Noisy files also get bad or
+    huge headers, missing or extra values, NaN / inf / non-numbers, blank lines, byte-order marks inside rows,
+    invalid UTF-8 and truncated gzip. `expected` lists the (word, values) rows when the file's layout is valid
+    (see `refusal` for the valid layouts still refused), else None."""
     noisy = draw(st.booleans())
     dim = draw(st.integers(1, 4))
     pool = draw(st.lists(WORD, min_size=1, max_size=6))
-    floats = st.floats(width=32, allow_nan=False, allow_infinity=False)
+    if draw(st.integers(0, 3)) == 0:  # a word that ends with a number
+        pool.append(draw(st.builds("{} {}".format, WORD, st.integers(0, 999))))
+    floats = FLOATS
     rows, lines, valid = [], [], True
     for _ in range(draw(st.integers(0, 6))):
         if noisy and draw(st.integers(0, 9)) == 0:
@@ -233,7 +316,11 @@ def vec_like_files(draw):
             else:
                 texts.append(texts[position])
             valid = False
-        lines.append(word + " " + " ".join(texts) + draw(st.sampled_from(["", " ", "  "])))
+        line = word + " " + " ".join(texts) + draw(st.sampled_from(["", " ", "  "]))
+        if noisy and draw(st.integers(0, 9)) == 0:
+            position = draw(st.integers(0, len(line)))
+            line, valid = line[:position] + "\ufeff" + line[position:], False
+        lines.append(line)
         rows.append((word, values))
     header = f"{len(rows)} {dim}"
     if noisy and draw(st.booleans()):
@@ -264,6 +351,19 @@ def vec_like_files(draw):
     return name, data, rows if valid else None
 
 
+def refusal(rows: list, max_words: int | None) -> str | None:
+    """What a file of valid layout holding `rows` is refused for when read with `max_words`, or None: no row (the
+    header `0 DIM`), every row read ending with a number (a header dimension too small), a zero vector."""
+    read = rows[:max_words]
+    if not read:
+        return "expected a header 'N DIM'"
+    if all(ends_with_a_number(word) for word, _ in read):
+        return "every row holds more numbers than the header's dimension"
+    if not all(any(values) for _, values in read):
+        return "is all zeros"
+    return None
+
+
 @example(file=("t.vec", b"1 1\n0 2.4e-35\n", [("0", [np.float32(2.4e-35)])]), max_words=None, normalize=True)
 @example(
     file=("h.vec", b"1 2\na 1e20 -1e20\n", [("a", [np.float32(1e20), np.float32(-1e20)])]), max_words=1, normalize=True
@@ -272,29 +372,68 @@ def vec_like_files(draw):
 def test_fuzz_read_word_vectors_of_vec_like_files(tmp_path, file, max_words, normalize):
     name, data, expected = file
     path = write(tmp_path / name, data)
+    reason = None if expected is None else refusal(expected, max_words)
     try:
         vectors = read_word_vectors(path, max_words=max_words, normalize=normalize)
     except VectorFileError as error:
         assert str(path) in str(error)
         event("VectorFileError")
-        assert expected is None or not expected
+        assert expected is None or (reason is not None and reason in str(error)), (reason, str(error))
         return
     event("read")
     assert vectors.vectors.dtype == np.float32 and vectors.vectors.shape == (len(vectors.words), vectors.dim)
     assert np.isfinite(vectors.vectors).all() and len(set(vectors.words)) == len(vectors.words)
+    assert vectors.vectors.any(axis=1).all() and "\ufeff" not in "".join(vectors.words)
     if expected is not None:  # a valid file: its first max_words rows, duplicates dropped after the first
         event("valid file")
+        assert reason is None
         kept = {}
         for word, values in expected[:max_words]:
             kept.setdefault(word, values)
         assert vectors.words == list(kept)
         table = np.array(list(kept.values()), dtype=np.float32).reshape(len(kept), vectors.dim)
-        if normalize:  # unit vectors (zero ones stay zero), however large or small the values
+        if normalize:  # unit vectors, however large or small the values
             norms = np.linalg.norm(table.astype(np.float64), axis=1, keepdims=True)
-            assert np.allclose(vectors.vectors, table / np.where(norms == 0, 1, norms), rtol=1e-5, atol=1e-6)
-            assert np.allclose(np.linalg.norm(vectors.vectors.astype(np.float64), axis=1), norms[:, 0] > 0)
+            assert np.allclose(vectors.vectors, table / norms, rtol=1e-5, atol=1e-6)
+            assert np.allclose(np.linalg.norm(vectors.vectors.astype(np.float64), axis=1), 1)
         else:
             assert np.array_equal(vectors.vectors, table)
+
+
+@given(file=vec_like_files(), max_line_bytes=st.integers(1, 80))
+def test_fuzz_read_word_vectors_within_a_small_line_limit(tmp_path, file, max_line_bytes):
+    """With any line limit only VectorFileError escapes; a valid file with a line over the limit is refused naming
+    its first long line; a file within the limit reads as it does with the default limit."""
+    name, data, expected = file
+    path = write(tmp_path / name, data)
+
+    def read() -> tuple:
+        try:
+            vectors = read_word_vectors(path)
+        except VectorFileError as error:
+            assert str(path) in str(error)
+            return None, str(error)
+        return (vectors.words, vectors.vectors.tolist()), None
+
+    default = read()
+    saved, files.MAX_LINE_BYTES = files.MAX_LINE_BYTES, max_line_bytes
+    try:
+        result = read()
+    finally:
+        files.MAX_LINE_BYTES = saved
+    try:
+        plain = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (EOFError, OSError, zlib.error):  # a truncated or corrupt gzip file: refused either way
+        assert result[1] is not None and default[1] is not None
+        return
+    lengths = [len(line) for line in plain.split(b"\n")]
+    if max(lengths) <= max_line_bytes:
+        event("within the limit")
+        assert result == default
+    elif expected is not None:
+        event("over the limit")
+        number = next(i for i, length in enumerate(lengths, start=1) if length > max_line_bytes)
+        assert f":{number}: a line longer than the limit of {max_line_bytes} bytes per line" in result[1]
 
 
 HEADER_NUMBER = st.integers(-1, 2**70).map(str) | st.text("0123456789", min_size=1, max_size=5000)
@@ -438,3 +577,103 @@ def test_paper_configuration_on_real_vectors(shared_dir, tmp_path):
     model.save_pretrained(tmp_path)
     loaded = ManMoeForTokenClassification.from_pretrained(tmp_path)
     assert torch.equal(loaded.manmoe.inputs.word_embeddings.weight, table)
+
+
+# --- coverage of the data by the vectors, extreme values (build_word_vector_inputs) ------------------------------
+
+
+# the English corpus of both coverage tests: 6 tokens (4 found), 5 distinct words (3 found)
+EN_COVERAGE = {
+    "types": 5,
+    "types_found": 3,
+    "tokens": 6,
+    "tokens_found": 4,
+    "type_coverage": 0.6,
+    "token_coverage": 4 / 6,
+}
+
+
+def coverage_files(tmp_path):
+    return {
+        "en": write(tmp_path / "en.vec", "3 2\nthe 1 0\nBerlin 3 4\nlives 0 1\n"),
+        "nl": write(tmp_path / "nl.vec.gz", "2 2\nde 0 2\nhet 1 1\n", compress=True),
+    }
+
+
+def test_vector_coverage_counts_types_and_tokens_as_the_tokenizer_looks_them_up():
+    """A word is found as written, else lower-cased (`vocabulary_entry`): "The" is found, "berlin" is not."""
+    from modeling_manmoe.data.inputs import vector_coverage
+
+    corpus = {"en": ["The", "the", "berlin", "Berlin", "zyx", "the"], "nl": iter([])}
+    coverage = vector_coverage({"en": {"the", "Berlin"}, "nl": {"de"}}, corpus)
+    assert coverage["en"] == EN_COVERAGE
+    assert coverage["nl"]["tokens"] == 0 and coverage["nl"]["token_coverage"] is None
+    with pytest.raises(LanguageError, match=r"no vocabulary for the corpus language\(s\) \['de'\]; got \['en'\]"):
+        vector_coverage({"en": {"the"}}, {"de": ["der"]})
+
+
+def test_build_inputs_logs_and_exposes_the_coverage_of_each_language(tmp_path, caplog):
+    """One INFO line per language; the figures are the tokenizer's `vector_coverage`. Corpora may be one-pass
+    generators, and one generator may serve several roles: it is read once."""
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
+
+    files = coverage_files(tmp_path)
+    en_words = ["The", "Berlin", "lives", "in", "Berlin", "."]
+    corpus = {"en": (word for word in en_words), "nl": (word for word in ["De", "Piet", "het", "het"])}
+    with caplog.at_level(logging.INFO, logger="modeling_manmoe.data.inputs"):
+        tokenizer, table = build_word_vector_inputs(files, ["en", "nl"], vocabulary_corpus=corpus, oov_corpus=corpus)
+    assert tokenizer.vector_coverage["en"] == EN_COVERAGE
+    assert tokenizer.vector_coverage["nl"]["tokens_found"] == 3 and tokenizer.vector_coverage["nl"]["types"] == 3
+    # the generators served the vocabulary and the OOV rows too: oov rows are not counted as covered
+    assert tokenizer.vocabularies == {"en": ["the", "Berlin", "lives", "in", "."], "nl": ["de", "het", "piet"]}
+    lines = [record.getMessage() for record in caplog.records if record.name == "modeling_manmoe.data.inputs"]
+    assert lines == [
+        f"en: the word vectors {files['en']} hold 66.7% of the corpus' tokens (4 of 6) and 60.0% of its distinct "
+        "words (3 of 5), as written or lower-cased",
+        f"nl: the word vectors {files['nl']} hold 75.0% of the corpus' tokens (3 of 4) and 66.7% of its distinct "
+        "words (2 of 3), as written or lower-cased",
+    ]
+    plain_tokenizer, _ = build_word_vector_inputs(files, ["en", "nl"])
+    assert plain_tokenizer.vector_coverage == {}  # no corpus: nothing measured
+    only_en, _ = build_word_vector_inputs(files, ["en", "nl"], coverage_corpus={"en": en_words})
+    assert list(only_en.vector_coverage) == ["en"] and only_en.vocabularies["en"] == ["the", "Berlin", "lives"]
+
+
+def test_build_inputs_refuses_a_language_below_the_minimum_coverage(tmp_path):
+    """Vectors of another language (or another case, or cut too short by max_words) lose most words: refused with
+    the file, the language and the figures, unless the minimum is lowered."""
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
+
+    files = coverage_files(tmp_path)
+    corpus = {"en": ["the"] + ["Mann", "Frau", "Kind"] * 4, "nl": ["de"]}
+    with pytest.raises(VectorFileError) as refused:
+        build_word_vector_inputs(files, ["en", "nl"], coverage_corpus=corpus)
+    assert str(refused.value) == (
+        f"{files['en']}: the word vectors of language 'en' hold only 7.7% of the corpus' tokens (1 of 13) and 25.0% "
+        "of its distinct words (1 of 4), as written or lower-cased, below the minimum of 10% of the tokens "
+        "(min_token_coverage); expected this language's vectors, split into words as the data is (another "
+        "language's file, another script or case, or a file cut too short by max_words would lose most words). "
+        "Check the file, or lower min_token_coverage"
+    )
+    tokenizer, _ = build_word_vector_inputs(files, ["en", "nl"], coverage_corpus=corpus, min_token_coverage=0.05)
+    assert tokenizer.vector_coverage["en"]["tokens_found"] == 1
+    with pytest.raises(VectorFileError, match=r"'en' hold only 0\.0% .* \(0 of 13\)"):
+        build_word_vector_inputs(files, ["en", "nl"], coverage_corpus={"en": corpus["en"][1:] + ["zyx"]})
+    with pytest.raises(VectorFileError, match=r"language 'en' hold only 7\.7%"):  # the first max_words words
+        build_word_vector_inputs(files, ["en", "nl"], max_words=1, coverage_corpus={"en": ["the"] + ["lives"] * 12})
+
+
+def test_build_inputs_normalises_extreme_but_finite_vectors_to_unit_rows(tmp_path):
+    """Values whose float32 squares overflow (1e20) or underflow (1e-25) still give unit rows, never zero rows;
+    other rows are normalised in float32 exactly as before."""
+    import torch
+
+    from modeling_manmoe.data.inputs import build_word_vector_inputs
+
+    files = {"en": write(tmp_path / "en.vec", "4 2\nbig 1e20 -1e20\ntiny 1e-25 1e-25\nthe 3 4\nhuge 3e38 3e38\n")}
+    _, table = build_word_vector_inputs(files, ["en"])
+    half = 2**-0.5
+    assert torch.allclose(table[2:], torch.tensor([[half, -half], [half, half], [0.6, 0.8], [half, half]]))
+    assert torch.equal(table[0], torch.zeros(2)) and torch.allclose(table[1].norm(), torch.tensor(1.0))
+    rows = torch.tensor([[3.0, 4.0]])
+    assert torch.equal(table[4], (rows / rows.norm(dim=-1, keepdim=True))[0])

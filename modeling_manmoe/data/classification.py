@@ -103,6 +103,7 @@ class _ReviewParser:
         self.texts: list[str] = []
         self.labels: list[int] = []
         self.ratings: list[float] = []
+        self.marked_items: list[str] = []  # "item N (line L)" of each item whose texts held byte-order marks
 
     @property
     def line(self) -> int:
@@ -187,8 +188,11 @@ class _ReviewParser:
                 f"{self.where()}: <rating> {raw_rating[:40]!r} (line {rating_line}) is outside 1 to 5; "
                 "expected a rating from 1.0 to 5.0"
             )
-        summary = self.item.get("summary", "").strip()
-        text = self.item.get("text", "").strip()
+        summary, text = (self.item.get(field, "") for field in ("summary", "text"))
+        if "\ufeff" in summary + text:  # files joined together: never left inside a word
+            self.marked_items.append(f"item {self.item_number} (line {self.item_line})")
+            summary, text = summary.replace("\ufeff", ""), text.replace("\ufeff", "")
+        summary, text = summary.strip(), text.strip()
         if not summary and not text:
             raise DataFormatError(
                 f"{self.where()}: neither <summary> nor <text> holds text; expected at least one of them"
@@ -235,6 +239,9 @@ def read_webis_reviews(path: str | os.PathLike[str], language: str) -> datasets.
     one of them that is not empty. `label` is a `ClassLabel` over `SENTIMENT_LABELS`: positive when the rating is
     above 3, else negative. XML entities and character references are decoded once: the corpus's texts also hold
     HTML entities escaped a second time (`&amp;quot;` in the file reads as `&quot;`), which are kept as written.
+    Byte-order marks (U+FEFF) inside a summary or text (files joined together) are removed, with a logged warning
+    naming the items. The file is read whole: at most `files.MAX_DATA_BYTES` (after decompression) and
+    `files.MAX_LINE_BYTES` per line.
 
     Args:
         path: the file; gzip-compressed when named `.gz` or starting with the gzip magic bytes.
@@ -243,7 +250,8 @@ def read_webis_reviews(path: str | os.PathLike[str], language: str) -> datasets.
     Raises:
         FileNotFoundError: the file does not exist.
         LanguageError: `language` is not a non-empty string.
-        DataFormatError: the file is empty, binary, a corrupt gzip, not (well-formed) XML, declares a DTD or entities
+        DataFormatError: the file is empty, binary, a corrupt gzip, too large, has a line too long, is not
+            (well-formed) XML, declares a DTD or entities
             (refused: entity expansion), has no items, or an item without a rating, with a rating that is not a
             number from 1 to 5 or without summary and text; the message names the file, the line and the item.
     """
@@ -258,6 +266,14 @@ def read_webis_reviews(path: str | os.PathLike[str], language: str) -> datasets.
     parser.parse(data)
     if not parser.texts:
         raise DataFormatError(f"{path}: no <item> elements; {_EXPECTED_DOCUMENT}")
+    if parser.marked_items:
+        logger.warning(
+            "%s: byte-order marks (U+FEFF) inside the texts of %d item(s) (files joined together?), removed: %s%s",
+            path,
+            len(parser.marked_items),
+            ", ".join(parser.marked_items[:5]),
+            " ..." if len(parser.marked_items) > 5 else "",
+        )
     positive = sum(parser.labels)
     logger.info(
         "%s: %d reviews, %d positive, %d negative", path, len(parser.labels), positive, len(parser.labels) - positive

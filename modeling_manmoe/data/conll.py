@@ -10,6 +10,7 @@ Bad input raises `DataFormatError` (a `ValueError`) whose message names the file
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -32,6 +33,9 @@ TAG_SCHEMES = ("auto", "iob1", "iob2")
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")
 _IOB_TAG = re.compile(r"(?:O|[BI]-\S+)\Z")
 _DOCSTART = "-DOCSTART-"
+_STRAY_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, decoded with `surrogateescape`
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+_SHOWN_PLACES = 5  # how many offending lines an encoding error or warning names
 
 
 def ner_features(label_names: Sequence[str] | None = None) -> datasets.Features:
@@ -77,21 +81,75 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
     return converted
 
 
-def _read_text(path: Path) -> str:
-    """The decoded text of `path`: gunzipped if needed, UTF-8 or (with a warning) latin-1."""
+def _line_and_offset(text: str, position: int) -> tuple[int, int]:
+    """The 1-based line and the byte offset in the file of character `position` of `text` (decoded with
+    `surrogateescape`, so that every character maps back to its bytes)."""
+    before = text[:position]
+    return before.count("\n") + 1, len(before.encode("utf-8", "surrogateescape"))
+
+
+def _decode(path: Path, raw: bytes, encoding: str | None) -> str:
+    """The text of `raw`, in one encoding decided from the whole file (see `read_conll`)."""
+    if encoding is not None:
+        try:
+            return raw.decode(encoding)
+        except LookupError:
+            raise DataFormatError(f"{path}: unknown encoding {encoding!r}; expected a Python codec name") from None
+        except UnicodeDecodeError as error:
+            line = raw.count(b"\n", 0, error.start) + 1
+            raise DataFormatError(
+                f"{path}:{line}: not valid {encoding} (byte offset {error.start}: {error.reason}); expected the "
+                "whole file in the encoding given"
+            ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = raw.decode("utf-8", "surrogateescape")  # a byte that is not UTF-8 becomes one of U+DC80..U+DCFF
+    stray = [match.start() for match in _STRAY_BYTE.finditer(text)]
+    multibyte = len(_NON_ASCII.findall(text)) - len(stray)  # characters that are valid UTF-8 of 2 to 4 bytes
+    places = [
+        "line {} (byte offset {})".format(*_line_and_offset(text, position)) for position in stray[:_SHOWN_PLACES]
+    ]
+    if multibyte:
+        more = f" and {len(stray) - _SHOWN_PLACES} more" if len(stray) > _SHOWN_PLACES else ""
+        raise DataFormatError(
+            f"{path}: not valid UTF-8: {len(stray)} byte(s) that are not UTF-8, at {', '.join(places)}{more}, in a "
+            f"file that also holds {multibyte} valid UTF-8 character(s) of 2 to 4 bytes; expected one encoding per "
+            "file. Fix those bytes (a UTF-8 file with stray bytes of another encoding is not decoded whole as "
+            "latin-1, which would garble its non-ASCII words), or give the encoding of the whole file "
+            "(read_conll(..., encoding='latin-1'))"
+        )
+    logger.warning(
+        "%s: not valid UTF-8 (%s; %d non-ASCII byte(s), none part of a valid UTF-8 character): a single-byte legacy "
+        "file, decoding it as latin-1",
+        path,
+        places[0],
+        len(stray),
+    )
+    return raw.decode("latin-1")
+
+
+def _read_text(path: Path, encoding: str | None) -> str:
+    """The decoded text of `path` (gunzipped if needed; see `read_conll` for the encoding): a byte-order mark at its
+    start is dropped, byte-order marks inside it are removed with a warning naming their lines."""
     raw = read_data_bytes(path)
     if b"\x00" in raw:
         raise DataFormatError(f"{path}: looks like a binary file (it contains NUL bytes), expected text")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
+    text = _decode(path, raw, encoding).removeprefix("\ufeff")
+    if "\ufeff" in text:
+        marks = [match.start() for match in itertools.islice(re.finditer("\ufeff", text), _SHOWN_PLACES + 1)]
+        lines = [text.count("\n", 0, position) + 1 for position in marks[:_SHOWN_PLACES]]
         logger.warning(
-            "%s: not valid UTF-8 (byte offset %d, line %d); decoding the file as latin-1",
+            "%s: %d byte-order mark(s) (U+FEFF) inside the file (files joined together?), on line(s) %s%s; removed "
+            "from the words",
             path,
-            error.start,
-            raw.count(b"\n", 0, error.start) + 1,
+            text.count("\ufeff"),
+            ", ".join(map(str, lines)),
+            " ..." if len(marks) > _SHOWN_PLACES else "",
         )
-        return raw.decode("latin-1")
+        text = text.replace("\ufeff", "")
+    return text
 
 
 def _check_options(language: str, label_names: Sequence[str] | None, tag_scheme: str) -> list[str]:
@@ -177,13 +235,21 @@ def read_conll(
     *,
     label_names: Sequence[str] | None = None,
     tag_scheme: str = "auto",
+    encoding: str | None = None,
 ) -> datasets.Dataset:
     """Read a CoNLL NER column file into a Dataset with columns `tokens`, `ner_tags` and `language`.
 
-    Each non-blank line holds 2 to 5 columns separated by spaces or tabs: the word first, the NER tag last.
-    Blank (or whitespace-only) lines and `-DOCSTART-` lines end a sentence; `-DOCSTART-` lines are dropped.
-    LF or CRLF line endings, UTF-8 (latin-1 fallback, logged as a warning) and gzip (`.gz` or gzip magic)
-    are handled.
+    Each non-blank line holds 2 to 5 columns separated by spaces or tabs: the word first, the NER tag last; every
+    line of a file holds the same number of columns (`-DOCSTART-` lines aside), so that a word holding a space is
+    an error rather than a word cut in two. Blank (or whitespace-only) lines and `-DOCSTART-` lines end a sentence;
+    `-DOCSTART-` lines are dropped. LF or CRLF line endings and gzip (`.gz` or gzip magic) are handled.
+
+    One encoding is decided from the whole file: UTF-8 when the file is valid UTF-8; latin-1 (with a logged
+    warning) when it has non-ASCII bytes but no valid UTF-8 character of 2 to 4 bytes (a single-byte legacy file);
+    a file with both, valid UTF-8 characters and bytes that are not UTF-8, is refused naming the first offending
+    lines. A byte-order mark at the start is dropped; byte-order marks inside the file (files joined together) are
+    removed with a logged warning. Files are read whole: at most `files.MAX_DATA_BYTES` (after decompression) and
+    `files.MAX_LINE_BYTES` per line.
 
     Args:
         path: the file.
@@ -191,22 +257,25 @@ def read_conll(
         label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`); every tag must be one.
         tag_scheme: `"auto"` treats the file as IOB1 (and converts it to IOB2) when some `I-X` tag starts a
             chunk, `"iob1"` always converts, `"iob2"` never does.
+        encoding: the encoding of the whole file (a Python codec name, e.g. `"latin-1"`), instead of the rule above.
 
     Raises:
         FileNotFoundError: the file does not exist.
         LanguageError: `language` is not a non-empty string.
-        DataFormatError: the file is binary, a corrupt gzip, empty, has a line with a wrong number of
-            columns or a tag that is not IOB or not in `label_names`; the message names the file and line.
+        DataFormatError: the file is binary, a corrupt gzip, too large, has a line too long, is UTF-8 with bytes of
+            another encoding, is empty, has a line with a wrong number of columns (outside 2 to 5, or not the
+            file's) or a tag that is not IOB or not in `label_names`; the message names the file and line.
     """
     path = Path(path)
     names = _check_options(language, label_names, tag_scheme)
-    text = _read_text(path)
+    text = _read_text(path, encoding)
     sentences: list[list[str]] = []
     tags: list[list[str]] = []
     lines: list[list[int]] = []
     words: list[str] = []
     word_tags: list[str] = []
     word_lines: list[int] = []
+    columns = first_line = 0  # the file's number of columns and the line that set it
     for number, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
         fields = _FIELD_SEPARATOR.split(stripped) if stripped else []
@@ -222,6 +291,14 @@ def read_conll(
                 f"{path}:{number}: expected 2 to 5 columns (word first, NER tag last) separated by spaces "
                 f"or tabs, found {len(fields)}: {stripped[:80]!r}"
             )
+        if len(fields) != columns:
+            if columns:
+                raise DataFormatError(
+                    f"{path}:{number}: {len(fields)} columns, but line {first_line} has {columns}: expected the "
+                    f"same number of columns on every line of a file (a word holding a space reads as two "
+                    f"columns): {stripped[:80]!r}"
+                )
+            columns, first_line = len(fields), number
         words.append(fields[0])
         word_tags.append(fields[-1])
         word_lines.append(number)

@@ -5,6 +5,10 @@ space-separated fields and the word is everything before them, so words may hold
 any other character. Gzip is detected by the file's magic bytes, not by its suffix.
 Malformed input raises `VectorFileError` naming the file, the 1-based line where there is one, and what was
 expected. Duplicate words keep their first occurrence and are reported by a `logging` warning.
+
+Memory is bounded by the input: a line may hold at most `files.MAX_LINE_BYTES` bytes (read with that bound, so a
+compressed line without end is refused as soon as it passes it), and a row beyond the header's word count is
+refused as soon as it is read.
 """
 
 from __future__ import annotations
@@ -20,9 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import VectorFileError
+from . import files
 
 logger = logging.getLogger(__name__)
-GZIP_MAGIC = b"\x1f\x8b"
 _GZIP_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error)
 MAX_HEADER_NUMBER = 2**31 - 1  # the largest word count or dimension a header may announce
 
@@ -52,12 +56,23 @@ class WordVectors:
 
 
 def _raw_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (1-based line number, raw bytes) of a plain or gzip file; gzip corruption -> `VectorFileError`."""
+    """Yield (1-based line number, raw bytes) of a plain or gzip file, each line read with the bound
+    `files.MAX_LINE_BYTES`; gzip corruption or a longer line -> `VectorFileError`."""
+    limit = files.MAX_LINE_BYTES
     with open(path, "rb") as probe:
-        compressed = probe.read(2) == GZIP_MAGIC
+        compressed = probe.read(2) == files.GZIP_MAGIC
     try:
         with gzip.open(path, "rb") if compressed else open(path, "rb") as handle:
-            yield from enumerate(handle, start=1)
+            number = 0
+            while line := handle.readline(limit + 1):
+                number += 1
+                if len(line) - line.endswith(b"\n") > limit:
+                    raise VectorFileError(
+                        f"{path}:{number}: a line longer than the limit of {limit} bytes per line "
+                        "(modeling_manmoe.data.files.MAX_LINE_BYTES); expected a header 'N DIM' and rows "
+                        "'word v1 ... vDIM' (a row of 300 values takes about 3 KB)"
+                    )
+                yield number, line
     except _GZIP_ERRORS as error:
         raise VectorFileError(f"{path}: corrupt or truncated gzip data ({type(error).__name__})") from error
 
@@ -100,9 +115,24 @@ def _split_row(path: str, number: int, line: str, dim: int) -> tuple[str, str]:
         raise VectorFileError(f"{path}:{number}: empty word (the line starts with a space)")
     spaces = line.count(" ")
     if spaces < dim:
-        raise VectorFileError(f"{path}:{number}: expected a word and {dim} values, got {spaces} values")
+        raise VectorFileError(
+            f"{path}:{number}: expected a word and {dim} values, got {spaces} values; the header (line 1) announces "
+            f"dimension {dim}"
+        )
     parts = line.split(" ", spaces - dim + 1)
     return " ".join(parts[:-1]), parts[-1]
+
+
+def _ends_with_a_number(word: str) -> bool:
+    """True when `word` holds a space and its last space-separated part reads as a number: such a word may be a
+    value that a header with a too small dimension left in the word."""
+    if " " not in word:
+        return False
+    try:
+        float(word.rsplit(" ", 1)[1])
+    except ValueError:
+        return False
+    return True
 
 
 def _load(rows: list[str], columns: int) -> np.ndarray | None:
@@ -150,9 +180,17 @@ def read_word_vectors(
     `max_words` reads only the first rows (files are frequency-ordered; the header's word count is then not
     checked); `keep` returns only the rows whose word it contains (every row's layout is still checked, and the
     header's count against all rows, but only kept rows' values are parsed); `normalize` scales every vector to
-    unit L2 norm (all-zero vectors stay zero). Returns the words in file order, duplicates dropped after their
-    first occurrence with a logged warning. Raises
-    `VectorFileError` (file, line, what was expected) on malformed input, `FileNotFoundError` on a missing file.
+    unit L2 norm (computed in float64, so no value is too large or too small). Returns the words in file order,
+    duplicates dropped after their first occurrence with a logged warning. Byte-order marks (U+FEFF) inside a row
+    (files joined together) are removed from it, with a logged warning naming the lines.
+
+    The header must agree with the rows: a row with fewer values than its dimension is refused, and so is a file
+    where every row's word ends with a space and a number (the values of a header whose dimension is too small;
+    a word that holds spaces is allowed, but not on every row). Every returned vector must be finite in float32
+    and not all zeros (a zero vector cannot be normalised and would read as padding).
+
+    Raises `VectorFileError` (file, line, what was expected) on malformed input, `FileNotFoundError` on a missing
+    file.
     """
     path = os.fspath(path)
     if max_words is not None and max_words < 1:
@@ -160,15 +198,29 @@ def read_word_vectors(
     words: list[str] = []
     values: list[str] = []
     numbers: list[int] = []
-    rows = 0
+    rows = numeric_words = 0  # rows read, and those whose word ends with a space and a number
+    first_row = ""
+    marked: list[int] = []  # lines of the rows that held byte-order marks
     characters: dict[str, None] = {}
     with closing(_raw_lines(path)) as lines:
         first = next(lines, None)
         header = _decode(path, 1, first[1]).removeprefix("\ufeff") if first is not None else None
         count, dim = _parse_header(path, header)
         for number, raw in lines:
-            word, text = _split_row(path, number, _decode(path, number, raw), dim)
+            line = _decode(path, number, raw)
+            if "\ufeff" in line:
+                line = line.replace("\ufeff", "")
+                marked.append(number)
+            word, text = _split_row(path, number, line, dim)
             rows += 1
+            if max_words is None and rows > count:
+                raise VectorFileError(
+                    f"{path}:{number}: the header announces {count} words but the file has more rows (this line is "
+                    f"row {rows}); expected {count} rows"
+                )
+            if rows == 1:
+                first_row = line.rstrip(" \r\n")
+            numeric_words += _ends_with_a_number(word)
             characters.update(dict.fromkeys(word))
             if keep is None or word in keep:
                 words.append(word)
@@ -178,6 +230,20 @@ def read_word_vectors(
                 break
     if max_words is None and rows != count:
         raise VectorFileError(f"{path}: the header announces {count} words but the file has {rows} rows")
+    if rows and numeric_words == rows:
+        raise VectorFileError(
+            f"{path}:2: every row holds more numbers than the header's dimension {dim}: each word ends with a space "
+            f"and a number (the first row reads as the word {first_row.rsplit(' ', dim)[0][:40]!r}); expected the "
+            "header 'N DIM' to give the number of values per row"
+        )
+    if marked:
+        logger.warning(
+            "%s: byte-order marks (U+FEFF) inside %d row(s) (files joined together?), on line(s) %s%s; removed",
+            path,
+            len(marked),
+            ", ".join(map(str, marked[:5])),
+            " ..." if len(marked) > 5 else "",
+        )
     vectors = _parse_values(path, values, numbers, dim)
     finite = np.isfinite(vectors).all(axis=1)
     if not finite.all():
@@ -185,6 +251,14 @@ def read_word_vectors(
         raise VectorFileError(
             f"{path}:{numbers[bad]}: the vector of word {words[bad]!r} contains NaN, inf or a value beyond the "
             "float32 range; expected finite numbers"
+        )
+    nonzero = vectors.any(axis=1)
+    if not nonzero.all():
+        bad = int(np.argmin(nonzero))
+        raise VectorFileError(
+            f"{path}:{numbers[bad]}: the vector of word {words[bad]!r} is all zeros (or its values are below the "
+            "float32 range, about 1e-45); expected a non-zero vector: a zero vector cannot be normalised and would "
+            "read as padding"
         )
     first_index: dict[str, int] = {}
     duplicates = [word for index, word in enumerate(words) if first_index.setdefault(word, index) != index]
@@ -199,7 +273,7 @@ def read_word_vectors(
         words, vectors = [words[i] for i in keep], vectors[keep]
     if normalize:  # norms in float64: float32 squares overflow above ~1e19 and underflow below ~1e-19
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
-        vectors = (vectors / np.where(norms == 0, 1, norms)).astype(np.float32)
+        vectors = (vectors / norms).astype(np.float32)
     return WordVectors(words=words, vectors=vectors, path=path, characters="".join(characters))
 
 

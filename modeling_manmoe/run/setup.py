@@ -21,7 +21,7 @@ import transformers
 from ..configuration_manmoe import ManMoeConfig
 from ..data.download import is_url, resolve_vector_source
 from ..data.feature_cache import EncoderFeatureCache, tensors_sha256
-from ..data.inputs import build_encoder_inputs, build_word_vector_inputs
+from ..data.inputs import MIN_TOKEN_COVERAGE, build_encoder_inputs, build_word_vector_inputs
 from ..tokenization_manmoe import reference_lowercases_characters
 from .gate_picture import gate_sentences
 from .outputs import sha256_file, write_json
@@ -46,6 +46,11 @@ class ModelArguments:
                   "downloaded once into the HF cache; optional #sha256=...)."},
     )  # fmt: skip
     max_vectors_per_language: int | None = field(default=None, metadata={"help": "Read only the first N vectors."})
+    min_vector_coverage: float = field(
+        default=MIN_TOKEN_COVERAGE,
+        metadata={"help": "Refuse a language whose word vectors hold less than this share of its data's tokens (as "
+                  "written or lower-cased); 0 accepts any."},
+    )  # fmt: skip
     encoder_name_or_path: str | None = field(
         default=None,
         metadata={"help": "A frozen multilingual encoder instead of word vectors: a Hub name (e.g. "
@@ -147,14 +152,16 @@ def build_model(
     provenance: dict,
     oov_corpus: dict[str, Iterable[str]] | None = None,
     vocabulary_corpus: dict[str, Iterable[str]] | None = None,
+    coverage_corpus: dict[str, Iterable[str]] | None = None,
     **tokenizer_kwargs,
 ):
     """A new `model_class` (a MAN-MoE head) and its tokenizer for the sources + target, with word vectors or a
     frozen encoder as input; `corpus_words` give the CharCNN's characters. A vector file given as a URL is read from
     its downloaded copy (`resolve_vector_source`). Records the vector files' sha256 (and URL) in `provenance`.
     `oov_corpus` ({language: its training words}) is read with `--oov_words random`,
-    `vocabulary_corpus` ({language: all its data's words}) with `--word_vocabulary corpus`. Returns (model,
-    tokenizer)."""
+    `vocabulary_corpus` ({language: all its data's words}) with `--word_vocabulary corpus`; `coverage_corpus`
+    ({language: its data's words}): the vectors' coverage of each language, recorded in `provenance` and checked
+    against `--min_vector_coverage`. Returns (model, tokenizer)."""
     languages = list(source_languages) + [target_language]
     lowercase = {"auto": reference_lowercases_characters(target_language), "yes": True, "no": False}.get(
         model_args.lowercase_characters
@@ -214,12 +221,16 @@ def build_model(
         extra_characters=corpus_words if model_args.use_char_cnn else (),
         oov_corpus=oov_corpus if model_args.oov_words == "random" else None,
         vocabulary_corpus=vocabulary_corpus if model_args.word_vocabulary == "corpus" else None,
+        coverage_corpus=coverage_corpus,
+        min_token_coverage=model_args.min_vector_coverage,
         **tokenizer_kwargs,
     )
     for lang in languages:
         source = {"url": vector_files[lang]} if is_url(vector_files[lang]) else {}
         provenance[f"word_vectors/{lang}"] = source | {"path": os.path.abspath(local_files[lang]),
                                                        "sha256": sha256_file(local_files[lang])}  # fmt: skip
+        if lang in getattr(tokenizer, "vector_coverage", {}):
+            provenance[f"word_vectors/{lang}"]["coverage"] = tokenizer.vector_coverage[lang]
     config = ManMoeConfig(
         word_vocab_size=table.shape[0],
         word_embedding_dim=table.shape[1],
@@ -382,6 +393,7 @@ def tokenizer_settings(tokenizer) -> dict:
         "do_lower_case": tokenizer.do_lower_case,
         "lowercase_characters": tokenizer.lowercase_characters,
         "mecab_languages": list(tokenizer.mecab_languages),
+        "max_word_characters": tokenizer.max_word_characters,
         "words": {lang: len(words) for lang, words in tokenizer.vocabularies.items()},
         "characters": len(tokenizer.characters),
     }
@@ -536,6 +548,7 @@ def train_evaluate_predict(
                    training_arguments=args.to_dict(), data_and_vector_files=provenance,
                    **run_record(script, argv, started, args.world_size, secrets))  # fmt: skip
     results["language_roles"] = language_roles(results)
+    results["char_cnn_truncated_words"] = dict(getattr(tokenizer, "truncated_words", {}))  # words cut to their start
     redacted = redact_data(results, secrets)
     results.clear()
     results.update(redacted)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import re
 import time
 from xml.sax.saxutils import escape
@@ -19,6 +20,7 @@ from modeling_manmoe.data import (
     WEBIS_DOMAINS,
     WEBIS_LANGUAGE_FOLDERS,
     classification_features,
+    files,
     load_text_classification,
     read_webis_reviews,
     webis_file_path,
@@ -278,6 +280,32 @@ def test_not_utf8_names_the_line_and_byte(tmp_path):
         in message
     )
     assert "the file is not valid UTF-8 (byte offset 109)" in message
+
+
+def test_byte_order_marks_inside_texts_are_removed_with_a_warning(tmp_path, caplog):
+    """Two review files joined together leave a BOM inside a text: removed, never left inside a word."""
+    content = document(item(summary="\ufeffGreat", text="I liked\ufeff it."), item(), item(text="Fine\ufeff"))
+    path = write(tmp_path, "\ufeff" + content)
+    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.data.classification"):
+        dataset = read_webis_reviews(path, "en")
+    assert dataset["text"] == ["Great\nI liked it.", "Great\nI liked it.", "Great\nFine"]
+    message = " ".join(record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+    assert f"{path}: byte-order marks (U+FEFF) inside the texts of 2 item(s)" in message
+    assert "removed: item 1 (line 2), item 3 (line 14)" in message
+
+
+def test_size_and_line_limits(tmp_path, monkeypatch):
+    """The limits every reader shares (`modeling_manmoe.data.files`): a gzip file that decompresses beyond
+    `MAX_DATA_BYTES`, a line longer than `MAX_LINE_BYTES`."""
+    path = write(tmp_path, document(*[item()] * 2000), "bomb.review.gz", compress=True)
+    monkeypatch.setattr(files, "MAX_DATA_BYTES", 10_000)
+    assert "decompresses to more than 10000 bytes, the limit of a data file" in read_error(path)
+    monkeypatch.setattr(files, "MAX_DATA_BYTES", 2**30)
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 100)
+    long_line = write(tmp_path, document(item(), item(text="x" * 100)), "long.review")
+    assert ":11: a line of 114 bytes, longer than the limit of 100 bytes per line" in read_error(long_line)
+    monkeypatch.setattr(files, "MAX_LINE_BYTES", 114)
+    assert read_webis_reviews(long_line, "en")["text"][1] == "Great\n" + "x" * 100
 
 
 def test_binary_file(tmp_path):
@@ -557,7 +585,7 @@ def xml_char(character: str) -> bool:
 FUZZ_TEXT = st.text(
     st.one_of(
         st.characters(exclude_categories=("Cs", "Cc", "Cn")).filter(xml_char),
-        st.sampled_from("日本語のレビュー&<>\"' \n\t\x85\u2028\u3000"),
+        st.sampled_from("日本語のレビュー&<>\"' \n\t\x85\u2028\u3000\ufeff"),
     ),
     max_size=30,
 )
@@ -583,12 +611,17 @@ def encode_text(text: str, draw) -> str:
     return escaped.encode("ascii", "xmlcharrefreplace").decode("ascii") if how == "references" else escaped
 
 
+def without_marks(text: str | None) -> str:
+    """A summary or text as the reader returns it: byte-order marks (U+FEFF) removed."""
+    return (text or "").replace("\ufeff", "")
+
+
 @st.composite
 def review_items(draw, noisy: bool):
     """(XML of one item, expected (text, label, rating) or the error it must raise, as a string)."""
     fields, error = {}, None
     summary, text = draw(st.one_of(st.none(), FUZZ_TEXT)), draw(st.one_of(st.none(), FUZZ_TEXT))
-    if not noisy and not (summary or "").strip() and not (text or "").strip():
+    if not noisy and not without_marks(summary).strip() and not without_marks(text).strip():
         text = (text or "") + "fine"
     for name, value in (("summary", summary), ("text", text)):
         if value is not None:
@@ -617,11 +650,11 @@ def review_items(draw, noisy: bool):
         error = "no <rating>"
     elif error is None and rating in BAD_RATINGS:
         error = "outside 1 to 5" if rating.strip() in ("0", "5.5", "-1", "1e400") else "is not a number"
-    elif error is None and not (summary or "").strip() and not (text or "").strip():
+    elif error is None and not without_marks(summary).strip() and not without_marks(text).strip():
         error = "neither <summary> nor <text>"
     if error is not None:
         return xml, error
-    summary, text = (summary or "").strip(), (text or "").strip()
+    summary, text = without_marks(summary).strip(), without_marks(text).strip()
     joined = f"{summary}\n{text}" if summary and text else summary or text
     return xml, (joined, int(float(rating) > 3), float(rating))
 
@@ -682,7 +715,7 @@ def read_or_format_error(path):
     assert dataset.column_names == ["text", "label", "language", "rating"]
     assert len(dataset) > 0 and set(dataset["language"]) == {"xx"}
     for text, label, rating in zip(dataset["text"], dataset["label"], dataset["rating"], strict=True):
-        assert text and text == text.strip() and "\r" not in text
+        assert text and text == text.strip() and "\r" not in text and "\ufeff" not in text
         assert 1.0 <= rating <= 5.0 and label == int(rating > 3)
     return dataset
 

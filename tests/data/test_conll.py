@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import re
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from modeling_manmoe.data import (
     CONLL_NER_LABELS,
     conll_file_path,
+    files,
     iob1_to_iob2,
     load_hub_ner,
     read_conll,
@@ -134,14 +136,64 @@ def test_gz_suffix_without_gzip_data(tmp_path):
 
 
 def test_latin1_fallback_is_reported(tmp_path, caplog):
-    path = write(tmp_path, "Peter O\nM\xfcller B-PER\n".encode("latin-1"), "latin.txt")
+    """A file without any valid UTF-8 character of 2 to 4 bytes is a single-byte legacy file: latin-1, warned."""
+    path = write(tmp_path, "Peter O\nM\xfcller B-PER\nJos\xe9 I-PER\n".encode("latin-1"), "latin.txt")
     with caplog.at_level(logging.WARNING, logger="modeling_manmoe.data.conll"):
         dataset = read_conll(path, "de")
-    assert dataset["tokens"] == [["Peter", "Müller"]]
+    assert dataset["tokens"] == [["Peter", "Müller", "José"]]
     warnings = [record for record in caplog.records if record.levelno == logging.WARNING]
     assert len(warnings) == 1
     message = warnings[0].getMessage()
-    assert str(path) in message and "latin-1" in message and "line 2" in message
+    assert str(path) in message and "latin-1" in message and "line 2 (byte offset 9)" in message
+    assert "2 non-ASCII byte(s)" in message
+
+
+def test_utf8_file_with_stray_bytes_is_refused_naming_the_lines(tmp_path):
+    """A UTF-8 file with a few bytes of another encoding is not decoded whole as latin-1 (which would garble every
+    non-ASCII word): refused, naming the first offending lines and byte offsets."""
+    lines = ["Löwe B-PER", "Peter O", "M\xfcller B-PER", "Straße O", "caf\xe9 O"]
+    data = "\n".join(lines).encode("utf-8").replace("ü".encode(), b"\xfc").replace("é".encode(), b"\xe9")
+    path = write(tmp_path, data, "stray.txt")
+    expected = (
+        r"stray\.txt: not valid UTF-8: 2 byte\(s\) that are not UTF-8, at line 3 \(byte offset 21\), line 5 "
+        r"\(byte offset 46\), in a file that also holds 2 valid UTF-8 character\(s\) of 2 to 4 bytes; expected one "
+        r"encoding per file"
+    )
+    with pytest.raises(DataFormatError, match=expected):
+        read_conll(path, "de")
+    assert read_conll(path, "de", encoding="latin-1")["tokens"][0][:3] == ["LÃ¶we", "Peter", "Müller"]
+
+
+def test_many_stray_bytes_name_the_first_five(tmp_path):
+    data = "Löwe O\n".encode() + b"".join(b"w\xe9%d O\n" % i for i in range(8))
+    with pytest.raises(DataFormatError, match=r"8 byte\(s\) .* line 6 \(byte offset 33\) and 3 more, in a file"):
+        read_conll(write(tmp_path, data, "many.txt"), "de")
+
+
+def test_explicit_encoding_errors_name_the_file_and_line(tmp_path):
+    path = write(tmp_path, "Peter O\nLöwe B-PER\n".encode(), "enc.txt")
+    assert read_conll(path, "de", encoding="utf-8")["tokens"] == [["Peter", "Löwe"]]
+    with pytest.raises(DataFormatError, match=r"enc\.txt:2: not valid ascii \(byte offset 9: ordinal not in range"):
+        read_conll(path, "de", encoding="ascii")
+    with pytest.raises(DataFormatError, match=r"enc\.txt: unknown encoding 'klingon'; expected a Python codec name"):
+        read_conll(path, "de", encoding="klingon")
+
+
+def test_byte_order_marks_inside_the_file_are_removed_with_a_warning(tmp_path, caplog):
+    """Two UTF-8 files with a BOM each, joined together: the second BOM is removed from the word it would start."""
+    path = write(tmp_path, "\ufeffEU B-ORG\n\n\ufeffPeter B-PER\nBlack\ufeffburn I-PER\n", "joined.txt")
+    with caplog.at_level(logging.WARNING, logger="modeling_manmoe.data.conll"):
+        dataset = read_conll(path, "en")
+    assert dataset["tokens"] == [["EU"], ["Peter", "Blackburn"]]
+    message = " ".join(record.getMessage() for record in caplog.records if record.levelno == logging.WARNING)
+    assert str(path) in message and "2 byte-order mark(s) (U+FEFF) inside the file" in message
+    assert "on line(s) 3, 4" in message
+
+
+def test_a_byte_order_mark_alone_leaves_a_line_with_one_column(tmp_path):
+    path = write(tmp_path, "EU B-ORG\n\ufeff O\n", "bom.txt")
+    with pytest.raises(DataFormatError, match=r"bom\.txt:2: expected 2 to 5 columns .* found 1: 'O'"):
+        read_conll(path, "en")
 
 
 def test_binary_file(tmp_path):
@@ -170,9 +222,18 @@ def test_wrong_column_count_names_file_and_line(tmp_path, bad_line, found):
         read_conll(path, "en")
 
 
-def test_mixed_column_counts_are_allowed(tmp_path):
-    dataset = read_conll(write(tmp_path, "EU NNP I-NP B-ORG\nrejects O\ncall NN I-NP X O\n"), "en")
-    assert names_of(dataset) == [["B-ORG", "O", "O"]]
+def test_mixed_column_counts_are_refused_naming_both_lines(tmp_path):
+    """A line with another number of columns than the file's first: e.g. a word holding a space, whose second part
+    would otherwise be silently dropped as a middle column."""
+    path = write(tmp_path, "EU NNP B-ORG\nrejects VBZ O\n\nNew York NNP B-LOC\n", "mixed.txt")
+    expected = r"mixed\.txt:4: 4 columns, but line 1 has 3: expected the same number of columns .*'New York NNP B-LOC'"
+    with pytest.raises(DataFormatError, match=expected):
+        read_conll(path, "en")
+
+
+def test_docstart_lines_may_have_another_column_count(tmp_path):
+    text = "-DOCSTART- -X- -X- O\n\nEU B-ORG\nrejects O\n-DOCSTART- O\n\nPeter B-PER\n"
+    assert read_conll(write(tmp_path, text), "en")["tokens"] == [["EU", "rejects"], ["Peter"]]
 
 
 @pytest.mark.parametrize("tag", ["PER", "B-", "E-PER", "S-LOC", "b-per", "0", "B_PER"])
@@ -210,6 +271,68 @@ def test_conversion_to_a_missing_b_label_names_the_line(tmp_path):
 def test_bad_language(tmp_path):
     with pytest.raises(LanguageError, match="language"):
         read_conll(write(tmp_path, conll_text()), "")
+
+
+# --- limits: the size of a file and of its lines -------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def limits(line_bytes: int, data_bytes: int):
+    """Set `files.MAX_LINE_BYTES` and `files.MAX_DATA_BYTES` for the duration of the block."""
+    saved = files.MAX_LINE_BYTES, files.MAX_DATA_BYTES
+    files.MAX_LINE_BYTES, files.MAX_DATA_BYTES = line_bytes, data_bytes
+    try:
+        yield
+    finally:
+        files.MAX_LINE_BYTES, files.MAX_DATA_BYTES = saved
+
+
+def test_a_gzip_file_that_expands_beyond_the_limit_is_refused(tmp_path):
+    """A small gzip file that decompresses to more than `MAX_DATA_BYTES` (a "zip bomb") is refused as soon as the
+    decompression passes the limit, naming the file and the limit; a plain file by its size."""
+    bomb = write(tmp_path, gzip.compress(b"EU B-ORG\n" * 100_000), "bomb.conll.gz")
+    with limits(files.MAX_LINE_BYTES, 50_000), pytest.raises(DataFormatError) as refused:
+        read_conll(bomb, "en")
+    assert str(refused.value).startswith(f"{bomb}: decompresses to more than 50000 bytes, the limit of a data file")
+    assert "MAX_DATA_BYTES" in str(refused.value)
+    plain = write(tmp_path, b"EU B-ORG\n" * 10_000, "big.conll")
+    with limits(files.MAX_LINE_BYTES, 50_000), pytest.raises(DataFormatError) as refused:
+        read_conll(plain, "en")
+    assert str(refused.value).startswith(f"{plain}: 90000 bytes, more than the limit of 50000 bytes of a data file")
+    assert len(read_conll(bomb, "en")) == 1  # within the default limit of 4 GiB
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_a_line_longer_than_the_limit_is_refused_naming_the_line(tmp_path, compress):
+    data = b"EU B-ORG\n\n" + b"x" * (2**20 + 1) + b" O\nrejects O\n"
+    path = write(tmp_path, gzip.compress(data) if compress else data, "long.conll")
+    expected = rf"long\.conll:3: a line of {2**20 + 3} bytes, longer than the limit of {2**20} bytes per line"
+    with pytest.raises(DataFormatError, match=expected):
+        read_conll(path, "en")
+    with limits(2**21, files.MAX_DATA_BYTES):
+        assert len(read_conll(path, "en")["tokens"][1][0]) == 2**20 + 1
+
+
+@pytest.mark.parametrize(
+    ("data", "line", "length"),
+    [(b"a" * 11, 1, 11), (b"ab\n" + b"c" * 11, 2, 11), (b"ab\n\n" + b"c" * 11 + b"\n", 3, 11), (b"\n" * 5, None, 0)],
+)
+def test_check_line_lengths_finds_the_first_long_line(tmp_path, data, line, length):
+    if line is None:
+        files.check_line_lengths(tmp_path / "f", data, 10)
+        return
+    with pytest.raises(DataFormatError, match=rf"f:{line}: a line of {length} bytes, longer than the limit of 10"):
+        files.check_line_lengths(tmp_path / "f", data, 10)
+
+
+def test_check_line_lengths_across_scanning_chunks(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_CHUNK_BYTES", 7)
+    data = b"abc\ndefghi\nj\n" + b"k" * 12 + b"\nl"
+    files.check_line_lengths(tmp_path / "f", data, 12)
+    with pytest.raises(DataFormatError, match=r"f:4: a line of 12 bytes"):
+        files.check_line_lengths(tmp_path / "f", data, 11)
+    with pytest.raises(DataFormatError, match=r"f:2: a line of 6 bytes"):
+        files.check_line_lengths(tmp_path / "f", data, 5)
 
 
 # --- IOB1 / IOB2 ---------------------------------------------------------------------------------------
@@ -282,7 +405,7 @@ FUZZ_LABEL_NAMES = [None, ["O", "B-DATE", "I-DATE"], ["O", "I-ORG"]]
 FUZZ_TAG = st.one_of(
     st.sampled_from(CONLL_NER_LABELS),
     st.sampled_from(["B-DATE", "I-DATE", "PER", "B-", "I-", "0", "b-per", "E-LOC", "S-PER", "B_PER", "O-X", "-X-"]),
-    st.text(st.characters(exclude_characters=" \t\n"), min_size=1, max_size=5),
+    st.text(st.characters(codec="utf-8", exclude_characters=" \t\n"), min_size=1, max_size=5),
 )
 FUZZ_FIELD = st.one_of(words_strategy, st.sampled_from(["-DOCSTART-", "-X-", "NNP", "I-NP", "O"]))
 SEPARATORS = st.sampled_from([" ", "\t", "  ", " \t ", "\t\t"])
@@ -334,7 +457,7 @@ def assert_consistent(dataset, label_names=None, tag_scheme="auto", source_words
         if tag_scheme != "iob2":
             assert not starts_chunk_with_inside(tags)
         if source_words:  # words of a CoNLL file: one whitespace-free field, never a -DOCSTART- marker
-            assert all(word and not word[0].isspace() and not set(word) & {" ", "\t", "\n"} for word in words)
+            assert all(word and not word[0].isspace() and not set(word) & {" ", "\t", "\n", "\ufeff"} for word in words)
             assert "-DOCSTART-" not in words
 
 
@@ -360,11 +483,12 @@ def conll_like_files(draw, label_names=None):
     """(file name, bytes, expected): random columns, tags, blank and -DOCSTART- lines, CRLF, BOM, latin-1 or
     invalid UTF-8, gzip or truncated gzip. Half the files are noisy (broken lines, bytes or gzip); the others
     hold 2-5 columns and tags of `label_names`. `expected` holds the sentences ([(word, tag), ...] each) when
-    the text of the file is valid, else None."""
+    the text of the file is valid (the same number of columns on every token line), else None."""
     labels = list(label_names or CONLL_NER_LABELS)
     noisy = draw(st.booleans())
     newline = draw(st.sampled_from(["\n", "\r\n"]))
     lines, sentences, current, valid = [], [], [], True
+    columns = None  # the number of columns of the file's first token line: every token line must have as many
     for _ in range(draw(st.integers(0, 25))):
         kinds = ["token"] * 4 + ["blank", "docstart"] + (["garbage"] if noisy else [])
         kind = draw(st.sampled_from(kinds))
@@ -376,14 +500,15 @@ def conll_like_files(draw, label_names=None):
             line = draw(st.sampled_from(["", " ", "\t"])) + line + draw(st.sampled_from(["", " ", "\t"]))
             ends_sentence = fields[0] == "-DOCSTART-"
             if not ends_sentence:
-                valid &= 2 <= len(fields) <= 5 and fields[-1] in labels
+                columns = len(fields) if columns is None else columns
+                valid &= 2 <= len(fields) <= 5 and fields[-1] in labels and len(fields) == columns
                 current.append((fields[0], fields[-1]))
         elif kind == "blank":
             line = draw(st.sampled_from(["", " ", "\t", " \t "]))
         elif kind == "docstart":
             line = draw(st.sampled_from(["-DOCSTART- -X- -X- O", "-DOCSTART-", "-DOCSTART- O"]))
         else:
-            line, valid = draw(st.text(max_size=20)), False
+            line, valid = draw(st.text(st.characters(codec="utf-8"), max_size=20)), False
         if ends_sentence and current:
             sentences.append(current)
             current = []
@@ -441,6 +566,92 @@ def test_fuzz_read_conll_of_arbitrary_bytes(tmp_path, file, tag_scheme, label_na
     dataset = read_or_format_error(write(tmp_path, data, name), label_names=label_names, tag_scheme=tag_scheme)
     if dataset is not None:
         assert_consistent(dataset, label_names, tag_scheme)
+
+
+@st.composite
+def files_with_long_lines(draw):
+    """(file name, bytes, the bytes once decompressed or None for a truncated gzip): CoNLL lines whose words are
+    up to 200 characters long, maybe a stray byte of another encoding, plain or gzipped."""
+    lines = []
+    for _ in range(draw(st.integers(0, 12))):
+        word = draw(st.sampled_from(["EU", "Löwe", "東京", "x", "-"])) * draw(st.integers(1, 100))
+        lines.append(draw(st.sampled_from(["", f"{word} {draw(st.sampled_from(CONLL_NER_LABELS))}"])))
+    data = "\n".join(lines).encode("utf-8")
+    if draw(st.booleans()):
+        position = draw(st.integers(0, len(data)))
+        data = data[:position] + bytes([draw(st.integers(0x80, 0xFF))]) + data[position:]
+    stored, name, intact = contain(data, draw)
+    return name, stored, data if intact else None
+
+
+def read_or_error(path) -> tuple[object, str | None]:
+    """(dataset tokens and tags, None) or (None, the message of the DataFormatError, which names the file)."""
+    try:
+        dataset = read_conll(path, "xx")
+    except DataFormatError as error:
+        assert str(path) in str(error)
+        return None, str(error)
+    return (dataset["tokens"], dataset["ner_tags"]), None
+
+
+@given(
+    files_with_long_lines() | arbitrary_files().map(lambda file: (*file, None)),
+    st.integers(1, 120),
+    st.integers(1, 3000),
+)
+def test_fuzz_read_conll_within_small_limits(tmp_path, file, max_line_bytes, max_data_bytes):
+    """Whatever the file, with any limits only DataFormatError escapes; a file over a limit is refused naming the
+    limit (and the first long line); a file within the limits reads as it does with the default limits."""
+    name, stored, plain = file
+    path = write(tmp_path, stored, name)
+    with limits(max_line_bytes, max_data_bytes):
+        result, message = read_or_error(path)
+    if plain is None:
+        return
+    lengths = [len(line) for line in plain.split(b"\n")]
+    if len(plain) > max_data_bytes:
+        event("over the size limit")
+        assert f"more than the limit of {max_data_bytes} bytes" in message or (
+            f"decompresses to more than {max_data_bytes} bytes" in message
+        )
+    elif max(lengths) > max_line_bytes:
+        event("over the line limit")
+        number = next(i for i, length in enumerate(lengths, start=1) if length > max_line_bytes)
+        assert f":{number}: a line of {lengths[number - 1]} bytes, longer than the limit of {max_line_bytes}" in message
+    else:
+        event("within the limits")
+        assert (result, message) == read_or_error(path)
+
+
+@given(
+    st.lists(st.sampled_from(["EU", "x", "Peter"]), min_size=1, max_size=12)
+    | st.lists(st.sampled_from(["EU", "Löwe", "東京", "€", "Ñandú", "x", "😀"]), min_size=1, max_size=12),
+    st.lists(st.integers(0x80, 0xFF), max_size=3),
+    st.data(),
+)
+def test_fuzz_one_encoding_per_file(tmp_path, words, stray, data):
+    """A UTF-8 file reads as UTF-8; with stray bytes inserted it is refused when it still holds a valid UTF-8
+    character of 2 to 4 bytes, else (a single-byte legacy file) read as latin-1: never a mix of both."""
+    raw = "".join(f"{word} O\n" for word in words).encode("utf-8")
+    for byte in stray:
+        position = data.draw(st.integers(0, len(raw)))
+        raw = raw[:position] + bytes([byte]) + raw[position:]
+    path = write(tmp_path, raw, "enc.conll")
+    text = raw.decode("utf-8", "surrogateescape")
+    has_stray = any("\udc80" <= char <= "\udcff" for char in text)
+    multibyte = any(not char.isascii() and not "\udc80" <= char <= "\udcff" for char in text)
+    result, message = read_or_error(path)
+    if has_stray and multibyte:
+        event("refused")
+        assert "not valid UTF-8" in message and "expected one encoding per file" in message
+        return
+    # otherwise read in one encoding, or refused for another reason (a stray byte can make a bad tag)
+    assert message is None or "not valid UTF-8" not in message
+    if message is None:
+        event("latin-1" if has_stray else "UTF-8")
+        decoded = raw.decode("latin-1" if has_stray else "utf-8")
+        rows = [re.split(r"[ \t]+", line.strip()) for line in decoded.split("\n") if line.strip()]
+        assert result[0] == [[fields[0] for fields in rows]]
 
 
 # --- conll_file_path -----------------------------------------------------------------------------------

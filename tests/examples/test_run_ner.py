@@ -72,6 +72,8 @@ def test_run_ner_on_fixture_files_writes_every_output(tmp_path):
     provenance = saved["data_and_vector_files"]
     assert {"train/nl", "validation/en", "test/es", "word_vectors/de"} <= set(provenance)
     assert all(len(entry["sha256"]) == 64 for entry in provenance.values())
+    coverage = provenance["word_vectors/de"]["coverage"]  # every fixture word has a vector
+    assert coverage["tokens_found"] == coverage["tokens"] > 0 and coverage["token_coverage"] == 1.0
     # predictions: `word gold predicted`, one sentence per block, in the input order
     lines = (out / "predictions_test_en.conll").read_text(encoding="utf-8").splitlines()
     assert lines[0].split()[:2] == ["Peter", "B-PER"] and len(lines[0].split()) == 3
