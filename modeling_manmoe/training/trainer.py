@@ -288,7 +288,7 @@ class ManMoeTrainer(Trainer):
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
         of `output_dir`, skipping one left half-written by a killed run; an explicit checkpoint that lacks a file
-        resuming needs (the discriminator's optimizer included) is refused with a `CheckpointError`, and so is one
+        resuming needs (the discriminator's and the MetaXL meta optimizer's states included) is refused with a `CheckpointError`, and so is one
         saved under another run fingerprint (other languages or language order, labels, inputs or tokenizer: see
         `set_run_fingerprint`), listing each difference. `max_steps=0` is refused (`check_max_steps`).
 
@@ -300,6 +300,8 @@ class ManMoeTrainer(Trainer):
         required = () if self.args.save_only_model else (OPTIMIZER_NAME,)
         if self.alternating:
             required += (DISCRIMINATOR_OPTIMIZER,)
+        if self.metaxl:
+            required += (META_OPTIMIZER,)
         checkpoint = resolve_resume_checkpoint(resume_from_checkpoint, self.args.output_dir, required)
         self.resumed_from_checkpoint, self.resumed_at_step = checkpoint, None  # for the run record
         self._loss_before_resume = (0.0, 1)  # the sum of the losses of the steps before this call, and the first step

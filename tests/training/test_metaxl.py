@@ -132,3 +132,33 @@ def test_the_transfer_method_and_the_target_size_must_agree(tmp_path):
         load_run_ner().main([*argv, "--transfer_method", "metaxl"])
     with pytest.raises(ValueError, match="--transfer_method zero_shot with --target_train_size 4"):
         load_run_ner().main([*argv, "--target_train_size", "4"])
+
+
+def test_a_metaxl_run_resumes_to_the_same_weights(tmp_path):
+    """The RTN and its meta optimizer are in the checkpoints: 2 + 2 steps equal 4 steps, bit for bit."""
+    import transformers
+
+    from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
+    from tests.synthetic import synthetic_model, synthetic_task
+
+    transformers.logging.set_verbosity_error()
+
+    def trainer(output: str, **arguments):
+        config, tokenizer, table, data = synthetic_task(rtn_bottleneck=4)
+        model = synthetic_model(config, table)
+        few = data["nl"].select(range(8))
+        data["nl"] = data["nl"].remove_columns("ner_tags")
+        settings = dict(output_dir=str(tmp_path / output), max_steps=4, per_device_train_batch_size=4, seed=0,
+                        save_strategy="no", disable_tqdm=True, learning_rate=1e-2, use_cpu=True, report_to="none",
+                        meta_learning_rate=1e-2)  # fmt: skip
+        return ManMoeTrainer(model=model, args=ManMoeTrainingArguments(**{**settings, **arguments}), train_dataset=data,
+                             processing_class=tokenizer, target_train_dataset={"nl": few})  # fmt: skip
+
+    straight = trainer("straight")
+    straight.train()
+    trainer("resumed", save_strategy="steps", save_steps=2, max_steps=2).train()
+    resumed = trainer("resumed", save_strategy="steps", save_steps=2)
+    resumed.train(resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-2"))
+    assert float(straight.model.manmoe.transformation.up_weight.abs().sum()) > 0
+    for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
