@@ -70,14 +70,21 @@ class Teacher:
     def logits(self, sentences: list[list[str]], language: str, description: str = "") -> list[torch.Tensor]:
         """The teacher's logits (words, labels) per sentence for tagging, (labels,) per text for classification, in
         the student's label order; float32 on the CPU."""
+        # a frozen-encoder teacher of this package: the whole dataset's encoder features at once, from the cache
+        cache = getattr(self, "feature_cache", None)
+        features = cache.features(sentences, description) if cache is not None else None
         progress = tqdm(total=len(sentences), unit="sent", desc=f"teacher {description}".strip(), leave=False)
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         results: list[torch.Tensor | None] = [None] * len(sentences)
-        compute = self._manmoe_logits if self.is_manmoe else self._subword_logits
         try:
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
-                for index, value in zip(batch, compute([sentences[i] for i in batch], language), strict=True):
+                words = [sentences[i] for i in batch]
+                if self.is_manmoe:
+                    values = self._manmoe_logits(words, language, features and [features[i] for i in batch])
+                else:
+                    values = self._subword_logits(words, language)
+                for index, value in zip(batch, values, strict=True):
                     results[index] = value.float().index_select(-1, self.columns)
                 progress.update(len(batch))
         finally:
@@ -89,21 +96,20 @@ class Teacher:
         tokenizer: ManMoeTokenizer = self.tokenizer
         return language if language in tokenizer.languages else tokenizer.language
 
-    def _manmoe_logits(self, sentences: list[list[str]], language: str) -> list[torch.Tensor]:
-        items = [self.tokenizer.encode_words(words, self._manmoe_language(language)) for words in sentences]
-        if getattr(self, "feature_cache", None) is not None:
-            for item, features in zip(items, self._cached_features(sentences), strict=True):
-                item["input_features"] = features
-                item.pop("encoder_input_ids", None), item.pop("encoder_word_ids", None)
+    def _manmoe_logits(self, sentences: list[list[str]], language: str,
+                       features: list[torch.Tensor] | None = None) -> list[torch.Tensor]:  # fmt: skip
+        """A batch through a teacher of this package; `features`: its sentences' cached encoder features, if any."""
+        language = self._manmoe_language(language)
+        items = [self.tokenizer.encode_words(words, language, encoder_inputs=features is None) for words in sentences]
+        if features is not None:
+            for item, feature in zip(items, features, strict=True):
+                item["input_features"] = feature
         batch = collate_word_features(items)
         batch.pop("lang_ids")
         logits = self.model(**batch).logits
         if self.token_classification:
             return [logits[row, : len(words)] for row, words in enumerate(sentences)]
         return list(logits)
-
-    def _cached_features(self, sentences: list[list[str]]) -> list[torch.Tensor]:
-        return self.feature_cache.features(sentences)
 
     def _subword_logits(self, sentences: list[list[str]], language: str) -> list[torch.Tensor]:
         encoded = self.tokenizer(sentences, is_split_into_words=True, truncation=True, padding=True,

@@ -10,6 +10,7 @@ import torch
 import transformers
 
 from modeling_manmoe import LabelError, LanguageError, ManMoeConfig
+from modeling_manmoe.data import CONLL_NER_LABELS as CONLL_LABELS
 from modeling_manmoe.modeling_manmoe import manmoe_objective
 from modeling_manmoe.training import ManMoeTrainer, ManMoeTrainingArguments
 from modeling_manmoe.training.teachers import Teacher, TeacherCache, load_teachers
@@ -253,3 +254,13 @@ def test_run_ner_distils_from_frozen_encoder_teachers_with_gradient_reversal(tmp
     recorded = results["distillation"]["teachers"]
     assert len({entry["weights_sha256"] for entry in recorded.values()}) == 3, "three different teachers"
     assert all(set(entry["test"]) == {lang, "nl"} for lang, entry in recorded.items())
+    # a frozen-encoder teacher reads a whole dataset's features from the cache, never batch by batch
+    features = {path.name for path in (tmp_path / "features").iterdir()}
+    teacher = load_teachers({"all": str(tmp_path / "teacher-en")}, ["en"], CONLL_LABELS, True,
+                            feature_cache_dir=str(tmp_path / "features"))["en"]  # fmt: skip
+    teacher.batch_size = 2
+    from modeling_manmoe.data import read_conll
+
+    sentences = read_conll(files[0].split("=", 1)[1], "en")["tokens"]
+    cached = teacher.logits(sentences, "en")
+    assert len(cached) == len(sentences) > 2 and {path.name for path in (tmp_path / "features").iterdir()} == features
