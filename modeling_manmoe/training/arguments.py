@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 
+from .metaxl import META_GRADIENTS
+
 ADVERSARIAL_MODES = ("alternating", "gradient_reversal")
 MODEL_SELECTIONS = ("target", "source_mean")
 
@@ -87,8 +89,8 @@ class ManMoeTrainingArguments(TrainingArguments):
         super().__post_init__()
         if self.adversarial_mode not in ADVERSARIAL_MODES:
             raise ValueError(f"adversarial_mode={self.adversarial_mode!r}; expected one of {list(ADVERSARIAL_MODES)}")
-        if self.meta_gradient not in ("exact", "finite_difference"):
-            raise ValueError(f"meta_gradient={self.meta_gradient!r}; expected 'exact' or 'finite_difference'")
+        if self.meta_gradient not in META_GRADIENTS:
+            raise ValueError(f"meta_gradient={self.meta_gradient!r}; expected one of {list(META_GRADIENTS)}")
         if self.model_selection not in MODEL_SELECTIONS:
             raise ValueError(f"model_selection={self.model_selection!r}; expected one of {list(MODEL_SELECTIONS)}")
         if self.adversarial_lambda is not None and self.adversarial_lambda < 0:
