@@ -66,9 +66,11 @@ class ManMoeTrainingArguments(TrainingArguments):
         default=1e-3, metadata={"help": "MetaXL: Adam learning rate of the representation transformation network."}
     )
     meta_gradient: str = field(
-        default="exact",
-        metadata={"help": "MetaXL: 'exact' (through the virtual step: a double backward) or 'finite_difference' (the "
-                  "same from first-order gradients, DARTS's approximation)."},
+        default="finite_difference",
+        metadata={"help": "MetaXL: 'finite_difference' (the look-ahead meta-gradient from first-order gradients, "
+                  "DARTS's central difference: the fast kernels, the memory of a training step) or 'exact' "
+                  "(through the virtual step by a double backward, as MetaXL's code: the plain torch modules, "
+                  "more time and memory)."},
     )  # fmt: skip
     model_selection: str = field(
         default="target",

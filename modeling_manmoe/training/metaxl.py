@@ -12,8 +12,11 @@ target rows, untransformed), the virtual step is theta' = theta - eta * grad_the
   difference along v (DARTS's approximation): -eta * [grad_phi L_s(theta + r v) - grad_phi L_s(theta - r v)] / (2 r),
   r = epsilon / |v|. It differs from the exact one by O(r^2).
 
-The meta step runs the model's plain torch modules (`plain_kernels`): the hand-written CPU kernels have no double
-backward. Every source evaluation of one meta step draws the same dropout masks.
+The exact method runs the model's plain torch modules (`plain_kernels`): the hand-written CPU kernels have no double
+backward. The finite-difference method needs first-order gradients only, so it keeps the model's kernels (the fast
+ones by default): it costs three source passes and one target pass, each forward and backward, with the memory of
+an ordinary training step; the exact one two source passes, one of them a double backward that holds the first
+backward's graph. Every source evaluation of one meta step draws the same dropout masks.
 """
 
 from __future__ import annotations
@@ -75,8 +78,8 @@ def meta_gradient(
             return model(**source_inputs).loss
         return functional_call(model, parameters, args=(), kwargs=source_inputs, strict=False).loss
 
-    with plain_kernels(model):
-        exact = method == "exact"
+    exact = method == "exact"
+    with plain_kernels(model) if exact else contextlib.nullcontext():
         loss = source_loss()
         grads = torch.autograd.grad(loss, weights, create_graph=exact, allow_unused=True)
         grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads, strict=True)]
@@ -99,7 +102,22 @@ def meta_gradient(
     return [torch.zeros_like(p) if g is None else g.detach() for p, g in zip(phi, result, strict=True)]
 
 
+# the keys of a step's batch whose second dimension is the words (read up to `attention_mask`'s longest row) and the
+# encoder's subword tokens (up to `encoder_attention_mask`'s)
+WORD_KEYS = ("input_ids", "char_ids", "attention_mask", "labels", "input_features", "teacher_logits")
+SUBWORD_KEYS = ("encoder_input_ids", "encoder_attention_mask", "encoder_word_ids")
+
+
 def rows_of(inputs: dict, rows: torch.Tensor) -> dict:
-    """The batch `inputs` (tensors with the batch first) restricted to `rows` (batch,) bool."""
-    return {key: value[rows] if isinstance(value, torch.Tensor) and value.dim() > 0 else value
-            for key, value in inputs.items()}  # fmt: skip
+    """The batch `inputs` (tensors with the batch first) restricted to `rows` (batch,) bool, its word and subword
+    columns cut to the longest of those rows (the batch is padded to its longest row of any language): the rows
+    compute the same losses with less padding to run through."""
+    picked = {key: value[rows] if isinstance(value, torch.Tensor) and value.dim() > 0 else value
+              for key, value in inputs.items()}  # fmt: skip
+    for keys, mask in ((WORD_KEYS, "attention_mask"), (SUBWORD_KEYS, "encoder_attention_mask")):
+        if mask in picked and picked[mask].numel():
+            longest = int(picked[mask].sum(-1).max())
+            for key in keys:
+                if key in picked and picked[key].dim() > 1:
+                    picked[key] = picked[key][:, :longest]
+    return picked

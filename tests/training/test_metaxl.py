@@ -8,7 +8,7 @@ import torch
 from torch.func import functional_call
 
 from modeling_manmoe import ManMoeConfig, ManMoeForTokenClassification
-from modeling_manmoe.training.metaxl import meta_gradient, meta_parameters, plain_kernels
+from modeling_manmoe.training.metaxl import meta_gradient, meta_parameters, plain_kernels, rows_of
 from tests.conftest import TINY, random_batch
 
 NO_DROPOUT = dict(input_dropout=0.0, char_dropout=0.0, lstm_dropout=0.0, expert_dropout=0.0, predictor_dropout=0.0,
@@ -85,6 +85,41 @@ def test_the_meta_step_leaves_the_model_unchanged_and_its_fast_kernels_in_place(
     meta_gradient(model, source, target, ETA)
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     assert model.manmoe.shared_extractor.encoder.kernels is not None
+
+
+def test_the_finite_difference_meta_gradient_runs_the_fast_kernels_and_matches_the_plain_ones():
+    """The finite-difference method needs no double backward: it keeps the fast kernels, and gives the plain torch
+    path's gradient (float64, to rounding)."""
+    model, source, target = tiny_metaxl()
+    calls = []
+    kernels = model.manmoe.shared_extractor.encoder.kernels
+    original = kernels.lstm.bilstm_encoder_forward
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    kernels.lstm.bilstm_encoder_forward = counted
+    try:
+        fast = meta_gradient(model, source, target, ETA, method="finite_difference", epsilon=1e-4)
+    finally:
+        kernels.lstm.bilstm_encoder_forward = original
+    with plain_kernels(model):
+        plain = meta_gradient(model, source, target, ETA, method="finite_difference", epsilon=1e-4)
+    assert calls, "the fast LSTM kernel ran"
+    for a, b in zip(fast, plain, strict=True):
+        assert a.abs().max() > 0 and torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_rows_of_cuts_the_padding_of_the_rows_it_keeps_and_their_loss_is_the_same():
+    model, source, _ = tiny_metaxl()
+    model.eval()
+    rows = torch.tensor([False, True, True])  # sentences of 6 and 5 words in a batch padded to 7
+    picked = rows_of(source, rows)
+    assert picked["input_ids"].shape == (2, 6) and picked["char_ids"].shape == (2, 6, 6)
+    assert picked["labels"].shape == (2, 6) and picked["lang_ids"].tolist() == [1, 2]
+    padded = {key: value[rows] for key, value in source.items()}
+    assert torch.equal(model(**picked).loss, model(**padded).loss)
 
 
 @pytest.mark.parametrize("method", ["joint", "metaxl"])
