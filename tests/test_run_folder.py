@@ -180,8 +180,12 @@ def test_the_folder_rule_refuses_clears_or_continues(tmp_path):
     with pytest.raises(ValueError, match=expected):
         check(*arguments(tmp_path))
     assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == before, "left untouched"
-    model, data, training = arguments(tmp_path, do_train=False, do_predict=True)
-    check(model, data, training)  # evaluating or predicting does not train: no folder rule
+    for evaluating in ({"do_predict": True}, {"do_eval": True}):  # an evaluation-only run writes results too
+        with pytest.raises(ValueError, match=r"holds the outputs of another run .*\(an evaluation-only run writes "
+                           r"all_results.json and predictions"):  # fmt: skip
+            check(*arguments(tmp_path, do_train=False, **evaluating))
+        check(*arguments(tmp_path, do_train=False, model_name_or_path=str(folder), **evaluating))  # in its folder
+    check(*arguments(tmp_path, do_train=False, do_predict=True, output_dir=str(tmp_path / "evaluation")))
     with pytest.raises(ValueError, match="--overwrite_output_dir would remove the model that --model_name_or_path"):
         check(*arguments(tmp_path, model_name_or_path=str(folder)), RunFolderArguments(overwrite_output_dir=True))
     with pytest.raises(ValueError, match="--overwrite_output_dir and --resume_from_checkpoint contradict each other"):

@@ -3,9 +3,11 @@
 `check_run_arguments`, called first in the example scripts' `main`, validates what costs nothing to validate (the
 language lists, the model, encoder, vector and data paths, the schedule, the output folder) so that a mistake fails in
 a second rather than after the data and vectors are loaded. It then applies transformers' output-folder convention: a
-run with `--do_train` into a folder that holds another run's outputs (`run_outputs`) is refused unless
-`--overwrite_output_dir`, which first removes those outputs and nothing else, or `--resume_from_checkpoint`, which
-continues that run. A lock file `OUTPUT_DIR/.manmoe.lock` (the pid and host of the run holding the folder, created
+run (training, or evaluating / predicting only: it writes `all_results.json` and predictions) into a folder that holds
+another run's outputs (`run_outputs`) is refused unless `--overwrite_output_dir`, which first removes those outputs and
+nothing else, or `--resume_from_checkpoint`, which continues that run. The one exception: an evaluation-only run of
+the model in its own folder (`--model_name_or_path RUN --output_dir RUN`), whose new results describe that model
+and keep its training record. A lock file `OUTPUT_DIR/.manmoe.lock` (the pid and host of the run holding the folder, created
 with `O_EXCL`) refuses a second run into the same folder while the first is alive; the lock of a run that died on
 this host is taken over with a warning. `holds_output_folder` wraps a script's `main` so that the lock is removed when
 it returns or raises.
@@ -52,9 +54,9 @@ class RunFolderArguments:
 
     overwrite_output_dir: bool = field(
         default=False,
-        metadata={"help": "With --do_train: first remove the outputs of the run in --output_dir (model, checkpoints, "
-                  "results, predictions, hub_upload/; nothing else). Without it such a folder is refused, unless "
-                  "--resume_from_checkpoint continues that run."},
+        metadata={"help": "First remove the outputs of the run in --output_dir (model, checkpoints, results, "
+                  "predictions, hub_upload/; nothing else). Without it such a folder is refused, for training and for "
+                  "evaluation-only runs alike, unless --resume_from_checkpoint continues that run."},
     )  # fmt: skip
 
 
@@ -181,7 +183,7 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     exist, URLs are fetched later) and `--train_files` / `--validation_files` / `--test_files`;
     `--max_steps 0` with `--do_train`; `--resume_from_checkpoint` (a folder, or a complete checkpoint for `last`);
     `--output_dir` (a folder that can be created and written). Then, in the process that saves: the lock, and the
-    folder rule of `--do_train` (see the module's docstring), which removes the old outputs with
+    folder rule of a run that writes (`--do_train`, `--do_eval` or `--do_predict`; see the module's docstring), which removes the old outputs with
     `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released when it ends; otherwise at the
     process's exit."""
     from ..training.checkpoints import resolve_resume_checkpoint
@@ -232,8 +234,12 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     if active is not None:
         active.append(folder)
     try:
-        if training_args.do_train and resume is None:
-            _apply_folder_rule(output_dir, overwrite, model_args.model_name_or_path, training_args.should_save)
+        evaluates = (training_args.do_eval or training_args.do_predict) and not training_args.do_train
+        in_place = evaluates and _same_folder(model_args.model_name_or_path, output_dir)
+        if (training_args.do_train or evaluates) and resume is None and not in_place:
+            _apply_folder_rule(
+                output_dir, overwrite, model_args.model_name_or_path, training_args.should_save, training_args.do_train
+            )
     except BaseException:
         folder.release()
         raise
@@ -265,7 +271,9 @@ def current_run_id() -> str:
     return folders[-1].run_id if folders else uuid.uuid4().hex
 
 
-def _apply_folder_rule(output_dir: str, overwrite: bool, model_name_or_path: str | None, removes: bool) -> None:
+def _apply_folder_rule(
+    output_dir: str, overwrite: bool, model_name_or_path: str | None, removes: bool, training: bool = True
+) -> None:
     """Refuse (or with `overwrite`, clear, in the process that saves) a folder that holds another run's outputs."""
     outputs = run_outputs(output_dir)
     if not outputs:
@@ -274,9 +282,14 @@ def _apply_folder_rule(output_dir: str, overwrite: bool, model_name_or_path: str
         telling = sorted(outputs, key=lambda name: (name in PACKAGE_MODULES or name.endswith((".json", ".md")), name))
         telling = sorted(telling, key=lambda name: name != "all_results.json")  # results, weights, checkpoints first
         shown = ", ".join(telling[:6]) + (f" and {len(outputs) - 6} more" if len(outputs) > 6 else "")
+        if training:
+            ways = "--overwrite_output_dir to remove them first, or --resume_from_checkpoint last to continue that run"
+        else:
+            ways = ("--overwrite_output_dir to remove them first (an evaluation-only run writes all_results.json and "
+                    "predictions; only the folder of the model it evaluates, --model_name_or_path, takes them)")  # fmt: skip
         raise ValueError(
             f"--output_dir: {output_dir!r} holds the outputs of another run ({shown}); give an empty or new folder, "
-            "--overwrite_output_dir to remove them first, or --resume_from_checkpoint last to continue that run"
+            + ways
         )
     if model_name_or_path is not None and os.path.isdir(model_name_or_path):
         model, folder = Path(model_name_or_path).resolve(), Path(output_dir).resolve()
@@ -287,6 +300,13 @@ def _apply_folder_rule(output_dir: str, overwrite: bool, model_name_or_path: str
         removed = remove_run_outputs(output_dir)
         logger.warning("--overwrite_output_dir: removed the outputs of the previous run in %s: %s", output_dir,
                        ", ".join(removed))  # fmt: skip
+
+
+def _same_folder(model_name_or_path: str | None, output_dir: str) -> bool:
+    """Whether `model_name_or_path` is the local folder `output_dir`."""
+    if model_name_or_path is None or not os.path.isdir(model_name_or_path):
+        return False
+    return Path(model_name_or_path).resolve() == Path(output_dir).resolve()
 
 
 def _make_output_folder(output_dir: str) -> None:

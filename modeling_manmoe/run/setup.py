@@ -4,6 +4,7 @@ the record of how a run was made (command, wall time, hardware, versions) and pu
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -399,6 +400,26 @@ def tokenizer_settings(tokenizer) -> dict:
     }
 
 
+def training_record_kept(output_dir: str, config) -> dict:
+    """An evaluation-only run in the folder of the model it evaluates keeps the training record of that model: the
+    `train` entry of the folder's `all_results.json` when those results describe the same model (the same
+    `manmoe_run_id`), with `train_recorded_by_run` naming the run that wrote it. Otherwise nothing."""
+    model_id = getattr(config, "manmoe_run_id", None)
+    path = os.path.join(output_dir, "all_results.json")
+    if model_id is None or not os.path.isfile(path):
+        return {}
+    try:
+        with open(path, encoding="utf-8") as stream:
+            previous = json.load(stream)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(previous, dict) or (previous.get("config") or {}).get("manmoe_run_id") != model_id:
+        return {}
+    if "train" not in previous:
+        return {}
+    return {"train": previous["train"], "train_recorded_by_run": previous.get("run_id")}
+
+
 def train_summary(trainer, train_output) -> dict:
     """The `train` entry of `all_results.json`: steps, epochs, time, loss and the selected checkpoint. `train_loss` is
     the mean training loss of the steps `train_loss_steps` ([first, last]): the whole run, also after a resume,
@@ -509,6 +530,7 @@ def train_evaluate_predict(
     script's own entries) with the `score_names` per split and language, the configuration, the tokenizer's settings
     (`tokenizer_settings`), the training arguments, `provenance` (the data and vector files) and the run's record
     (`run_record` of `script`, `argv` and `started`, taken at the end so that its wall time covers the whole run).
+    An evaluation-only run in its model's folder keeps that model's `train` entry (`training_record_kept`).
     Logs the scores, raises if the training loss is not finite, and publishes the run (`publish_run`) when
     `push_to_hub`. Returns the results.
 
@@ -543,6 +565,8 @@ def train_evaluate_predict(
             path = os.path.join(args.output_dir, f"predictions_test_{lang}{prediction_suffix}")
             metrics.update(predict_language(trainer, tokenizer, dataset, lang, path))
         results["test"] = split_scores(metrics, "test", languages, score_names)
+    if not args.do_train:
+        results.update(training_record_kept(args.output_dir, config))
     args.push_to_hub = push_to_hub  # recorded as given
     results.update(run_id=run_id, config=config.to_dict(), tokenizer=tokenizer_settings(tokenizer),
                    training_arguments=args.to_dict(), data_and_vector_files=provenance,

@@ -425,6 +425,30 @@ def test_a_training_run_into_a_finished_run_folder_is_refused_and_changes_nothin
     assert folder_bytes(out) == before, "the finished run's files are byte-identical, and no lock is left"
 
 
+def test_an_evaluation_only_run_writes_into_no_other_runs_folder_and_keeps_its_own_models_training_record(
+    finished_run, tmp_path
+):
+    """Evaluating a model into another finished run's folder is refused (that folder stays byte-identical);
+    evaluating it in its own folder rewrites the scores, keeps its `train` entry, and the folder stays one run's."""
+    from modeling_manmoe.run.model_card import build_model_card
+
+    argv, finished = finished_run
+    other = shutil.copytree(finished, tmp_path / "other")
+    own = shutil.copytree(finished, tmp_path / "own")
+    before = folder_bytes(other)
+    data = argv[: argv.index("--word_vectors")]
+    evaluate = [*data, "--do_eval", "--do_predict", "--report_to", "none", "--disable_tqdm", "true",
+                "--use_cpu", "true"]  # fmt: skip
+    with pytest.raises(ValueError, match=r"holds the outputs of another run .*\(an evaluation-only run writes"):
+        load_run_ner().main([*evaluate, "--model_name_or_path", str(own), "--output_dir", str(other)])
+    assert folder_bytes(other) == before
+    trained = json.loads((own / "all_results.json").read_text())
+    results = load_run_ner().main([*evaluate, "--model_name_or_path", str(own), "--output_dir", str(own)])
+    assert results["train"] == trained["train"] and results["train_recorded_by_run"] == trained["run_id"]
+    assert results["config"]["manmoe_run_id"] == trained["run_id"] and "test" in results
+    build_model_card(own)  # the folder's model and results are one run's
+
+
 def test_overwrite_output_dir_removes_the_old_runs_outputs_and_nothing_else(finished_run, tmp_path):
     argv, finished = finished_run
     out = shutil.copytree(finished, tmp_path / "run")
