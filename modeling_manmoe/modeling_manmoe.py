@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import math
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ from .char_cnn import CharCNN
 from .configuration_manmoe import ManMoeConfig
 from .discriminator import LanguageDiscriminator
 from .encoder_inputs import EncoderInputs, LayerMix
+from .errors import ManMoeConfigError
 from .extractors import PrivateFeatureExtractor, SharedFeatureExtractor
 from .input_embeddings import InputEmbeddings, build_input_embeddings
 from .mixture_of_experts import BatchedExperts
@@ -84,6 +88,83 @@ class ManMoeClassifierOutput(ModelOutput):
     predictor_gate_logits: torch.FloatTensor | None = None
     language_logits: torch.FloatTensor | None = None
     shared_features: torch.FloatTensor | None = None
+
+
+_SIZE_CHECKED = contextvars.ContextVar("manmoe_size_checked", default=False)
+
+
+def available_memory_bytes() -> int | None:
+    """The memory this machine can still give (psutil's `available`, else Linux's MemAvailable); None if unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        pass
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_model_memory(model_class: type[nn.Module], config: ManMoeConfig, available: int | None = None) -> int:
+    """The bytes of the parameters and buffers a `model_class(config)` holds, counted on the meta device (nothing is
+    allocated). Raises `ManMoeConfigError` naming the largest tensors and the config's size fields when that is more
+    than the `available` memory (default: `available_memory_bytes()`), before a real construction asks for it."""
+    token = _SIZE_CHECKED.set(True)
+    try:
+        with torch.device("meta"):
+            model = model_class(config)
+    finally:
+        _SIZE_CHECKED.reset(token)
+    tensors = [(name, tuple(t.shape), t.numel() * t.element_size())
+               for name, t in [*model.named_parameters(), *model.named_buffers()]]  # fmt: skip
+    needed = sum(size for *_, size in tensors)
+    available = available_memory_bytes() if available is None else available
+    if available is not None and needed > available:
+        largest = sorted(tensors, key=lambda item: -item[2])[:3]
+        shown = ", ".join(f"{name} {list(shape)} ({_bytes_text(size)})" for name, shape, size in largest)
+        sizes = {name: value for name, value in config.to_dict().items()
+                 if isinstance(value, int) and not isinstance(value, bool)
+                 and name.endswith(("_size", "_dim", "_layers", "_filters", "_bottleneck"))}  # fmt: skip
+        fields = ", ".join(f"{name}={value}" for name, value in sorted(sizes.items(), key=lambda item: -item[1])[:5])
+        origin = getattr(config, "name_or_path", "") or ""
+        where = f" (from {os.path.join(origin, 'config.json')})" if origin and os.path.isdir(origin) else ""
+        raise ManMoeConfigError(
+            f"ManMoeConfig{where}: a {model_class.__name__} of these sizes holds {_bytes_text(needed)} of weights, "
+            f"more than the {_bytes_text(available)} of memory available; its largest tensors: {shown}. Check the "
+            f"config's sizes (largest: {fields})"
+        )
+    return needed
+
+
+def _bytes_text(size: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.3g} {unit}" if unit != "B" else f"{size} B"
+        size /= 1024
+
+
+def checks_memory_first(init_method):
+    """Decorate a model's `__init__`: the outermost construction first checks, on the meta device, that the model
+    fits in the available memory (`check_model_memory`)."""
+
+    @functools.wraps(init_method)
+    def wrapper(self, config, *args, **kwargs):
+        if _SIZE_CHECKED.get():
+            return init_method(self, config, *args, **kwargs)
+        check_model_memory(type(self), config)
+        token = _SIZE_CHECKED.set(True)
+        try:
+            return init_method(self, config, *args, **kwargs)
+        finally:
+            _SIZE_CHECKED.reset(token)
+
+    return wrapper
 
 
 class ManMoePreTrainedModel(PreTrainedModel):
@@ -173,6 +254,7 @@ class ManMoeModel(ManMoePreTrainedModel):
     `lang_ids` (batch,) index `config.all_languages`.
     """
 
+    @checks_memory_first
     def __init__(self, config: ManMoeConfig):
         super().__init__(config)
         self.inputs = build_input_embeddings(config)
@@ -434,6 +516,7 @@ class _ManMoeHead(ManMoePreTrainedModel):
 
     predictor_class: type[nn.Module]
 
+    @checks_memory_first
     def __init__(self, config: ManMoeConfig):
         super().__init__(config)
         self.manmoe = ManMoeModel(config)

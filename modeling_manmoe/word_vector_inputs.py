@@ -19,8 +19,9 @@ def untouched_zeros(*shape: int) -> torch.Tensor:
     table that is replaced before use never becomes resident; `torch.zeros` writes every byte (for the CoNLL vectors'
     table a 96 MB transient at each model construction, which `set_word_vectors` then frees). Under another default
     dtype or device (e.g. meta in `from_pretrained`) this is `torch.zeros`' result."""
-    zeros = torch.from_numpy(np.zeros(shape, dtype=np.float32))
-    return zeros.to(dtype=torch.get_default_dtype(), device=torch.get_default_device())
+    if torch.get_default_device().type != "cpu" or torch.get_default_dtype() != torch.float32:
+        return torch.zeros(*shape)
+    return torch.from_numpy(np.zeros(shape, dtype=np.float32))
 
 
 class FrozenWordEmbedding(nn.Module):

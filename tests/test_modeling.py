@@ -386,3 +386,35 @@ def test_prediction_reads_each_distinct_word_once_with_the_same_outputs(tiny_con
         distinct_subset = model.manmoe(**batch, task_rows=rows)
     torch.testing.assert_close(predicted.logits, reference.logits, rtol=0, atol=1e-6)
     torch.testing.assert_close(distinct_subset.last_hidden_state, subset.last_hidden_state, rtol=0, atol=1e-6)
+
+
+def test_a_model_larger_than_the_available_memory_is_refused_before_anything_is_allocated(tiny_config):
+    """The size check counts the weights on the meta device and names the largest tensors and the size fields."""
+    from modeling_manmoe.errors import ManMoeConfigError
+    from modeling_manmoe.modeling_manmoe import check_model_memory
+
+    needed = check_model_memory(ManMoeForTokenClassification, tiny_config, available=1 << 40)
+    model = ManMoeForTokenClassification(tiny_config)
+    held = sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
+    assert needed == held
+    with pytest.raises(ManMoeConfigError, match=r"holds \d.* KiB of weights, more than the .* KiB of memory available; "
+                       r"its largest tensors: \S+ \[\d+"):  # fmt: skip
+        check_model_memory(ManMoeForTokenClassification, tiny_config, available=needed - 1)
+    absurd = ManMoeConfig(source_languages=["en"], word_vocab_size=10**12, word_embedding_dim=300)
+    with pytest.raises(ManMoeConfigError, match=r"manmoe\.inputs\.word_embeddings\.weight \[1000000000000, 300\].*"
+                       r"largest: word_vocab_size=1000000000000"):  # fmt: skip
+        ManMoeForTokenClassification(absurd)
+
+
+def test_a_saved_config_with_absurd_sizes_is_refused_naming_its_file(tiny_config, tmp_path):
+    import json
+
+    from modeling_manmoe.errors import ManMoeConfigError
+
+    ManMoeForTokenClassification(tiny_config).save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["shared_hidden_size"] = 2_000_000
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ManMoeConfigError, match=rf"ManMoeConfig \(from {tmp_path / 'config.json'}\): .*"
+                       r"shared_hidden_size=2000000"):  # fmt: skip
+        ManMoeForTokenClassification.from_pretrained(tmp_path)
