@@ -181,12 +181,13 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     `--target_language` not among them; `--model_name_or_path`, `--encoder_name_or_path`, `--teacher_models`'s
     local folders, `--word_vectors` (LANG=PATH for each language without an encoder or a trained model; local files
     exist, URLs are fetched later) and `--train_files` / `--validation_files` / `--test_files`;
-    `--max_steps 0` with `--do_train`; `--resume_from_checkpoint` (a folder, or a complete checkpoint for `last`);
+    `--max_steps 0` with `--do_train`; `--resume_from_checkpoint` (a folder, or a complete checkpoint for `last`, saved
+    with the same language lists and input kind: the rest of the run fingerprint is compared once it is known);
     `--output_dir` (a folder that can be created and written). Then, in the process that saves: the lock, and the
     folder rule of a run that writes (`--do_train`, `--do_eval` or `--do_predict`; see the module's docstring), which removes the old outputs with
     `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released when it ends; otherwise at the
     process's exit."""
-    from ..training.checkpoints import resolve_resume_checkpoint
+    from ..training.checkpoints import check_resume_fingerprint, read_checkpoint_record, resolve_resume_checkpoint
     from ..training.trainer import ManMoeTrainer
     from .setup import parse_pairs
 
@@ -223,8 +224,13 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     if resume is not None and overwrite:
         raise ValueError("--overwrite_output_dir and --resume_from_checkpoint contradict each other: the first "
                          f"discards the run in {output_dir!r}, the second continues it; give one of them")  # fmt: skip
-    if resume is not None:
-        resolve_resume_checkpoint(resume, output_dir)  # a missing or incomplete checkpoint fails now, not after loading
+    if resume is not None:  # a missing, incomplete or other-run checkpoint fails now, not after loading
+        checkpoint = resolve_resume_checkpoint(resume, output_dir)
+        if model_args.model_name_or_path is None:
+            check_resume_fingerprint(checkpoint, read_checkpoint_record(checkpoint), {
+                "source_languages": sources, "unlabeled_languages": [target],
+                "input_mode": "encoder" if model_args.encoder_name_or_path is not None else "word_vectors",
+            })  # fmt: skip
     _make_output_folder(output_dir)
     folder, active = RunFolder(output_dir), _ACTIVE.get()
     if training_args.should_save:

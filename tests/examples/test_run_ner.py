@@ -490,6 +490,26 @@ def test_resuming_with_other_arguments_is_refused_listing_the_differences(finish
     assert results["train"]["train_loss_steps"] == [1, 4], "the loss of steps 1-2 (from the checkpoint) is counted"
 
 
+def test_resuming_with_other_languages_is_refused_before_any_data_is_loaded(finished_run, tmp_path, monkeypatch):
+    from modeling_manmoe import CheckpointError
+
+    argv, finished = finished_run
+    out = shutil.copytree(finished, tmp_path / "run")
+    before = folder_bytes(out)
+    run_ner = load_run_ner()
+    monkeypatch.setattr(
+        run_ner, "load_split", lambda *args: pytest.fail("data loaded before the checkpoint was checked")
+    )
+    reordered = [*argv]
+    start = reordered.index("--source_languages") + 1
+    reordered[start : start + 3] = ["de", "en", "es"]
+    expected = (r"checkpoint-2' was saved by a run of another configuration, and resuming would mix the two: "
+                r"source_languages: \['en', 'de', 'es'\] in the checkpoint, \['de', 'en', 'es'\] now\.")  # fmt: skip
+    with pytest.raises(CheckpointError, match=expected):
+        run_ner.main([*reordered, "--output_dir", str(out), "--max_steps", "4", "--resume_from_checkpoint", "last"])
+    assert folder_bytes(out) == before
+
+
 def test_an_evaluated_source_language_is_not_reported_as_zero_shot(finished_run, tmp_path, caplog):
     """The finished en de es -> nl model evaluated with `--target_language en`: the roles come from the model's
     config, in the results, the log and the card."""
