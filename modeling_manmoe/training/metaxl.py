@@ -71,6 +71,25 @@ def meta_gradient(
     theta, phi = meta_parameters(model)
     names, weights = list(theta), list(theta.values())
     rng = torch.get_rng_state()
+    with _requiring_grad(phi):
+        return _meta_gradient(model, source_inputs, target_inputs, learning_rate, method, epsilon, names, weights,
+                              phi, rng)  # fmt: skip
+
+
+@contextlib.contextmanager
+def _requiring_grad(parameters: list[nn.Parameter]) -> Iterator[None]:
+    """Inside: `parameters` require grad (a trainer keeps the RTN's off outside the meta step)."""
+    flags = [p.requires_grad for p in parameters]
+    for p in parameters:
+        p.requires_grad_(True)
+    try:
+        yield
+    finally:
+        for p, flag in zip(parameters, flags, strict=True):
+            p.requires_grad_(flag)
+
+
+def _meta_gradient(model, source_inputs, target_inputs, learning_rate, method, epsilon, names, weights, phi, rng):
 
     def source_loss(parameters: dict | None = None) -> torch.Tensor:
         torch.set_rng_state(rng)  # the same dropout masks in every source evaluation

@@ -99,6 +99,9 @@ class ManMoeTrainer(Trainer):
         if self.metaxl and not self.target_train_dataset:
             raise ValueError("MetaXL (config.rtn_bottleneck) needs labeled target sentences: target_train_dataset "
                              "(--target_train_size N)")  # fmt: skip
+        if self.metaxl:  # learned by the meta step alone (`training.metaxl.meta_gradient` asks for its gradient): the
+            # model's own steps, and DDP, which expects a gradient for each parameter that requires one, leave it out
+            model.manmoe.transformation.requires_grad_(False)
         train = self._encode_training_sets(train_dataset, processing_class, config, args) if train_dataset else None
         evaluation = None
         if eval_dataset is not None:
@@ -461,11 +464,10 @@ class ManMoeTrainer(Trainer):
         # gets h_s for the adversarial term
         task_rows = is_labeled | teachers["teacher_mask"].any(1) if teachers else is_labeled
         transformation, transform_rows = unwrapped.manmoe.transformation, None
-        if transformation is not None:  # MetaXL: the source rows' E(x) transformed; the RTN a constant here
+        if transformation is not None:  # MetaXL: the source rows' E(x) transformed (the RTN requires no gradient)
             transform_rows = is_labeled & (lang_ids < config.num_experts)
-        with _parameters_as_constants(transformation) if transformation is not None else contextlib.nullcontext():
-            outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids, **teachers,
-                            output_shared_features=True, task_rows=task_rows, transform_rows=transform_rows)  # fmt: skip
+        outputs = model(**_model_inputs(inputs), labels=inputs["labels"], lang_ids=lang_ids, **teachers,
+                        output_shared_features=True, task_rows=task_rows, transform_rows=transform_rows)  # fmt: skip
         loss = outputs.loss
         self._log_per_language(config, outputs)
         if teachers:
