@@ -4,11 +4,17 @@ never typed by hand: test (and dev) F1 of `run_ner.py` runs, or test accuracy of
 
     python examples/summarize_runs.py runs/ner-de runs/ner-es runs/ner-nl
     python examples/summarize_runs.py runs/cls-*-books runs/cls-*-dvd runs/cls-*-music
+    python examples/summarize_runs.py runs/few-shot/*/      # zero_shot / joint / metaxl runs: a table by method
+
+Runs with labeled target sentences (`--target_train_size`, recorded as `target_train`) get a method column and a
+second table: per target and method, the mean target test score over the subset seeds with its standard deviation
+and range, the mean over targets, and the mean wall time per run.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 from pathlib import Path
 
 from modeling_manmoe.errors import DataFormatError
@@ -48,20 +54,63 @@ def best_step(results: dict) -> str:
     return (results.get("train", {}).get("best_checkpoint") or "").rsplit("-", 1)[-1] or "?"
 
 
+def transfer_method(results: dict) -> str:
+    """'zero_shot', or 'joint' / 'metaxl' with the number of labeled target sentences and the subset seed."""
+    few = results.get("target_train") or {}
+    method = few.get("transfer_method", "zero_shot")
+    return method if method == "zero_shot" else f"{method} N={few.get('size')} seed {few.get('subset_seed')}"
+
+
+def target_score(results: dict) -> float:
+    target = results["target_language"]
+    split = results["test"][target]
+    return split["f1"] if results.get("task", "token-classification") != "text-classification" else split["accuracy"]
+
+
+def method_table(runs: list[dict]) -> None:
+    """Per target and transfer method: the mean target test score over the runs (subset seeds), its standard
+    deviation and range; then per method the mean over targets (of the per-target means) and the wall time."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for results in runs:
+        method = (results.get("target_train") or {}).get("transfer_method", "zero_shot")
+        groups.setdefault((method, results["target_language"]), []).append(results)
+    methods = list(dict.fromkeys(method for method, _ in sorted(groups)))
+    targets = sorted({target for _, target in groups})
+    print("\n| method | " + " | ".join(targets) + " | mean over targets | wall time per run |")
+    print("|---|" + "---|" * (len(targets) + 2))
+    for method in methods:
+        cells, means, times = [], [], []
+        for target in targets:
+            group = groups.get((method, target), [])
+            scores = [target_score(results) for results in group]
+            times += [results["wall_time_s"] / 60 for results in group]
+            if not scores:
+                cells.append("-")
+                continue
+            means.append(statistics.mean(scores))
+            spread = (
+                f" ± {statistics.stdev(scores):.1f} ({min(scores):.1f}–{max(scores):.1f})" if len(scores) > 1 else ""
+            )
+            cells.append(f"{means[-1]:.1f}{spread}, n={len(scores)}")
+        mean = f"{statistics.mean(means):.1f}" if len(means) == len(targets) else "-"
+        print(f"| {method} | " + " | ".join(cells) + f" | {mean} | {statistics.mean(times):.0f} min |")
+
+
 def ner_table(runs: list[dict]) -> None:
     print(
-        "| target | sources | input | model | steps | best step | target dev F1 | target test F1 (P / R) | wall time |"
+        "| target | sources | input | model | method | steps | best step | target dev F1 | target test F1 (P / R) | "
+        "wall time |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     targets: dict[str, list[tuple[str, float]]] = {}
     for results in runs:
         target = results["target_language"]
         dev, test, train = results["dev"][target], results["test"][target], results.get("train", {})
         print(f"| {target} | {' '.join(results['source_languages'])} | {describe_input(results)} | "
-              f"{describe_variant(results['config'])} | "
+              f"{describe_variant(results['config'])} | {transfer_method(results)} | "
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {wall_time(results)} |")  # fmt: skip
-        if describe_variant(results["config"]) == "MAN-MoE":
+        if describe_variant(results["config"]) == "MAN-MoE" and transfer_method(results) == "zero_shot":
             targets.setdefault(describe_input(results), []).append((target, test["f1"]))
     for inputs, runs_of_input in targets.items():
         scores, distinct = [f1 for _, f1 in runs_of_input], len({target for target, _ in runs_of_input})
@@ -70,19 +119,20 @@ def ner_table(runs: list[dict]) -> None:
 
 
 def classification_table(runs: list[dict]) -> None:
-    print("| target | domain | sources | input | model | steps | best step | source dev acc. (mean) | "
+    print("| target | domain | sources | input | model | method | steps | best step | source dev acc. (mean) | "
           "target test acc. | source test acc. | wall time |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     targets: dict[str, list[float]] = {}
     for results in runs:
         target, sources, train = results["target_language"], results["source_languages"], results.get("train", {})
         test = results["test"]
         source_test = " / ".join(f"{lang} {test[lang]['accuracy']:.1f}" for lang in sources if lang in test)
         print(f"| {target} | {results.get('domain') or '-'} | {' '.join(sources)} | "
-              f"{describe_input(results)} | {describe_variant(results['config'])} | {train.get('global_step', '?')} "
+              f"{describe_input(results)} | {describe_variant(results['config'])} | {transfer_method(results)} | "
+              f"{train.get('global_step', '?')} "
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
               f"{test[target]['accuracy']:.1f} | {source_test} | {wall_time(results)} |")  # fmt: skip
-        if describe_variant(results["config"]) == "MAN-MoE":
+        if describe_variant(results["config"]) == "MAN-MoE" and transfer_method(results) == "zero_shot":
             targets.setdefault(describe_input(results), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():
         print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "
@@ -98,6 +148,8 @@ def main() -> None:
     if len(tasks) > 1:
         raise SystemExit(f"the runs are of different tasks {sorted(tasks)}: summarize them separately")
     (classification_table if tasks == {"text-classification"} else ner_table)(runs)
+    if any(results.get("target_train") for results in runs):
+        method_table(runs)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,8 @@ def test_ner_table_rows_and_mean_of_the_full_model(tmp_path, capsys):
     rows = [line for line in out.splitlines() if line.startswith("| nl ")]
     assert (
         rows[0]
-        == "| nl | en de es | word vectors + CharCNN | MAN-MoE | 600 | 600 | 62.2 | 59.9 (65.6 / 55.2) | 49 min |"
+        == "| nl | en de es | word vectors + CharCNN | MAN-MoE | zero_shot | 600 | 600 | 62.2 | 59.9 (65.6 / 55.2) | "
+        "49 min |"
     )
     assert "| no adversary |" in rows[1]
     assert "Mean target test F1 of the full model (word vectors + CharCNN) over 1 target(s): 59.9" in out
@@ -62,9 +63,24 @@ def test_resumed_run_says_its_wall_time_counts_from_the_resume(tmp_path, capsys)
 def test_classification_table(tmp_path, capsys):
     out = summarize(capsys, write_run(tmp_path / "cls", classification_results()))
     assert (
-        "| de | books | en fr ja | word vectors | MAN-MoE | 200 | 150 | 72.7 | 73.0 | en 77.1 / fr 75.0 / ja 67.2 |"
-        in out
+        "| de | books | en fr ja | word vectors | MAN-MoE | zero_shot | 200 | 150 | 72.7 | 73.0 | en 77.1 / fr 75.0 / "
+        "ja 67.2 |" in out
     )
+
+
+def test_few_shot_runs_get_a_table_by_method_with_the_mean_and_spread_over_subset_seeds(tmp_path, capsys):
+    runs = [write_run(tmp_path / "zero", ner_results())]
+    for method, seed, f1 in [("joint", 1, 0.60), ("joint", 2, 0.64), ("metaxl", 1, 0.62), ("metaxl", 2, 0.66)]:
+        results = ner_results() | {"target_train": {"transfer_method": method, "size": 100, "subset_seed": seed,
+                                                    "ids": list(range(100))}}  # fmt: skip
+        results["test"] = {**results["test"], "nl": {**results["test"]["nl"], "f1": f1 * 100}}
+        runs.append(write_run(tmp_path / f"{method}-{seed}", results))
+    out = summarize(capsys, *runs)
+    assert "| MAN-MoE | joint N=100 seed 2 | 600 |" in out
+    assert "| joint | 62.0 ± 2.8 (60.0–64.0), n=2 | 62.0 | 49 min |" in out
+    assert "| metaxl | 64.0 ± 2.8 (62.0–66.0), n=2 | 64.0 | 49 min |" in out
+    assert "| zero_shot | 59.9, n=1 | 59.9 | 49 min |" in out
+    assert "over 1 target(s): 59.9" in out, "the zero-shot mean counts the zero-shot run only"
 
 
 def test_refuses_unfinished_runs_and_mixed_tasks(tmp_path, capsys):
