@@ -8,12 +8,14 @@ never typed by hand: test (and dev) F1 of `run_ner.py` runs, or test accuracy of
 
 Runs with labeled target sentences (`--target_train_size`, recorded as `target_train`) get a method column and a
 second table: per target and method, the mean target test score over the subset seeds with its standard deviation
-and range, the mean over targets, and the mean wall time per run.
+and range, the mean over targets, and the mean wall time per run; a third shows, from each run's training log, the
+loss on the labeled target sentences and, for MetaXL, the size of the RTN and of the meta-gradient.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 from pathlib import Path
 
@@ -96,6 +98,34 @@ def method_table(runs: list[dict]) -> None:
         print(f"| {method} | " + " | ".join(cells) + f" | {mean} | {statistics.mean(times):.0f} min |")
 
 
+def training_logs(run: Path) -> list[dict]:
+    """The training log entries (those with a loss) of `run/trainer_state.json`; [] when the run has none."""
+    path = run / "trainer_state.json"
+    if not path.is_file():
+        return []
+    return [entry for entry in json.loads(path.read_text(encoding="utf-8")).get("log_history", []) if "loss" in entry]
+
+
+def few_shot_diagnostics(paths: list[Path], runs: list[dict]) -> None:
+    """Per joint / metaxl run, from its training log: the loss on the labeled target sentences (first and last log),
+    and for metaxl the norm of the RTN's up-projection (it starts at 0: the identity) and of the meta-gradient."""
+    print("\n| run | target loss, first → last log | RTN up-projection norm, first → last | meta-gradient norm, "
+          "first → last |")  # fmt: skip
+    print("|---|---|---|---|")
+    for path, results in zip(paths, runs, strict=True):
+        if not results.get("target_train"):
+            continue
+        logs = training_logs(path)
+        print(f"| {path.name} | {_trend(logs, 'task_loss_' + results['target_language'], 3)} | "
+              f"{_trend(logs, 'rtn_norm', 3)} | {_trend(logs, 'meta_grad_norm', 2)} |")  # fmt: skip
+
+
+def _trend(logs: list[dict], key: str, digits: int) -> str:
+    """'first → last' of the logged values of `key`, or '-'."""
+    values = [entry[key] for entry in logs if key in entry]
+    return f"{values[0]:.{digits}g} → {values[-1]:.{digits}g}" if values else "-"
+
+
 def ner_table(runs: list[dict]) -> None:
     print(
         "| target | sources | input | model | method | steps | best step | target dev F1 | target test F1 (P / R) | "
@@ -150,6 +180,7 @@ def main() -> None:
     (classification_table if tasks == {"text-classification"} else ner_table)(runs)
     if any(results.get("target_train") for results in runs):
         method_table(runs)
+        few_shot_diagnostics(options.runs, runs)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -75,7 +76,12 @@ def test_few_shot_runs_get_a_table_by_method_with_the_mean_and_spread_over_subse
                                                     "ids": list(range(100))}}  # fmt: skip
         results["test"] = {**results["test"], "nl": {**results["test"]["nl"], "f1": f1 * 100}}
         runs.append(write_run(tmp_path / f"{method}-{seed}", results))
+    (runs[-1] / "trainer_state.json").write_text(json.dumps({"log_history": [
+        {"step": 50, "loss": 2.0, "task_loss_nl": 0.5, "rtn_norm": 0.25, "meta_grad_norm": 0.0012},
+        {"step": 100, "loss": 1.0, "task_loss_nl": 0.125, "rtn_norm": 0.5, "meta_grad_norm": 0.0002},
+        {"step": 100, "eval_loss": 3.0}]}))  # fmt: skip
     out = summarize(capsys, *runs)
+    assert "| metaxl-2 | 0.5 → 0.125 | 0.25 → 0.5 | 0.0012 → 0.0002 |" in out
     assert "| MAN-MoE | joint N=100 seed 2 | 600 |" in out
     assert "| joint | 62.0 ± 2.8 (60.0–64.0), n=2 | 62.0 | 49 min |" in out
     assert "| metaxl | 64.0 ± 2.8 (62.0–66.0), n=2 | 64.0 | 49 min |" in out
