@@ -3,10 +3,10 @@
 #
 #   bash examples/few_shot_conll.sh [OUTPUT_DIR] [extra run_ner.py arguments for every run...]
 #
-# For each target of TARGETS (default "de es nl", the three other languages the sources) and each subset seed of
-# SEEDS (default "1 2 3"), the methods of METHODS (default "metaxl joint zero_shot"):
-#   zero_shot  MAN-MoE on the three sources, the target's training text unlabeled (no subset: one run per target)
-#   joint      the N target sentences (--target_train_size N, default 100) as a fourth labeled language
+# For each target of TARGETS (default "de es nl"; the other languages of LANGUAGES, default "en de es nl", are its
+# sources) and each subset seed of SEEDS (default "1 2 3"), the methods of METHODS (default "metaxl joint zero_shot"):
+#   zero_shot  MAN-MoE on the sources, the target's training text unlabeled (no subset: one run per target)
+#   joint      the N target sentences (--target_train_size N, default 100) as one more labeled language
 #   metaxl     joint, plus the representation transformation learned by MetaXL's look-ahead meta-gradient
 #              (on the input features, bottleneck 192, --meta_learning_rate 1e-3, finite-difference meta-gradient)
 # Runs go to OUTPUT_DIR/METHOD-TARGET[-nN-sSEED]; a folder that already holds all_results.json is kept. JOBS
@@ -30,7 +30,7 @@ for method in ${METHODS:-metaxl joint zero_shot}; do
     for target in ${TARGETS:-de es nl}; do
         for seed in ${SEEDS:-1 2 3}; do
             sources=()
-            for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
+            for lang in ${LANGUAGES:-en de es nl}; do [ "$lang" != "$target" ] && sources+=("$lang"); done
             if [ "$method" = zero_shot ]; then
                 folder=$output/zero_shot-$target
                 few=()
