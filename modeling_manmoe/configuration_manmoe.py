@@ -28,6 +28,10 @@ class ManMoeConfig(PreTrainedConfig):
             The labeled languages; one expert each in F_p and C.
         unlabeled_languages (`list[str]`, defaults to `["nl"]`):
             Languages without labels (usually the zero-resource target): seen only by the language discriminator.
+        few_shot_sizes (`dict[str, int]`, *optional*):
+            {language: N} for an unlabeled language of which N labeled training sentences were used (the few-shot
+            setting, `--target_train_size N`: joint training or MetaXL); the rest of its training text stays
+            unlabeled. Empty: zero-resource. Results and cards call such a language a few-shot target.
         input_mode (`str`, *optional*):
             Which input component computes E(x) (`input_embeddings.INPUT_EMBEDDINGS`): "word_vectors" (frozen
             aligned word vectors + CharCNN, the paper) or "encoder" (a frozen HF encoder + CharCNN, the paper's mBERT
@@ -150,6 +154,7 @@ class ManMoeConfig(PreTrainedConfig):
 
     source_languages: list[str] = field(default_factory=lambda: ["en", "de", "es"])
     unlabeled_languages: list[str] = field(default_factory=lambda: ["nl"])
+    few_shot_sizes: dict[str, int] = field(default_factory=dict)
 
     input_mode: str | None = None
     kernels: str = "fast"
@@ -250,6 +255,11 @@ class ManMoeConfig(PreTrainedConfig):
                 "unlabeled_languages",
                 f"{both} also listed in source_languages; a zero-resource target cannot be a labeled source",
             )
+        for lang, size in (self.few_shot_sizes or {}).items():
+            if lang not in self.unlabeled_languages:
+                fail("few_shot_sizes", f"{lang!r} is not one of unlabeled_languages {self.unlabeled_languages}")
+            if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+                fail("few_shot_sizes", f"{lang!r}: expected a positive number of labeled sentences, got {size!r}")
         if not isinstance(self.input_mode, str) or not self.input_mode:
             fail("input_mode", f"must name an input component, got {self.input_mode!r}")
         if self.kernels not in KERNELS:

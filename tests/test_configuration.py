@@ -108,3 +108,13 @@ def test_language_id_unknown_language():
     assert config.language_id("nl") == 3
     with pytest.raises(LanguageError, match="'fr'"):
         config.language_id("fr")
+
+
+def test_few_shot_sizes_are_checked():
+    from modeling_manmoe.errors import ManMoeConfigError
+
+    assert ManMoeConfig(few_shot_sizes={"nl": 100}).few_shot_sizes == {"nl": 100}
+    with pytest.raises(ManMoeConfigError, match=r"few_shot_sizes: 'fr' is not one of unlabeled_languages \['nl'\]"):
+        ManMoeConfig(few_shot_sizes={"fr": 3})
+    with pytest.raises(ManMoeConfigError, match=r"few_shot_sizes: 'nl': expected a positive number of labeled"):
+        ManMoeConfig(few_shot_sizes={"nl": 0})

@@ -36,6 +36,7 @@ from .results import (
     is_finite_number,
     language_roles,
     load_run_results,
+    target_languages,
     zero_shot_languages,
 )
 
@@ -124,7 +125,7 @@ def dataset_of(results: dict, split: str, lang: str) -> dict:
 
 
 def ordered_languages(results: dict) -> list[str]:
-    """The zero-shot targets first, then the sources, then any other language (`language_roles`)."""
+    """The targets (zero-shot or few-shot) first, then the sources, then any other language (`language_roles`)."""
     return list(language_roles(results))
 
 
@@ -184,7 +185,10 @@ def build_model_card(
         dataset_of(results, "train", lang)["dataset_type"] for lang in ordered_languages(results)
     ]
     hub_datasets = [t for t in dict.fromkeys(types) if t not in ("unknown", "custom")]
-    tags = ["manmoe", "cross-lingual", "zero-shot", "mixture-of-experts", "multilingual"]
+    few_shot = bool(config.get("few_shot_sizes"))
+    tags = ["manmoe", "cross-lingual", "few-shot" if few_shot else "zero-shot", "mixture-of-experts", "multilingual"]
+    tags += ["metaxl"] if config.get("rtn_bottleneck") else []
+    tags += ["knowledge-distillation"] if (results.get("distillation") or {}).get("teachers") else []
     tags += ["ner"] if task == "token-classification" else ["sentiment-analysis"]
     tags += ["adversarial-training"] if config.get("use_adversary", True) else []
     tags += ["ablation"] if describe_variant(config) != "MAN-MoE" else []
@@ -221,14 +225,18 @@ def build_model_card(
 def _intro(results: dict, name: str) -> str:
     task, config = results["task"], results["config"]
     roles = language_roles(results)  # from the model's config: which languages it was trained on with labels
-    targets = zero_shot_languages(results)
+    targets = target_languages(results)
+    few_shot = {lang: size for lang, size in (config.get("few_shot_sizes") or {}).items() if lang in targets}
     sources = [lang for lang, role in roles.items() if role == ROLES["source"]]
     kind = "named-entity tagger" if task == "token-classification" else "sentence classifier"
     selection = (results.get("train") or {}).get("model_selection")
     labels = list((config.get("id2label") or {}).values())
     target_names = ", ".join(language_name(lang) for lang in targets) or "no language (all its languages were labeled)"
     train_entry = (results.get("data_and_vector_files") or {}).get(f"train/{targets[0]}") if targets else None
-    if isinstance(train_entry, dict) and config.get("use_adversary", True):
+    if few_shot:
+        unlabeled = ("of its training data, only " + ", ".join(f"{size} sentences ({lang})" for lang, size in
+                     few_shot.items()) + " were used **with labels**; the rest without labels")  # fmt: skip
+    elif isinstance(train_entry, dict) and config.get("use_adversary", True):
         unlabeled = "its training data was used **without labels**, read by the language discriminator only"
     elif isinstance(train_entry, dict):
         unlabeled = "this variant has no language discriminator, the only part of MAN-MoE that reads unlabeled data"
@@ -238,14 +246,35 @@ def _intro(results: dict, name: str) -> str:
         f"# {name}",
         "",
         f"A **MAN-MoE** {kind} (Chen et al., ACL 2019, *Multi-Source Cross-Lingual Model Transfer: Learning What to "
-        "Share*) for zero-resource cross-lingual transfer, trained with `modeling_manmoe`: it learned from labeled data "
-        f"in {len(sources)} source language(s) and is applied zero-shot to **{target_names}**, whose "
-        "training labels were never used"
+        "Share*) for "
+        + (
+            f"few-shot cross-lingual transfer, trained with `modeling_manmoe`: it learned from labeled data in "
+            f"{len(sources)} source language(s) and from a few labeled sentences of **{target_names}**"
+            if few_shot
+            else "zero-resource cross-lingual transfer, trained with `modeling_manmoe`: it learned from labeled data "
+            f"in {len(sources)} source language(s) and is applied zero-shot to **{target_names}**, whose "
+            "training labels were never used"
+        )
         + (" (its dev labels chose the checkpoint: see Limitations)." if selection == "target" else "."),
         "",
         f"- Labeled (source) languages: {', '.join(language_name(lang) for lang in sources)}",
-        f"- Zero-shot (target) language: {target_names}; {unlabeled}",
+        f"- {'Few-shot' if few_shot else 'Zero-shot'} (target) language: {target_names}; {unlabeled}",
     ]
+    if config.get("rtn_bottleneck"):
+        lines.append(
+            f"- MetaXL (Xia et al., NAACL 2021): a representation transformation network (bottleneck "
+            f"{config['rtn_bottleneck']}) was added to the source languages' input features in training and learned by "
+            "a look-ahead meta-gradient on the labeled target sentences; it is part of the weights and is not used in "
+            "prediction"
+        )
+    distillation = results.get("distillation") or {}
+    teachers = distillation.get("teachers") if isinstance(distillation, dict) else None
+    if isinstance(teachers, dict) and teachers:
+        shown = ", ".join(f"{lang} (`{(entry or {}).get('path', '?')}`)" if isinstance(entry, dict) else lang
+                          for lang, entry in teachers.items())  # fmt: skip
+        lines.append(f"- Distilled from teachers: {shown}; α {config.get('distillation_alpha')}, β "
+                     f"{config.get('target_distillation_weight')}, T {config.get('distillation_temperature')}, "
+                     f"mixture {config.get('teacher_mixture')}")  # fmt: skip
     scored_sources = [lang for lang in (results.get("test") or {}) if roles.get(lang) == ROLES["source"]]
     if results["target_language"] in scored_sources:
         lines.append(f"- The run's `--target_language` {results['target_language']} is a labeled source of this model: "
@@ -269,11 +298,12 @@ def _results_section(results: dict) -> str:
     splits = [key for key in ("dev", "test") if results.get(key)]
     header = ["language", "role"] + [f"{key} {METRIC_NAMES[metric]}" for key in splits for metric in metrics]
     rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    shown = {ROLES["target"]: "**target (zero-shot)**", ROLES["source"]: "source (labeled)"}
+    shown = {ROLES["target"]: "**target (zero-shot)**", ROLES["few_shot"]: "**target (few-shot)**",
+             ROLES["source"]: "source (labeled)"}  # fmt: skip
     for lang, role in language_roles(results).items():
         cells = [_number(results.get(key, {}).get(lang, {}).get(metric)) for key in splits for metric in metrics]
-        zero_shot, role = role == ROLES["target"], shown.get(role, "other")
-        if zero_shot:
+        target, role = role in (ROLES["target"], ROLES["few_shot"]), shown.get(role, "other")
+        if target:
             cells = [f"**{cell}**" if cell != "–" else cell for cell in cells]
         rows.append("| " + " | ".join([lang, role, *cells]) + " |")
     measure = (
@@ -449,6 +479,7 @@ def _training_loss_line(train: dict) -> str:
 def _provenance_rows(results: dict) -> list[str]:
     provenance = results.get("data_and_vector_files") or {}
     unlabeled = {f"train/{lang}" for lang in zero_shot_languages(results)}
+    few_shot = (results.get("config") or {}).get("few_shot_sizes") or {}
     order = {"train": 0, "validation": 1, "test": 2, "word_vectors": 3, "encoder": 4}
     rows = []
     for key in sorted(provenance, key=lambda k: (order.get(k.split("/", 1)[0], 5), k)):
@@ -464,6 +495,8 @@ def _provenance_rows(results: dict) -> list[str]:
             counts += f" ({entry['truncated_to_max_words']} texts cut)"
         if key in unlabeled:
             counts += (", " if counts else "") + "labels not used"
+        elif key.startswith("train/") and key.split("/", 1)[1] in few_shot:
+            counts += (", " if counts else "") + f"labels of {few_shot[key.split('/', 1)[1]]} sentences used"
         if "held_out_from" in entry:
             file, digest = f"held out from `{entry['held_out_from']}`", "–"
         elif "hub_dataset" in entry:

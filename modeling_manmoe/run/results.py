@@ -125,21 +125,23 @@ def check_run_ids(run_dir: str | os.PathLike[str], results: dict) -> None:
     )
 
 
-ROLES = {"source": "labeled source", "target": "zero-shot target", "other": "other"}
+ROLES = {"source": "labeled source", "target": "zero-shot target", "few_shot": "few-shot target", "other": "other"}
 
 
 def language_roles(results: dict) -> dict[str, str]:
     """The role each language of a run had in training its model, read from the model's config (the results'
     `config`, not the command line): "labeled source" (`source_languages`), "zero-shot target"
-    (`unlabeled_languages`: trained without labels) or "other" (not a training language). Every language of the
-    config, the command line and the scores, zero-shot targets first, then sources, then the others. A config that
-    records no languages falls back on the command line's `source_languages` and `target_language`."""
+    (`unlabeled_languages`: trained without labels), "few-shot target" (an unlabeled language of which a few labeled
+    sentences were used, `few_shot_sizes`) or "other" (not a training language). Every language of the config, the
+    command line and the scores, targets first, then sources, then the others. A config that records no languages
+    falls back on the command line's `source_languages` and `target_language`."""
     config = results.get("config") or {}
     if isinstance(config.get("source_languages"), list):
         sources, targets = config["source_languages"], list(config.get("unlabeled_languages") or [])
     else:
         sources, targets = results.get("source_languages") or [], [results.get("target_language")]
-    roles = {lang: ROLES["target"] for lang in targets if isinstance(lang, str)}
+    few_shot = config.get("few_shot_sizes") if isinstance(config.get("few_shot_sizes"), dict) else {}
+    roles = {lang: ROLES["few_shot" if lang in few_shot else "target"] for lang in targets if isinstance(lang, str)}
     roles |= {lang: ROLES["source"] for lang in sources if isinstance(lang, str)}
     named = [results.get("target_language"), *(results.get("source_languages") or [])]
     for lang in [*named, *(lang for split in SPLITS for lang in sorted(results.get(split) or {}))]:
@@ -151,6 +153,11 @@ def language_roles(results: dict) -> dict[str, str]:
 def zero_shot_languages(results: dict) -> list[str]:
     """The languages the run's model was trained on without labels (`language_roles`)."""
     return [lang for lang, role in language_roles(results).items() if role == ROLES["target"]]
+
+
+def target_languages(results: dict) -> list[str]:
+    """The run's model's target languages, zero-shot or few-shot (`language_roles`)."""
+    return [lang for lang, role in language_roles(results).items() if role in (ROLES["target"], ROLES["few_shot"])]
 
 
 def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:

@@ -179,6 +179,7 @@ def build_model(
         use_private_moe=not model_args.no_private_moe,
         use_predictor_moe=not model_args.no_predictor_moe,
         rtn_bottleneck=model_args.rtn_bottleneck if model_args.transfer_method == "metaxl" else None,
+        few_shot_sizes={target_language: model_args.target_train_size} if model_args.target_train_size > 0 else {},
         id2label=dict(enumerate(label_names)),
         label2id={label: i for i, label in enumerate(label_names)},
     )
@@ -579,7 +580,7 @@ def train_evaluate_predict(
     if trainer.is_world_process_zero():
         write_json(os.path.join(args.output_dir, "all_results.json"), results)
         target, roles = results["target_language"], results["language_roles"]
-        if roles.get(target) != ROLES["target"]:
+        if roles.get(target) not in (ROLES["target"], ROLES["few_shot"]):
             logger.warning("--target_language %s is not a zero-shot language of the model (%s; its config's "
                            "unlabeled_languages are %s): its scores are not zero-shot", target,
                            roles.get(target), list(config.unlabeled_languages))  # fmt: skip

@@ -208,6 +208,11 @@ def test_run_ner_with_a_teacher_records_the_settings_and_the_teachers(tmp_path):
     entry = distillation["teachers"]["en"]
     assert len(entry["weights_sha256"]) == 64 and set(entry["test"]) == {"en", "nl"}
     assert saved["config"]["distillation_alpha"] == 0.5 and results["train"]["global_step"] == 2
+    from modeling_manmoe.run.model_card import build_model_card
+
+    card = build_model_card(tmp_path / "student")
+    assert f"- Distilled from teachers: de (`{tmp_path / 'teacher'}`), en (`{tmp_path / 'teacher'}`), es (" in card.text
+    assert "α 0.5, β 0.3, T 2.0, mixture uniform" in card.text and "knowledge-distillation" in card.data.tags
     with pytest.raises(ValueError, match="need --teacher_models"):
         run_ner.main([*student[:4], "--distillation_alpha", "0.5", *common, "--output_dir", str(tmp_path / "x")])
 

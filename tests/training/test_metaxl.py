@@ -143,6 +143,16 @@ def test_run_ner_with_a_few_labeled_target_sentences(tmp_path, method):
     saved = json.loads((out / "all_results.json").read_text())
     assert saved["target_train"]["transfer_method"] == method and len(saved["target_train"]["ids"]) == 8
     assert saved["target_train"]["subset_seed"] == 5 and results["train"]["global_step"] == 3
+    assert saved["config"]["few_shot_sizes"] == {"nl": 8} and saved["language_roles"]["nl"] == "few-shot target"
+    from modeling_manmoe.run.model_card import build_model_card
+
+    card = build_model_card(out)
+    assert "from a few labeled sentences of **nl (Dutch)**" in card.text and "applied zero-shot" not in card.text
+    assert "only 8 sentences (nl) were used **with labels**; the rest without labels" in card.text
+    assert "| nl | **target (few-shot)** |" in card.text and "few-shot" in card.data.tags
+    assert ("MetaXL (Xia et al., NAACL 2021): a representation transformation network (bottleneck 4)" in card.text) == (
+        method == "metaxl"
+    )
     model = AutoModelForTokenClassification.from_pretrained(out).eval()
     assert (model.manmoe.transformation is not None) == (method == "metaxl")
     if method == "metaxl":
