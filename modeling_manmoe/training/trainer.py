@@ -486,11 +486,12 @@ class ManMoeTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def _log_per_language(self, config, outputs) -> None:
-        """Keep the objective's per-language parts for the next training log (running means)."""
+        """Keep the objective's per-language parts for the next training log (running means): each labeled
+        language's NLL (the sources', and a few-shot target's) and each source's gate accuracies."""
         parts = {"task_loss": outputs.task_loss_per_language, "private_gate_acc": outputs.private_gate_accuracy,
                  "predictor_gate_acc": outputs.predictor_gate_accuracy}  # fmt: skip
         values = {name: part.tolist() for name, part in parts.items() if part is not None}
-        for language, k in zip(config.source_languages, range(config.num_experts), strict=False):
+        for k, language in enumerate(config.all_languages):
             for name, per_language in values.items():
                 if not math.isnan(per_language[k]):
                     self._running[f"{name}_{language}"].append(per_language[k])

@@ -160,6 +160,8 @@ def test_run_ner_with_a_few_labeled_target_sentences(tmp_path, method):
         logged = [entry for entry in json.loads((out / "trainer_state.json").read_text())["log_history"]
                   if "meta_grad_norm" in entry]  # fmt: skip
         assert len(logged) == 3 and all("rtn_norm" in entry for entry in logged)
+    history = json.loads((out / "trainer_state.json").read_text())["log_history"]
+    assert all("task_loss_nl" in entry for entry in history if "loss" in entry), "the few-shot target's NLL is logged"
     tokenizer = AutoTokenizer.from_pretrained(out)
     encoded = tokenizer(["Piet", "woont", "in", "Amsterdam"], language="nl", is_split_into_words=True,
                         return_tensors="pt")  # fmt: skip
