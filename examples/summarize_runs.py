@@ -56,10 +56,14 @@ def best_step(results: dict) -> str:
     return (results.get("train", {}).get("best_checkpoint") or "").rsplit("-", 1)[-1] or "?"
 
 
+def method_of(results: dict) -> str:
+    """The run's transfer method: 'zero_shot' (the default, also for runs that record none), 'joint' or 'metaxl'."""
+    return (results.get("target_train") or {}).get("transfer_method", "zero_shot")
+
+
 def transfer_method(results: dict) -> str:
     """'zero_shot', or 'joint' / 'metaxl' with the number of labeled target sentences and the subset seed."""
-    few = results.get("target_train") or {}
-    method = few.get("transfer_method", "zero_shot")
+    method, few = method_of(results), results.get("target_train") or {}
     return method if method == "zero_shot" else f"{method} N={few.get('size')} seed {few.get('subset_seed')}"
 
 
@@ -74,8 +78,7 @@ def method_table(runs: list[dict]) -> None:
     deviation and range; then per method the mean over targets (of the per-target means) and the wall time."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for results in runs:
-        method = (results.get("target_train") or {}).get("transfer_method", "zero_shot")
-        groups.setdefault((method, results["target_language"]), []).append(results)
+        groups.setdefault((method_of(results), results["target_language"]), []).append(results)
     methods = list(dict.fromkeys(method for method, _ in sorted(groups)))
     targets = sorted({target for _, target in groups})
     print("\n| method | " + " | ".join(targets) + " | mean over targets | wall time per run |")
@@ -140,7 +143,7 @@ def ner_table(runs: list[dict]) -> None:
               f"{describe_variant(results['config'])} | {transfer_method(results)} | "
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {wall_time(results)} |")  # fmt: skip
-        if describe_variant(results["config"]) == "MAN-MoE" and transfer_method(results) == "zero_shot":
+        if describe_variant(results["config"]) == "MAN-MoE" and method_of(results) == "zero_shot":
             targets.setdefault(describe_input(results), []).append((target, test["f1"]))
     for inputs, runs_of_input in targets.items():
         scores, distinct = [f1 for _, f1 in runs_of_input], len({target for target, _ in runs_of_input})
@@ -162,7 +165,7 @@ def classification_table(runs: list[dict]) -> None:
               f"{train.get('global_step', '?')} "
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
               f"{test[target]['accuracy']:.1f} | {source_test} | {wall_time(results)} |")  # fmt: skip
-        if describe_variant(results["config"]) == "MAN-MoE" and transfer_method(results) == "zero_shot":
+        if describe_variant(results["config"]) == "MAN-MoE" and method_of(results) == "zero_shot":
             targets.setdefault(describe_input(results), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():
         print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "

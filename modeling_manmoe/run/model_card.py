@@ -30,6 +30,7 @@ from .results import (
     RESULTS_FILE,
     ROLES,
     SPLITS,
+    TARGET_ROLES,
     TASKS,
     describe_character_case,
     describe_variant,
@@ -302,7 +303,7 @@ def _results_section(results: dict) -> str:
              ROLES["source"]: "source (labeled)"}  # fmt: skip
     for lang, role in language_roles(results).items():
         cells = [_number(results.get(key, {}).get(lang, {}).get(metric)) for key in splits for metric in metrics]
-        target, role = role in (ROLES["target"], ROLES["few_shot"]), shown.get(role, "other")
+        target, role = role in TARGET_ROLES, shown.get(role, "other")
         if target:
             cells = [f"**{cell}**" if cell != "–" else cell for cell in cells]
         rows.append("| " + " | ".join([lang, role, *cells]) + " |")
@@ -495,8 +496,8 @@ def _provenance_rows(results: dict) -> list[str]:
             counts += f" ({entry['truncated_to_max_words']} texts cut)"
         if key in unlabeled:
             counts += (", " if counts else "") + "labels not used"
-        elif key.startswith("train/") and key.split("/", 1)[1] in few_shot:
-            counts += (", " if counts else "") + f"labels of {few_shot[key.split('/', 1)[1]]} sentences used"
+        elif key.startswith("train/") and key.removeprefix("train/") in few_shot:
+            counts += (", " if counts else "") + f"labels of {few_shot[key.removeprefix('train/')]} sentences used"
         if "held_out_from" in entry:
             file, digest = f"held out from `{entry['held_out_from']}`", "–"
         elif "hub_dataset" in entry:

@@ -126,6 +126,8 @@ def check_run_ids(run_dir: str | os.PathLike[str], results: dict) -> None:
 
 
 ROLES = {"source": "labeled source", "target": "zero-shot target", "few_shot": "few-shot target", "other": "other"}
+TARGET_ROLES = (ROLES["target"], ROLES["few_shot"])
+"""The roles of a model's target languages: trained without labels, or with a few."""
 
 
 def language_roles(results: dict) -> dict[str, str]:
@@ -157,7 +159,7 @@ def zero_shot_languages(results: dict) -> list[str]:
 
 def target_languages(results: dict) -> list[str]:
     """The run's model's target languages, zero-shot or few-shot (`language_roles`)."""
-    return [lang for lang, role in language_roles(results).items() if role in (ROLES["target"], ROLES["few_shot"])]
+    return [lang for lang, role in language_roles(results).items() if role in TARGET_ROLES]
 
 
 def saved_tokenizer_settings(run_dir: str | os.PathLike[str]) -> dict:

@@ -27,7 +27,7 @@ from ..tokenization_manmoe import reference_lowercases_characters
 from .gate_picture import gate_sentences
 from .outputs import sha256_file, write_json
 from .publish import hub_token_or_raise, push_hub_folder, stage_hub_folder
-from .results import ROLES, language_roles
+from .results import ROLES, TARGET_ROLES, language_roles
 from .run_folder import current_run_id
 from .secrets import known_secrets, redact, redact_data
 
@@ -580,7 +580,7 @@ def train_evaluate_predict(
     if trainer.is_world_process_zero():
         write_json(os.path.join(args.output_dir, "all_results.json"), results)
         target, roles = results["target_language"], results["language_roles"]
-        if roles.get(target) not in (ROLES["target"], ROLES["few_shot"]):
+        if roles.get(target) not in TARGET_ROLES:
             logger.warning("--target_language %s is not a zero-shot language of the model (%s; its config's "
                            "unlabeled_languages are %s): its scores are not zero-shot", target,
                            roles.get(target), list(config.unlabeled_languages))  # fmt: skip

@@ -44,6 +44,20 @@ def plain_kernels(model: nn.Module) -> Iterator[None]:
             module.kernels = kernels
 
 
+@contextlib.contextmanager
+def parameters_requiring_grad(parameters: list[nn.Parameter], flag: bool) -> Iterator[None]:
+    """Inside: each of `parameters` has `requires_grad=flag`; their own flags come back on exit. (Operations
+    recorded inside keep what they recorded: with `flag=False`, no gradient for those parameters.)"""
+    saved = [p.requires_grad for p in parameters]
+    for p in parameters:
+        p.requires_grad_(flag)
+    try:
+        yield
+    finally:
+        for p, previous in zip(parameters, saved, strict=True):
+            p.requires_grad_(previous)
+
+
 def meta_parameters(model: nn.Module) -> tuple[dict[str, nn.Parameter], list[nn.Parameter]]:
     """theta: {name: parameter} of the trainable parameters the virtual step moves (all but the discriminator's and
     the RTN's); phi: the RTN's parameters."""
@@ -71,25 +85,6 @@ def meta_gradient(
     theta, phi = meta_parameters(model)
     names, weights = list(theta), list(theta.values())
     rng = torch.get_rng_state()
-    with _requiring_grad(phi):
-        return _meta_gradient(model, source_inputs, target_inputs, learning_rate, method, epsilon, names, weights,
-                              phi, rng)  # fmt: skip
-
-
-@contextlib.contextmanager
-def _requiring_grad(parameters: list[nn.Parameter]) -> Iterator[None]:
-    """Inside: `parameters` require grad (a trainer keeps the RTN's off outside the meta step)."""
-    flags = [p.requires_grad for p in parameters]
-    for p in parameters:
-        p.requires_grad_(True)
-    try:
-        yield
-    finally:
-        for p, flag in zip(parameters, flags, strict=True):
-            p.requires_grad_(flag)
-
-
-def _meta_gradient(model, source_inputs, target_inputs, learning_rate, method, epsilon, names, weights, phi, rng):
 
     def source_loss(parameters: dict | None = None) -> torch.Tensor:
         torch.set_rng_state(rng)  # the same dropout masks in every source evaluation
@@ -98,7 +93,8 @@ def _meta_gradient(model, source_inputs, target_inputs, learning_rate, method, e
         return functional_call(model, parameters, args=(), kwargs=source_inputs, strict=False).loss
 
     exact = method == "exact"
-    with plain_kernels(model) if exact else contextlib.nullcontext():
+    # a trainer keeps the RTN's gradient off outside the meta step
+    with parameters_requiring_grad(phi, True), plain_kernels(model) if exact else contextlib.nullcontext():
         loss = source_loss()
         grads = torch.autograd.grad(loss, weights, create_graph=exact, allow_unused=True)
         grads = [torch.zeros_like(w) if g is None else g for w, g in zip(weights, grads, strict=True)]

@@ -29,6 +29,7 @@ from .checkpoints import (
     write_checkpoint_record,
 )
 from .labels import check_label_names
+from .metaxl import meta_gradient, parameters_requiring_grad, rows_of
 from .metrics import accuracy_metrics, seqeval_metrics
 
 DISCRIMINATOR_OPTIMIZER = "discriminator_optimizer.pt"
@@ -291,9 +292,9 @@ class ManMoeTrainer(Trainer):
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, **kwargs):
         """`Trainer.train`, where `resume_from_checkpoint=True` (or "last") takes the newest *complete* checkpoint
         of `output_dir`, skipping one left half-written by a killed run; an explicit checkpoint that lacks a file
-        resuming needs (the discriminator's and the MetaXL meta optimizer's states included) is refused with a `CheckpointError`, and so is one
-        saved under another run fingerprint (other languages or language order, labels, inputs or tokenizer: see
-        `set_run_fingerprint`), listing each difference. `max_steps=0` is refused (`check_max_steps`).
+        resuming needs (the discriminator's and the MetaXL meta optimizer's states included) is refused with a
+        `CheckpointError`, and so is one saved under another run fingerprint (other languages or language order,
+        labels, inputs or tokenizer: see `set_run_fingerprint`), listing each difference. `max_steps=0` is refused (`check_max_steps`).
 
         The checkpoint resumed from and its step (None for a fresh start) are kept in `self.resumed_from_checkpoint`
         and `self.resumed_at_step`. `self.train_loss_record` holds the mean training loss of the whole run, the steps
@@ -382,8 +383,6 @@ class ManMoeTrainer(Trainer):
         """MetaXL: one Adam step of the representation transformation on the look-ahead meta-gradient
         (`training.metaxl.meta_gradient`): a virtual SGD step (learning rate `learning_rate`) on the step's source
         rows, transformed, judged by the loss on its labeled target rows."""
-        from .metaxl import meta_gradient, rows_of
-
         unwrapped = self.accelerator.unwrap_model(model)
         unwrapped.train()
         is_labeled, lang_ids = inputs["is_labeled"], inputs["lang_ids"]
@@ -538,18 +537,10 @@ def longest_first(dataset) -> list[int] | None:
     return sorted(range(len(dataset)), key=lambda row: -len(dataset.items[row]["input_ids"]))
 
 
-@contextlib.contextmanager
 def _parameters_as_constants(module: nn.Module):
     """Inside: `module`'s parameters do not require grad, so the operations recorded then compute no gradient for
     them (the graph keeps that after the flags are restored on exit)."""
-    flags = [(param, param.requires_grad) for param in module.parameters()]
-    for param, _ in flags:
-        param.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for param, flag in flags:
-            param.requires_grad_(flag)
+    return parameters_requiring_grad(list(module.parameters()), False)
 
 
 def _model_inputs(batch: dict) -> dict:
