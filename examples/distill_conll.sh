@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: monolingual teachers, then the student.
+# Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: teachers, then the student.
 #
-#   bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments for the student...]
+#   [TEACHERS=monolingual|manmoe] bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
-# 1. One teacher per source language (the three other languages of {en, de, es, nl}), each trained on its own
-#    language only: a frozen-encoder tagger without the adversary, selected on its own dev F1
-#    (OUTPUT_DIR/teacher-LANG; a teacher folder that already holds all_results.json is reused).
+# 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
+#    all_results.json is reused):
+#    - TEACHERS=monolingual (default; Chi et al., MBLM): one teacher per source language, trained on its own language
+#      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
+#    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
+#      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
-#    (--distillation_alpha, default 0.5) and, as a mixture of the three, on the target's unlabeled batches
+#    (--distillation_alpha, default 0.5) and, as their mixture, on the target's unlabeled batches
 #    (--target_distillation_weight, default 1.0), at temperature --distillation_temperature (default 2)
 #    (OUTPUT_DIR/student).
 # Schedule: this wrapper overrides the paper's (run_ner.py's defaults) with STEPS (default 1,000) steps at learning
@@ -23,6 +26,7 @@ shared=$(realpath -m "${MANMOE_SHARED:-${SHARED:-$repo/../shared}}")
 data=${MANMOE_DATA:-$shared/data}
 encoder=${ENCODER:-${MANMOE_MODELS:-$shared/models}/multilingual-e5-small-trimmed}
 steps=${STEPS:-1000}
+kind=${TEACHERS:-monolingual}
 sources=()
 for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
 common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "$encoder" --use_char_cnn false
@@ -31,13 +35,25 @@ common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "
         --disable_tqdm true)
 cd "$repo"
 teachers=()
-for lang in "${sources[@]}"; do
-    if [ ! -f "$output/teacher-$lang/all_results.json" ]; then
-        python examples/run_ner.py --source_languages "$lang" --no_adversary true --model_selection source_mean \
-            --output_dir "$output/teacher-$lang" "${common[@]}"
-    fi
-    teachers+=("$lang=$output/teacher-$lang")
-done
+case "$kind" in
+    monolingual)
+        for lang in "${sources[@]}"; do
+            if [ ! -f "$output/teacher-$lang/all_results.json" ]; then
+                python examples/run_ner.py --source_languages "$lang" --no_adversary true \
+                    --model_selection source_mean --output_dir "$output/teacher-$lang" "${common[@]}"
+            fi
+            teachers+=("$lang=$output/teacher-$lang")
+        done ;;
+    manmoe)
+        if [ ! -f "$output/teacher-all/all_results.json" ]; then
+            python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
+                "${common[@]}"
+        fi
+        teachers+=("all=$output/teacher-all") ;;
+    *)
+        echo "distill_conll.sh: TEACHERS must be 'monolingual' or 'manmoe', not '$kind'" >&2
+        exit 2 ;;
+esac
 python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/student" "${common[@]}" \
     --teacher_models "${teachers[@]}" --distillation_alpha 0.5 --target_distillation_weight 1.0 \
     --distillation_temperature 2 "$@"

@@ -311,7 +311,8 @@ def distillation_teachers(model, model_args: ModelArguments, training_args) -> t
 
     teachers = load_teachers(parse_pairs(model_args.teacher_models, "teacher_models"), config.source_languages,
                              label_names, isinstance(model, ManMoeForTokenClassification),
-                             feature_cache_dir=model_args.feature_cache_dir)  # fmt: skip
+                             feature_cache_dir=model_args.feature_cache_dir,
+                             show_progress=not training_args.disable_tqdm)  # fmt: skip
     return teachers, TeacherCache(model_args.teacher_cache_dir)
 
 

@@ -35,10 +35,11 @@ class Teacher:
 
     `path`: a saved folder (or Hub name); `label_names`: the student's labels, in its order: the teacher's must be the
     same set (its columns are reordered to the student's); `token_classification`: tagging (a row per word) or
-    sentence classification (a row per text).
+    sentence classification (a row per text); `show_progress`: a progress bar while computing logits.
     """
 
-    def __init__(self, path: str, label_names: Sequence[str], token_classification: bool, batch_size: int = 64):
+    def __init__(self, path: str, label_names: Sequence[str], token_classification: bool, batch_size: int = 64,
+                 show_progress: bool = True):  # fmt: skip
         from transformers import AutoModelForSequenceClassification, AutoModelForTokenClassification, AutoTokenizer
 
         if not os.path.exists(path) and (os.path.isabs(path) or path.startswith(".")):
@@ -50,6 +51,7 @@ class Teacher:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.token_classification = token_classification
         self.batch_size = batch_size
+        self.show_progress = show_progress
         id2label = {int(k): v for k, v in self.model.config.id2label.items()}
         teacher_labels = [id2label[i] for i in range(len(id2label))]
         if sorted(teacher_labels) != sorted(label_names):
@@ -73,7 +75,8 @@ class Teacher:
         # a frozen-encoder teacher of this package: the whole dataset's encoder features at once, from the cache
         cache = getattr(self, "feature_cache", None)
         features = cache.features(sentences, description) if cache is not None else None
-        progress = tqdm(total=len(sentences), unit="sent", desc=f"teacher {description}".strip(), leave=False)
+        progress = tqdm(total=len(sentences), unit="sent", desc=f"teacher {description}".strip(), leave=False,
+                        disable=not self.show_progress)  # fmt: skip
         order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
         results: list[torch.Tensor | None] = [None] * len(sentences)
         try:
@@ -189,10 +192,12 @@ def load_teachers(
     label_names: Sequence[str],
     token_classification: bool,
     feature_cache_dir: str | None = None,
+    show_progress: bool = True,
 ) -> dict[str, Teacher]:
     """{source language: its `Teacher`} from `--teacher_models LANG=PATH ...` (or `all=PATH`: one teacher for every
     source language). Every source language needs a teacher; a language that is not a source is refused. A teacher of
-    this package with a frozen-encoder input reads its features from the encoder feature cache."""
+    this package with a frozen-encoder input reads its features from the encoder feature cache. `show_progress`: progress
+    bars while teachers compute logits or encoder features."""
     if ALL_LANGUAGES in teacher_paths:
         if len(teacher_paths) > 1:
             raise LanguageError(f"--teacher_models: 'all=PATH' gives one teacher for every language; got also "
@@ -210,10 +215,11 @@ def load_teachers(
     for lang in source_languages:
         path = teacher_paths[lang]
         if path not in loaded:
-            teacher = loaded[path] = Teacher(path, label_names, token_classification)
+            teacher = loaded[path] = Teacher(path, label_names, token_classification, show_progress=show_progress)
             if teacher.is_manmoe and teacher.model.manmoe.inputs.cacheable:
-                teacher.feature_cache = EncoderFeatureCache.for_model(teacher.model, teacher.tokenizer,
-                                                                      cache_dir=feature_cache_dir)  # fmt: skip
+                teacher.feature_cache = EncoderFeatureCache.for_model(
+                    teacher.model, teacher.tokenizer, cache_dir=feature_cache_dir, show_progress=show_progress
+                )
         teachers[lang] = loaded[path]
     return teachers
 

@@ -133,6 +133,15 @@ def test_the_teacher_cache_is_reused_and_rebuilt_when_the_teacher_changes(tmp_pa
     assert not all(torch.equal(a, b) for a, b in zip(first, rebuilt, strict=True))
 
 
+def test_a_teacher_shows_a_progress_bar_only_when_asked(tmp_path, capsys):
+    path = teacher_folder(tmp_path)
+    sentences = synthetic_task()[3]["en"]["tokens"]
+    Teacher(path, LABELS, True, show_progress=False).logits(sentences, "en", "en train")
+    assert "teacher en train" not in capsys.readouterr().err
+    Teacher(path, LABELS, True).logits(sentences, "en", "en train")
+    assert "teacher en train" in capsys.readouterr().err
+
+
 def test_a_run_with_distillation_resumes_to_the_same_weights(tmp_path):
     path = teacher_folder(tmp_path)
     teachers = load_teachers({"all": path}, ["en", "de", "es"], LABELS, token_classification=True)

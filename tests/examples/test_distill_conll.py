@@ -1,0 +1,76 @@
+"""`examples/distill_conll.sh`: the teacher and student runs it makes (a stand-in `python` records each command)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_wrapper(tmp_path: Path, *arguments: str, **env: str) -> tuple[int, list[list[str]], str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    log = tmp_path / "commands.txt"
+    stand_in = bin_dir / "python"
+    stand_in.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
+    stand_in.chmod(0o755)
+    environment = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", MANMOE_SHARED=str(tmp_path / "shared"),
+                       **env)  # fmt: skip
+    done = subprocess.run(["bash", str(REPO / "examples" / "distill_conll.sh"), "nl", str(tmp_path / "out"), *arguments],
+                          env=environment, cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    commands = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
+    log.unlink(missing_ok=True)
+    return done.returncode, commands, done.stderr
+
+
+def option(command: list[str], name: str, count: int = 1) -> list[str] | str | None:
+    if name not in command:
+        return None
+    start = command.index(name) + 1
+    return command[start] if count == 1 else command[start : start + count]
+
+
+def test_monolingual_teachers_are_each_trained_on_their_own_language_then_the_student_on_all(tmp_path):
+    code, commands, _ = run_wrapper(tmp_path, "--seed", "7")
+    assert code == 0 and len(commands) == 4
+    for command, lang in zip(commands[:3], ("en", "de", "es"), strict=True):
+        assert option(command, "--source_languages") == lang and option(command, "--no_adversary") == "true"
+        assert option(command, "--output_dir") == str(tmp_path / "out" / f"teacher-{lang}")
+        assert "--teacher_models" not in command
+    student = commands[3]
+    assert option(student, "--source_languages", 3) == ["en", "de", "es"]
+    assert option(student, "--teacher_models", 3) == [f"{lang}={tmp_path / 'out' / f'teacher-{lang}'}"
+                                                       for lang in ("en", "de", "es")]  # fmt: skip
+    assert option(student, "--distillation_alpha") == "0.5" and student[-2:] == ["--seed", "7"]
+    assert all(option(command, "--max_steps") == "1000" for command in commands)
+
+
+def test_a_manmoe_teacher_is_trained_on_all_sources_and_finished_teachers_are_kept(tmp_path):
+    code, commands, _ = run_wrapper(tmp_path, "--distillation_alpha", "0", TEACHERS="manmoe", STEPS="40")
+    assert code == 0 and len(commands) == 2
+    teacher, student = commands
+    assert option(teacher, "--source_languages", 3) == ["en", "de", "es"] and "--no_adversary" not in teacher
+    assert option(teacher, "--output_dir") == str(tmp_path / "out" / "teacher-all")
+    assert option(student, "--teacher_models") == f"all={tmp_path / 'out' / 'teacher-all'}"
+    assert student[-2:] == ["--distillation_alpha", "0"] and option(student, "--eval_steps") == "10"
+
+    # the teacher's run minus the teachers is the student's: the teacher is MAN-MoE alone at the student's schedule
+    def without_output_dir(command):
+        at = command.index("--output_dir")
+        return command[:at] + command[at + 2 :]
+
+    assert without_output_dir(teacher) == without_output_dir(student[: student.index("--teacher_models")])
+    (tmp_path / "out" / "teacher-all" / "all_results.json").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "out" / "teacher-all" / "all_results.json").write_text("{}")
+    code, commands, _ = run_wrapper(tmp_path, TEACHERS="manmoe")
+    assert code == 0 and len(commands) == 1 and option(commands[0], "--output_dir").endswith("student")
+
+
+@pytest.mark.parametrize("kind", ["mono", "all"])
+def test_an_unknown_teacher_kind_is_refused_before_any_run(tmp_path, kind):
+    code, commands, stderr = run_wrapper(tmp_path, TEACHERS=kind)
+    assert code == 2 and commands == [] and f"not '{kind}'" in stderr
