@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: teachers, then the student.
 #
-#   [TEACHERS=monolingual|manmoe] bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
+#   [TEACHERS=monolingual|finetuned|manmoe] bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
 # 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
 #    all_results.json is reused):
 #    - TEACHERS=monolingual (default; Chi et al., MBLM): one teacher per source language, trained on its own language
 #      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
+#    - TEACHERS=finetuned (Chi et al.'s strong monolingual teacher): one teacher per source language, the encoder
+#      itself fine-tuned on that language only by examples/finetune_teacher.py (one epoch at learning rate 5e-5,
+#      batches of 16 sentences; OUTPUT_DIR/finetuned-teacher-LANG).
 #    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
 #      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
@@ -44,6 +47,16 @@ case "$kind" in
             fi
             teachers+=("$lang=$output/teacher-$lang")
         done ;;
+    finetuned)
+        for lang in "${sources[@]}"; do
+            if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
+                python examples/finetune_teacher.py --language "$lang" --conll_dir "$data" \
+                    --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
+                    --num_train_epochs 1 --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
+                    --eval_strategy no --save_strategy no --logging_steps 100 --report_to none --disable_tqdm true
+            fi
+            teachers+=("$lang=$output/finetuned-teacher-$lang")
+        done ;;
     manmoe)
         if [ ! -f "$output/teacher-all/all_results.json" ]; then
             python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
@@ -51,7 +64,7 @@ case "$kind" in
         fi
         teachers+=("all=$output/teacher-all") ;;
     *)
-        echo "distill_conll.sh: TEACHERS must be 'monolingual' or 'manmoe', not '$kind'" >&2
+        echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned' or 'manmoe', not '$kind'" >&2
         exit 2 ;;
 esac
 python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/student" "${common[@]}" \

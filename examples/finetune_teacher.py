@@ -1,0 +1,151 @@
+#!/usr/bin/env python
+"""Fine-tune a (multilingual) transformer encoder on one language's CoNLL NER data: a monolingual teacher for
+distillation (`run_ner.py --teacher_models LANG=OUTPUT_DIR`).
+
+    python examples/finetune_teacher.py --language en --conll_dir ../shared/data \
+        --model_name_or_path ../shared/models/multilingual-e5-small-trimmed --output_dir runs/teacher-en \
+        --num_train_epochs 1 --learning_rate 5e-5
+
+The model is an `AutoModelForTokenClassification` trained with the `transformers` `Trainer` on the language's training
+file, each word labeled at its first sub-token (the other sub-tokens are ignored, as `Teacher` reads them). Outputs in
+`--output_dir`: the model (safetensors) and tokenizer, and `all_results.json` (dev and test precision / recall / F1
+of the final model on its own language, the sha256 of every data file, the sub-token limit and how many words it cut,
+seed and wall time). Data: the standard CoNLL-2002/2003 files in `--conll_dir`, or `--train_file` / `--validation_file`
+/ `--test_file`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import transformers
+from transformers import (
+    AutoModelForTokenClassification,
+    AutoTokenizer,
+    DataCollatorForTokenClassification,
+    HfArgumentParser,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+
+from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
+from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
+from modeling_manmoe.run.run_folder import RunFolderArguments, remove_run_outputs, run_outputs
+from modeling_manmoe.training.metrics import seqeval_metrics
+
+logger = logging.getLogger("finetune_teacher")
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class TeacherArguments:
+    """The teacher's language, data and encoder."""
+
+    language: str = field(metadata={"help": "The one language the teacher learns, e.g. en."})
+    model_name_or_path: str = field(metadata={"help": "A transformer encoder (local folder or Hub name)."})
+    conll_dir: str | None = field(
+        default=None, metadata={"help": "Folder with the standard CoNLL-2002/2003 files (or conll2002/ conll2003/)."}
+    )
+    train_file: str | None = field(default=None, metadata={"help": "A CoNLL training file (instead of --conll_dir)."})
+    validation_file: str | None = field(default=None, metadata={"help": "A CoNLL dev file."})
+    test_file: str | None = field(default=None, metadata={"help": "A CoNLL test file."})
+    max_length: int = field(
+        default=256, metadata={"help": "Sub-tokens per sentence; words beyond it get no label in training."}
+    )
+
+
+def data_files(args: TeacherArguments) -> dict[str, str]:
+    """{split: path} for the splits given: the explicit files first, then the CoNLL folder."""
+    files = {}
+    for split in SPLITS:
+        path = getattr(args, f"{split}_file")
+        if path is None and args.conll_dir is not None:
+            try:
+                path = str(conll_file_path(args.conll_dir, args.language, split))
+            except FileNotFoundError:
+                if split == "train":
+                    raise
+        if path is not None:
+            files[split] = path
+    if "train" not in files:
+        raise ValueError(f"no training data for {args.language!r}: give --conll_dir or --train_file")
+    return files
+
+
+def encode(tokenizer, words: list[list[str]], tags: list[list[int]], max_length: int) -> tuple[list[dict], int]:
+    """Sub-token ids with each word's tag at its first sub-token (-100 elsewhere); also the number of words cut."""
+    encoded = tokenizer(words, is_split_into_words=True, truncation=True, max_length=max_length)
+    rows, cut = [], 0
+    for row, sentence_tags in enumerate(tags):
+        labels, seen = [], set()
+        for word in encoded.word_ids(row):
+            labels.append(sentence_tags[word] if word is not None and word not in seen else -100)
+            if word is not None:
+                seen.add(word)
+        cut += len(sentence_tags) - len(seen)
+        rows.append({"input_ids": encoded["input_ids"][row], "attention_mask": encoded["attention_mask"][row],
+                     "labels": labels})  # fmt: skip
+    return rows, cut
+
+
+def main(argv: list[str] | None = None) -> dict:
+    started = time.time()
+    parser = HfArgumentParser((TeacherArguments, TrainingArguments, RunFolderArguments))
+    args, training_args, folder_args = parser.parse_args_into_dataclasses(args=argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
+    outputs = run_outputs(training_args.output_dir)
+    if outputs and not folder_args.overwrite_output_dir:
+        raise ValueError(f"--output_dir: {training_args.output_dir!r} holds the outputs of another run "
+                         f"({', '.join(outputs[:6])}); give a new folder or --overwrite_output_dir")  # fmt: skip
+    files = data_files(args)
+    if outputs and training_args.should_save:
+        remove_run_outputs(training_args.output_dir)
+    set_seed(training_args.seed)
+    names = list(CONLL_NER_LABELS)
+    data = {split: read_conll(path, args.language) for split, path in files.items()}
+    tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
+    if not tokenizer.is_fast:
+        raise ValueError(f"--model_name_or_path {args.model_name_or_path!r}: a teacher needs a fast tokenizer "
+                         "(word_ids maps sub-tokens to words)")  # fmt: skip
+    encoded, cut = {}, {}
+    for split, dataset in data.items():
+        encoded[split], cut[split] = encode(tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length)
+        if cut[split]:
+            logger.warning("%s %s: %d words lie beyond --max_length %d sub-tokens and are not scored or learned",
+                           args.language, split, cut[split], args.max_length)  # fmt: skip
+    model = AutoModelForTokenClassification.from_pretrained(
+        args.model_name_or_path, num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)},
+    )  # fmt: skip
+    trainer = Trainer(
+        model=model, args=training_args, train_dataset=encoded["train"], eval_dataset=encoded.get("validation"),
+        data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
+        preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1),
+        compute_metrics=functools.partial(seqeval_metrics, id2label=dict(enumerate(names))),
+    )  # fmt: skip
+    train = trainer.train().metrics
+    results = {"language": args.language, "model_name_or_path": args.model_name_or_path, "train": train,
+               "max_length": args.max_length, "words_beyond_max_length": cut, "seed": training_args.seed,
+               "data_files": {split: {"path": os.path.abspath(path), "sha256": sha256_file(path)}
+                              for split, path in files.items()}}  # fmt: skip
+    for split, name in (("validation", "dev"), ("test", "test")):
+        if split in encoded:
+            metrics = trainer.evaluate(encoded[split], metric_key_prefix=name)
+            results[name] = {key: metrics[f"{name}_{key}"] for key in ("precision", "recall", "f1")}
+            logger.info("%s %s: precision %.2f recall %.2f f1 %.2f", name, args.language, *results[name].values())
+    if trainer.is_world_process_zero():
+        trainer.save_model()  # safetensors, with the tokenizer
+        results["wall_time_s"] = round(time.time() - started, 1)
+        atomic_write_text(os.path.join(training_args.output_dir, "all_results.json"), json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
