@@ -9,7 +9,7 @@
 #      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
 #    - TEACHERS=finetuned (Chi et al.'s strong monolingual teacher): one teacher per source language, the encoder
 #      itself fine-tuned on that language only by examples/finetune_teacher.py (one epoch at learning rate 5e-5,
-#      batches of 16 sentences; OUTPUT_DIR/finetuned-teacher-LANG).
+#      batches of 16 sentences of similar length; OUTPUT_DIR/finetuned-teacher-LANG).
 #    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
 #      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
@@ -53,7 +53,8 @@ case "$kind" in
                 python examples/finetune_teacher.py --language "$lang" --conll_dir "$data" \
                     --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
                     --num_train_epochs 1 --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
-                    --eval_strategy no --save_strategy no --logging_steps 100 --report_to none --disable_tqdm true
+                    --train_sampling_strategy group_by_length --eval_strategy no --save_strategy no --logging_steps 100 \
+                    --report_to none --disable_tqdm true
             fi
             teachers+=("$lang=$output/finetuned-teacher-$lang")
         done ;;
