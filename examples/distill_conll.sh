@@ -8,8 +8,8 @@
 #    - TEACHERS=monolingual (default; Chi et al., MBLM): one teacher per source language, trained on its own language
 #      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
 #    - TEACHERS=finetuned (Chi et al.'s strong monolingual teacher): one teacher per source language, the encoder
-#      itself fine-tuned on that language only by examples/finetune_teacher.py (one epoch at learning rate 5e-5,
-#      batches of 16 sentences of similar length; OUTPUT_DIR/finetuned-teacher-LANG).
+#      itself fine-tuned on that language only by examples/finetune_teacher.py (TEACHER_EPOCHS, default 3, epochs at
+#      learning rate 5e-5, batches of 16 sentences of similar length; OUTPUT_DIR/finetuned-teacher-LANG).
 #    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
 #      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
@@ -52,7 +52,7 @@ case "$kind" in
             if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
                 python examples/finetune_teacher.py --language "$lang" --conll_dir "$data" \
                     --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
-                    --num_train_epochs 1 --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
+                    --num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
                     --train_sampling_strategy group_by_length --eval_strategy no --save_strategy no --logging_steps 100 \
                     --report_to none --disable_tqdm true
             fi

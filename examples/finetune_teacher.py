@@ -116,7 +116,9 @@ def main(argv: list[str] | None = None) -> dict:
                          "(word_ids maps sub-tokens to words)")  # fmt: skip
     encoded, cut = {}, {}
     for split, dataset in data.items():
-        encoded[split], cut[split] = encode(tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length)
+        encoded[split], cut[split] = encode(
+            tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length
+        )
         if cut[split]:
             logger.warning("%s %s: %d words lie beyond --max_length %d sub-tokens and are not scored or learned",
                            args.language, split, cut[split], args.max_length)  # fmt: skip

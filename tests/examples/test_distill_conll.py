@@ -70,6 +70,18 @@ def test_a_manmoe_teacher_is_trained_on_all_sources_and_finished_teachers_are_ke
     assert code == 0 and len(commands) == 1 and option(commands[0], "--output_dir").endswith("student")
 
 
+def test_fine_tuned_teachers_are_fine_tuned_on_their_own_language_for_teacher_epochs(tmp_path):
+    code, commands, _ = run_wrapper(tmp_path, TEACHERS="finetuned", TEACHER_EPOCHS="1")
+    assert code == 0 and len(commands) == 4
+    for command, lang in zip(commands[:3], ("en", "de", "es"), strict=True):
+        assert command[0] == "examples/finetune_teacher.py" and option(command, "--language") == lang
+        assert option(command, "--num_train_epochs") == "1"
+        assert option(command, "--output_dir") == str(tmp_path / "out" / f"finetuned-teacher-{lang}")
+    assert option(commands[3], "--teacher_models", 3) == [f"{lang}={tmp_path / 'out' / f'finetuned-teacher-{lang}'}"
+                                                           for lang in ("en", "de", "es")]  # fmt: skip
+    assert option(run_wrapper(tmp_path, TEACHERS="finetuned")[1][0], "--num_train_epochs") == "3"
+
+
 @pytest.mark.parametrize("kind", ["mono", "all"])
 def test_an_unknown_teacher_kind_is_refused_before_any_run(tmp_path, kind):
     code, commands, stderr = run_wrapper(tmp_path, TEACHERS=kind)
