@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-from pathlib import Path
-
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.examples.stand_in_python import option
+from tests.examples.stand_in_python import run_wrapper as run_script
 
 
-def run_wrapper(tmp_path: Path, *arguments: str, **env: str) -> tuple[int, list[list[str]], str]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    log = tmp_path / "commands.txt"
-    stand_in = bin_dir / "python"
-    stand_in.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
-    stand_in.chmod(0o755)
-    environment = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", MANMOE_SHARED=str(tmp_path / "shared"),
-                       **env)  # fmt: skip
-    done = subprocess.run(["bash", str(REPO / "examples" / "distill_conll.sh"), "nl", str(tmp_path / "out"), *arguments],
-                          env=environment, cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
-    commands = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-    log.unlink(missing_ok=True)
-    return done.returncode, commands, done.stderr
-
-
-def option(command: list[str], name: str, count: int = 1) -> list[str] | str | None:
-    if name not in command:
-        return None
-    start = command.index(name) + 1
-    return command[start] if count == 1 else command[start : start + count]
+def run_wrapper(tmp_path, *arguments: str, **env: str) -> tuple[int, list[list[str]], str]:
+    return run_script(tmp_path, "distill_conll.sh", "nl", str(tmp_path / "out"), *arguments, **env)
 
 
 def test_monolingual_teachers_are_each_trained_on_their_own_language_then_the_student_on_all(tmp_path):

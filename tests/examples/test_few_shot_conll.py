@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.examples.stand_in_python import option
+from tests.examples.stand_in_python import run_wrapper as run_script
 
 
 def run_wrapper(tmp_path: Path, **env: str) -> list[list[str]]:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    log = tmp_path / "commands.txt"
-    stand_in = bin_dir / "python"
-    stand_in.write_text(f'#!/usr/bin/env bash\necho "$*" >> {log}\n')
-    stand_in.chmod(0o755)
-    environment = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", MANMOE_SHARED=str(tmp_path / "shared"),
-                       **env)  # fmt: skip
-    subprocess.run(["bash", str(REPO / "examples" / "few_shot_conll.sh"), str(tmp_path / "runs"), "--seed", "7"],
-                   check=True, env=environment, cwd=tmp_path)  # fmt: skip
-    commands = [line.split() for line in log.read_text().splitlines()] if log.exists() else []
-    log.unlink(missing_ok=True)
+    code, commands, stderr = run_script(tmp_path, "few_shot_conll.sh", str(tmp_path / "runs"), "--seed", "7", **env)
+    assert code == 0, stderr
     return commands
-
-
-def option(command: list[str], name: str) -> str | None:
-    return command[command.index(name) + 1] if name in command else None
 
 
 def test_the_wrapper_runs_each_method_target_and_subset_seed_once(tmp_path):
