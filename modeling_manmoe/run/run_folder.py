@@ -185,8 +185,8 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     with the same language lists and input kind: the rest of the run fingerprint is compared once it is known);
     `--output_dir` (a folder that can be created and written). Then, in the process that saves: the lock, and the
     folder rule of a run that writes (`--do_train`, `--do_eval` or `--do_predict`; see the module's docstring), which
-    removes the old outputs with `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released when it ends; otherwise at the
-    process's exit."""
+    removes the old outputs with `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released
+    when it ends; otherwise at the process's exit."""
     from ..training.checkpoints import check_resume_fingerprint, read_checkpoint_record, resolve_resume_checkpoint
     from ..training.trainer import ManMoeTrainer
     from .setup import parse_pairs

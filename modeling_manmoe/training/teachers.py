@@ -196,8 +196,8 @@ def load_teachers(
 ) -> dict[str, Teacher]:
     """{source language: its `Teacher`} from `--teacher_models LANG=PATH ...` (or `all=PATH`: one teacher for every
     source language). Every source language needs a teacher; a language that is not a source is refused. A teacher of
-    this package with a frozen-encoder input reads its features from the encoder feature cache. `show_progress`: progress
-    bars while teachers compute logits or encoder features."""
+    this package with a frozen-encoder input reads its features from the encoder feature cache. `show_progress`:
+    progress bars while teachers compute logits or encoder features."""
     if ALL_LANGUAGES in teacher_paths:
         if len(teacher_paths) > 1:
             raise LanguageError(f"--teacher_models: 'all=PATH' gives one teacher for every language; got also "

@@ -1,4 +1,5 @@
-"""`examples/finetune_teacher.py`: a fine-tuned sub-word teacher, saved so that `run_ner.py --teacher_models` reads it."""
+"""`examples/finetune_teacher.py`: a fine-tuned sub-word teacher, saved so that `run_ner.py --teacher_models`
+reads it."""
 
 from __future__ import annotations
 
