@@ -94,8 +94,9 @@ class ModelArguments:
     teacher_models: list[str] = field(
         default_factory=list,
         metadata={"help": "Distillation teachers: LANG=PATH per source language, or all=PATH (one for all): saved token "
-                  "or sequence classification folders (a run folder of this package or any AutoModelFor* model). "
-                  "Used with --distillation_alpha and/or --target_distillation_weight."},
+                  "or sequence classification folders (a run folder of this package or any AutoModelFor* model); "
+                  "PATH_A,PATH_B,... gives an ensemble whose predictions are mixed (--teacher_mixture). Used with "
+                  "--distillation_alpha and/or --target_distillation_weight."},
     )  # fmt: skip
     teacher_cache_dir: str | None = field(
         default=None,

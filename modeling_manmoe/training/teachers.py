@@ -3,7 +3,9 @@
 A teacher is any saved token- or sequence-classification folder: a run folder of this package or any `AutoModelFor*`
 model (e.g. a monolingual BERT fine-tuned on one source language). Teachers never train: their logits on a dataset
 are computed once and cached on disk (`TeacherCache`), keyed by the teacher's weights and the dataset's words, like
-the encoder feature cache. A sub-word teacher is read at each word's first sub-token.
+the encoder feature cache. A sub-word teacher is read at each word's first sub-token. Several models for one language
+(`--teacher_models all=RUN_A,RUN_B`, e.g. MAN-MoE runs of different seeds) form a `TeacherEnsemble`: each of its rows
+learns the mixture of their predictions.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 ALL_LANGUAGES = "all"  # `--teacher_models all=PATH`: one teacher for every labeled language
+ENSEMBLE_SEPARATOR = ","  # `--teacher_models LANG=PATH_A,PATH_B`: an ensemble of teachers for LANG
 
 
 class Teacher:
@@ -135,6 +138,35 @@ class Teacher:
         return rows
 
 
+class TeacherEnsemble:
+    """Several frozen teachers of one language (e.g. MAN-MoE runs of different seeds). A row distilled from it gets
+    every member's logits, and learns their mixture at the distillation temperature (`teacher_mixture`; uniform: the
+    mean of the members' softened predictions), exactly as a target row learns the mixture of several languages'
+    teachers. Each member's logits are cached on their own."""
+
+    def __init__(self, members: Sequence[Teacher]):
+        if len(members) < 2:
+            raise ValueError("a TeacherEnsemble needs at least two teachers")
+        self.members = list(members)
+        self.path = ENSEMBLE_SEPARATOR.join(member.path for member in self.members)
+        self.token_classification = self.members[0].token_classification
+        self.is_manmoe = all(member.is_manmoe for member in self.members)
+        self.weights_sha256 = hashlib.sha256(
+            " ".join(member.weights_sha256 for member in self.members).encode()
+        ).hexdigest()
+
+    def describe(self) -> dict:
+        """The ensemble as `all_results.json` records it: its members' paths, weights sha256 and model types."""
+        members = [member.describe() for member in self.members]
+        return {"path": ENSEMBLE_SEPARATOR.join(member["path"] for member in members),
+                "weights_sha256": self.weights_sha256, "model_type": "ensemble", "members": members}  # fmt: skip
+
+
+def members(teacher: Teacher | TeacherEnsemble) -> list[Teacher]:
+    """The teachers a row of this language learns from: an ensemble's members, or the one teacher."""
+    return list(teacher.members) if isinstance(teacher, TeacherEnsemble) else [teacher]
+
+
 class TeacherCache:
     """Teachers' logits per dataset on disk: `cache_dir/<key hash>.safetensors`, keyed by the teacher's weights, the
     language and the dataset's words, so a changed teacher or dataset is computed anew and an unchanged one never."""
@@ -149,6 +181,11 @@ class TeacherCache:
         return {"format": FORMAT_VERSION, "teacher_weights_sha256": teacher.weights_sha256, "language": language,
                 "columns": teacher.columns.tolist(), "per_word": teacher.token_classification, "data_sha256": data,
                 "sentences": len(sentences)}  # fmt: skip
+
+    def member_logits(self, teacher: Teacher | TeacherEnsemble, sentences: list[list[str]], language: str,
+                      description: str = "") -> list[list[torch.Tensor]]:  # fmt: skip
+        """One list of per-sentence logits (`logits`) for each of `teacher`'s members (`members`)."""
+        return [self.logits(member, sentences, language, description) for member in members(teacher)]
 
     def logits(self, teacher: Teacher, sentences: list[list[str]], language: str, description: str = ""):
         """`Teacher.logits`, read from the cache or computed and stored."""
@@ -193,11 +230,12 @@ def load_teachers(
     token_classification: bool,
     feature_cache_dir: str | None = None,
     show_progress: bool = True,
-) -> dict[str, Teacher]:
+) -> dict[str, Teacher | TeacherEnsemble]:
     """{source language: its `Teacher`} from `--teacher_models LANG=PATH ...` (or `all=PATH`: one teacher for every
-    source language). Every source language needs a teacher; a language that is not a source is refused. A teacher of
-    this package with a frozen-encoder input reads its features from the encoder feature cache. `show_progress`:
-    progress bars while teachers compute logits or encoder features."""
+    source language). `PATH_A,PATH_B,...` gives a language a `TeacherEnsemble` of those models. Every source language
+    needs a teacher; a language that is not a source is refused. A teacher of this package with a frozen-encoder input
+    reads its features from the encoder feature cache. `show_progress`: progress bars while teachers compute logits
+    or encoder features."""
     if ALL_LANGUAGES in teacher_paths:
         if len(teacher_paths) > 1:
             raise LanguageError(f"--teacher_models: 'all=PATH' gives one teacher for every language; got also "
@@ -211,24 +249,41 @@ def load_teachers(
         raise LanguageError(f"--teacher_models: no teacher for the source language(s) {missing}; give LANG=PATH for "
                             f"each of {list(source_languages)}, or all=PATH")  # fmt: skip
     loaded: dict[str, Teacher] = {}
-    teachers = {}
-    for lang in source_languages:
-        path = teacher_paths[lang]
+
+    def load(path: str) -> Teacher:
         if path not in loaded:
             teacher = loaded[path] = Teacher(path, label_names, token_classification, show_progress=show_progress)
             if teacher.is_manmoe and teacher.model.manmoe.inputs.cacheable:
                 teacher.feature_cache = EncoderFeatureCache.for_model(
                     teacher.model, teacher.tokenizer, cache_dir=feature_cache_dir, show_progress=show_progress
                 )
-        teachers[lang] = loaded[path]
+        return loaded[path]
+
+    teachers: dict[str, Teacher | TeacherEnsemble] = {}
+    ensembles: dict[tuple[str, ...], TeacherEnsemble] = {}
+    for lang in source_languages:
+        paths = tuple(teacher_paths[lang].split(ENSEMBLE_SEPARATOR))
+        if not all(paths) or len(set(paths)) < len(paths):
+            raise ValueError(f"--teacher_models {lang}={teacher_paths[lang]}: expected distinct paths separated by "
+                             f"{ENSEMBLE_SEPARATOR!r}")  # fmt: skip
+        if len(paths) == 1:
+            teachers[lang] = load(paths[0])
+        else:
+            if paths not in ensembles:
+                ensembles[paths] = TeacherEnsemble([load(path) for path in paths])
+            teachers[lang] = ensembles[paths]
     return teachers
 
 
-def teacher_scores(teacher: Teacher, cache: TeacherCache, dataset, language: str, label_column: str) -> float:
-    """The teacher's score on a labeled dataset: entity F1 (tagging) or accuracy (classification), in percent."""
+def teacher_scores(teacher: Teacher | TeacherEnsemble, cache: TeacherCache, dataset, language: str,
+                   label_column: str) -> float:  # fmt: skip
+    """The teacher's score on a labeled dataset: entity F1 (tagging) or accuracy (classification), in percent. An
+    ensemble predicts the arg max of its members' mean probabilities."""
     from .metrics import entity_scores
 
-    predicted = [value.argmax(-1) for value in cache.logits(teacher, dataset["tokens"], language, f"{language} test")]
+    per_member = cache.member_logits(teacher, dataset["tokens"], language, f"{language} test")
+    probabilities = [sum(values[row].softmax(-1) for values in per_member) for row in range(len(dataset))]
+    predicted = [value.argmax(-1) for value in probabilities]
     gold = dataset[label_column]
     if not teacher.token_classification:
         return 100.0 * sum(int(p) == g for p, g in zip(predicted, gold, strict=True)) / max(len(gold), 1)
@@ -244,4 +299,12 @@ def encode_with_teachers(items: list[dict], logits: list[list[torch.Tensor]]) ->
         item["teacher_logits"] = torch.stack([values[row] for values in logits])
 
 
-__all__ = ["Teacher", "TeacherCache", "encode_with_teachers", "load_teachers", "teacher_scores"]
+__all__ = [
+    "Teacher",
+    "TeacherCache",
+    "TeacherEnsemble",
+    "encode_with_teachers",
+    "load_teachers",
+    "members",
+    "teacher_scores",
+]

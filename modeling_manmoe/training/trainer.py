@@ -170,21 +170,23 @@ class ManMoeTrainer(Trainer):
         )
 
     def _attach_teacher_logits(self, config, datasets, labeled: dict, unlabeled: dict) -> None:
-        """Distillation: each source sentence gets its language's teacher's logits (with `distillation_alpha` > 0);
-        each sentence of an unlabeled-only language (the target) every source teacher's, in source order (with
-        `target_distillation_weight` > 0). Computed once per dataset through the teacher cache."""
+        """Distillation: each source sentence gets its language's teacher's logits (every member's, for a
+        `TeacherEnsemble`; with `distillation_alpha` > 0); each sentence of an unlabeled-only language (the target)
+        every source teacher's, in source order (with `target_distillation_weight` > 0). Computed once per dataset
+        through the teacher cache."""
         from .teachers import encode_with_teachers
 
         if not self.teachers:
             return
         if config.distillation_alpha > 0:
             for lang in config.source_languages:
-                logits = self.teacher_cache.logits(self.teachers[lang], datasets[lang]["tokens"], lang, lang)
-                encode_with_teachers(labeled[lang], [logits])
+                logits = self.teacher_cache.member_logits(self.teachers[lang], datasets[lang]["tokens"], lang, lang)
+                encode_with_teachers(labeled[lang], logits)
         if config.target_distillation_weight > 0:
             for lang in config.unlabeled_languages:
-                logits = [self.teacher_cache.logits(self.teachers[source], datasets[lang]["tokens"], lang,
-                                                    f"{source} on {lang}") for source in config.source_languages]  # fmt: skip
+                logits = [values for source in config.source_languages
+                          for values in self.teacher_cache.member_logits(self.teachers[source], datasets[lang]["tokens"],
+                                                                         lang, f"{source} on {lang}")]  # fmt: skip
                 encode_with_teachers(unlabeled[lang], logits)
 
     def get_train_dataloader(self) -> DataLoader:

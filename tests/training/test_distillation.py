@@ -278,3 +278,39 @@ def test_run_ner_distils_from_frozen_encoder_teachers_with_gradient_reversal(tmp
     sentences = read_conll(files[0].split("=", 1)[1], "en")["tokens"]
     cached = teacher.logits(sentences, "en")
     assert len(cached) == len(sentences) > 2 and {path.name for path in (tmp_path / "features").iterdir()} == features
+
+
+def test_an_ensemble_of_teachers_teaches_the_mixture_of_its_members(tmp_path):
+    import shutil
+
+    from modeling_manmoe.training.teachers import TeacherEnsemble, teacher_scores
+
+    first, other = teacher_folder(tmp_path, "first", seed=1), teacher_folder(tmp_path, "other", seed=2)
+    twin = str(tmp_path / "twin")
+    shutil.copytree(first, twin)
+    sources = ["en", "de", "es"]
+    ensemble = load_teachers({"all": f"{first},{other}"}, sources, LABELS, token_classification=True)
+    assert isinstance(ensemble["en"], TeacherEnsemble) and ensemble["en"] is ensemble["es"]
+    described = ensemble["en"].describe()
+    assert [member["path"] for member in described["members"]] == [first, other]
+    assert described["weights_sha256"] not in {member["weights_sha256"] for member in described["members"]}
+    # two copies of one teacher teach exactly what that teacher teaches alone; a different second member does not
+    single = load_teachers({"all": first}, sources, LABELS, token_classification=True)
+    doubled = load_teachers({"all": f"{first},{twin}"}, sources, LABELS, token_classification=True)
+
+    def distillation_losses(teachers, name):
+        trainer = distilling_trainer(tmp_path, teachers, name)
+        trainer.train()
+        return [entry["distillation_loss"] for entry in trainer.state.log_history if "distillation_loss" in entry]
+
+    alone = distillation_losses(single, "single")
+    torch.testing.assert_close(distillation_losses(doubled, "doubled"), alone)
+    assert distillation_losses(ensemble, "ensemble") != pytest.approx(alone)
+    _, _, _, data = synthetic_task()
+    cache = TeacherCache(tmp_path / "teacher-cache")
+    data_en = data["en"]
+    assert teacher_scores(doubled["en"], cache, data_en, "en", "ner_tags") == pytest.approx(
+        teacher_scores(single["en"], cache, data_en, "en", "ner_tags")
+    )
+    with pytest.raises(ValueError, match="distinct paths"):
+        load_teachers({"all": f"{first},{first}"}, sources, LABELS, token_classification=True)
