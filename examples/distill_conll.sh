@@ -50,7 +50,7 @@ case "$kind" in
     finetuned)
         for lang in "${sources[@]}"; do
             if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
-                python examples/finetune_teacher.py --language "$lang" --conll_dir "$data" \
+                python examples/finetune_teacher.py --languages "$lang" --conll_dir "$data" \
                     --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
                     --num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
                     --train_sampling_strategy group_by_length --eval_strategy no --save_strategy no --logging_steps 100 \

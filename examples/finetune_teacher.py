@@ -1,17 +1,19 @@
 #!/usr/bin/env python
-"""Fine-tune a (multilingual) transformer encoder on one language's CoNLL NER data: a monolingual teacher for
-distillation (`run_ner.py --teacher_models LANG=OUTPUT_DIR`).
+"""Fine-tune a (multilingual) transformer encoder on CoNLL NER data: a teacher for distillation
+(`run_ner.py --teacher_models LANG=OUTPUT_DIR`, or `all=OUTPUT_DIR`).
 
-    python examples/finetune_teacher.py --language en --conll_dir ../shared/data \
+    python examples/finetune_teacher.py --languages en --conll_dir ../shared/data \
         --model_name_or_path ../shared/models/multilingual-e5-small-trimmed --output_dir runs/teacher-en \
-        --num_train_epochs 1 --learning_rate 5e-5
+        --num_train_epochs 3 --learning_rate 5e-5
 
-The model is an `AutoModelForTokenClassification` trained with the `transformers` `Trainer` on the language's training
-file, each word labeled at its first sub-token (the other sub-tokens are ignored, as `Teacher` reads them). Outputs in
-`--output_dir`: the model (safetensors) and tokenizer, and `all_results.json` (dev and test precision / recall / F1
-of the final model on its own language, the sha256 of every data file, the sub-token limit and how many words it cut,
-seed and wall time). Data: the standard CoNLL-2002/2003 files in `--conll_dir`, or `--train_file` / `--validation_file`
-/ `--test_file`.
+The model is an `AutoModelForTokenClassification` trained with the `transformers` `Trainer` on the training files of
+`--languages` (one language: a monolingual teacher; several: one multi-source teacher for all of them), each word
+labeled at its first sub-token (the other sub-tokens are ignored, as `Teacher` reads them). `--frozen_layers N` keeps
+the embeddings and the lowest N transformer layers at their pretrained weights. Outputs in `--output_dir`: the model
+(safetensors) and tokenizer, and `all_results.json` (dev and test precision / recall / F1 of the final model on each
+of `--eval_languages`, e.g. a target scored zero-shot, the sha256 of every data file, the sub-token limit and how many
+words it cut, seed and wall time). Data: the standard CoNLL-2002/2003 files in `--conll_dir`, or, for one language,
+`--train_file` / `--validation_file` / `--test_file`.
 """
 
 from __future__ import annotations
@@ -47,35 +49,71 @@ SPLITS = ("train", "validation", "test")
 class TeacherArguments:
     """The teacher's language, data and encoder."""
 
-    language: str = field(metadata={"help": "The one language the teacher learns, e.g. en."})
+    languages: list[str] = field(
+        metadata={"help": "The language(s) the teacher learns, e.g. en (monolingual) or en de es (multi-source)."}
+    )
     model_name_or_path: str = field(metadata={"help": "A transformer encoder (local folder or Hub name)."})
+    eval_languages: list[str] | None = field(
+        default=None, metadata={"help": "Languages whose dev and test files are scored (default: --languages)."}
+    )
     conll_dir: str | None = field(
         default=None, metadata={"help": "Folder with the standard CoNLL-2002/2003 files (or conll2002/ conll2003/)."}
     )
-    train_file: str | None = field(default=None, metadata={"help": "A CoNLL training file (instead of --conll_dir)."})
-    validation_file: str | None = field(default=None, metadata={"help": "A CoNLL dev file."})
-    test_file: str | None = field(default=None, metadata={"help": "A CoNLL test file."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "A CoNLL training file (instead of --conll_dir; one language only)."}
+    )
+    validation_file: str | None = field(default=None, metadata={"help": "A CoNLL dev file (one language only)."})
+    test_file: str | None = field(default=None, metadata={"help": "A CoNLL test file (one language only)."})
     max_length: int = field(
         default=256, metadata={"help": "Sub-tokens per sentence; words beyond it get no label in training."}
     )
+    frozen_layers: int = field(
+        default=0,
+        metadata={"help": "Keep the embeddings and the lowest N transformer layers at their pretrained weights "
+                  "(0: every weight trains)."},
+    )  # fmt: skip
 
 
-def data_files(args: TeacherArguments) -> dict[str, str]:
-    """{split: path} for the splits given: the explicit files first, then the CoNLL folder."""
-    files = {}
+def data_files(args: TeacherArguments) -> dict[str, dict[str, str]]:
+    """{split: {language: path}}: the training files of `args.languages`, and the dev and test files of
+    `args.eval_languages` (default: `args.languages`) that exist. Explicit files (one language only) come first, then
+    the CoNLL folder."""
+    eval_languages = args.eval_languages or args.languages
+    explicit = {split: getattr(args, f"{split}_file") for split in SPLITS}
+    if any(explicit.values()) and (len(args.languages) > 1 or set(eval_languages) != set(args.languages)):
+        raise ValueError(f"--train_file / --validation_file / --test_file name one language's files; with "
+                         f"--languages {args.languages} and --eval_languages {eval_languages} use --conll_dir")  # fmt: skip
+    files: dict[str, dict[str, str]] = {split: {} for split in SPLITS}
     for split in SPLITS:
-        path = getattr(args, f"{split}_file")
-        if path is None and args.conll_dir is not None:
-            try:
-                path = str(conll_file_path(args.conll_dir, args.language, split))
-            except FileNotFoundError:
-                if split == "train":
-                    raise
-        if path is not None:
-            files[split] = path
-    if "train" not in files:
-        raise ValueError(f"no training data for {args.language!r}: give --conll_dir or --train_file")
-    return files
+        for lang in args.languages if split == "train" else eval_languages:
+            path = explicit[split]
+            if path is None and args.conll_dir is not None:
+                try:
+                    path = str(conll_file_path(args.conll_dir, lang, split))
+                except FileNotFoundError:
+                    if split == "train":
+                        raise
+            if path is not None:
+                files[split][lang] = path
+    missing = [lang for lang in args.languages if lang not in files["train"]]
+    if missing:
+        raise ValueError(f"no training data for {missing}: give --conll_dir or --train_file")
+    return {split: paths for split, paths in files.items() if paths}
+
+
+def freeze_lower_layers(model, layers: int) -> None:
+    """Keep the embeddings and the lowest `layers` transformer layers of `model` (a BERT-like encoder with a head) at
+    their pretrained weights."""
+    if layers <= 0:
+        return
+    base = model.base_model
+    stack = getattr(getattr(base, "encoder", None), "layer", None)
+    if not hasattr(base, "embeddings") or stack is None:
+        raise ValueError(f"--frozen_layers {layers}: {type(base).__name__} has no `embeddings` and `encoder.layer`")
+    if layers > len(stack):
+        raise ValueError(f"--frozen_layers {layers}: the encoder has only {len(stack)} layers")
+    for module in (base.embeddings, *stack[:layers]):
+        module.requires_grad_(False)
 
 
 def encode(tokenizer, words: list[list[str]], tags: list[list[int]], max_length: int) -> tuple[list[dict], int]:
@@ -109,39 +147,45 @@ def main(argv: list[str] | None = None) -> dict:
         remove_run_outputs(training_args.output_dir)
     set_seed(training_args.seed)
     names = list(CONLL_NER_LABELS)
-    data = {split: read_conll(path, args.language) for split, path in files.items()}
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     if not tokenizer.is_fast:
         raise ValueError(f"--model_name_or_path {args.model_name_or_path!r}: a teacher needs a fast tokenizer "
                          "(word_ids maps sub-tokens to words)")  # fmt: skip
-    encoded, cut = {}, {}
-    for split, dataset in data.items():
-        encoded[split], cut[split] = encode(
-            tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length
-        )
-        if cut[split]:
-            logger.warning("%s %s: %d words lie beyond --max_length %d sub-tokens and are not scored or learned",
-                           args.language, split, cut[split], args.max_length)  # fmt: skip
+    encoded: dict[str, dict[str, list[dict]]] = {split: {} for split in files}
+    cut: dict[str, dict[str, int]] = {split: {} for split in files}
+    for split, paths in files.items():
+        for lang, path in paths.items():
+            dataset = read_conll(path, lang)
+            encoded[split][lang], cut[split][lang] = encode(
+                tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length
+            )
+            if cut[split][lang]:
+                logger.warning("%s %s: %d words lie beyond --max_length %d sub-tokens and are not scored or learned",
+                               lang, split, cut[split][lang], args.max_length)  # fmt: skip
     model = AutoModelForTokenClassification.from_pretrained(
         args.model_name_or_path, num_labels=len(names), id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)},
     )  # fmt: skip
+    freeze_lower_layers(model, args.frozen_layers)
     trainer = Trainer(
-        model=model, args=training_args, train_dataset=encoded["train"], eval_dataset=encoded.get("validation"),
-        data_collator=DataCollatorForTokenClassification(tokenizer), processing_class=tokenizer,
-        preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1),
+        model=model, args=training_args, train_dataset=[row for rows in encoded["train"].values() for row in rows],
+        eval_dataset=encoded.get("validation"), data_collator=DataCollatorForTokenClassification(tokenizer),
+        processing_class=tokenizer, preprocess_logits_for_metrics=lambda logits, labels: logits.argmax(-1),
         compute_metrics=functools.partial(seqeval_metrics, id2label=dict(enumerate(names))),
     )  # fmt: skip
     train = trainer.train().metrics
-    results = {"language": args.language, "model_name_or_path": args.model_name_or_path, "train": train,
-               "max_length": args.max_length, "words_beyond_max_length": cut, "seed": training_args.seed,
-               "data_files": {split: {"path": os.path.abspath(path), "sha256": sha256_file(path)}
-                              for split, path in files.items()}}  # fmt: skip
+    results = {"languages": args.languages, "model_name_or_path": args.model_name_or_path,
+               "frozen_layers": args.frozen_layers, "train": train, "max_length": args.max_length,
+               "words_beyond_max_length": cut, "seed": training_args.seed,
+               "data_files": {split: {lang: {"path": os.path.abspath(path), "sha256": sha256_file(path)}
+                                      for lang, path in paths.items()} for split, paths in files.items()}}  # fmt: skip
     for split, name in (("validation", "dev"), ("test", "test")):
-        if split in encoded:
-            metrics = trainer.evaluate(encoded[split], metric_key_prefix=name)
-            results[name] = {key: metrics[f"{name}_{key}"] for key in ("precision", "recall", "f1")}
-            logger.info("%s %s: precision %.2f recall %.2f f1 %.2f", name, args.language, *results[name].values())
+        for lang, rows in encoded.get(split, {}).items():
+            metrics = trainer.evaluate(rows, metric_key_prefix=name)
+            results.setdefault(name, {})[lang] = {
+                key: metrics[f"{name}_{key}"] for key in ("precision", "recall", "f1")
+            }
+            logger.info("%s %s: precision %.2f recall %.2f f1 %.2f", name, lang, *results[name][lang].values())
     if trainer.is_world_process_zero():
         trainer.save_model()  # safetensors, with the tokenizer
         results["wall_time_s"] = round(time.time() - started, 1)

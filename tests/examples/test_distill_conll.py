@@ -52,7 +52,7 @@ def test_fine_tuned_teachers_are_fine_tuned_on_their_own_language_for_teacher_ep
     code, commands, _ = run_wrapper(tmp_path, TEACHERS="finetuned", TEACHER_EPOCHS="1")
     assert code == 0 and len(commands) == 4
     for command, lang in zip(commands[:3], ("en", "de", "es"), strict=True):
-        assert command[0] == "examples/finetune_teacher.py" and option(command, "--language") == lang
+        assert command[0] == "examples/finetune_teacher.py" and option(command, "--languages") == lang
         assert option(command, "--num_train_epochs") == "1"
         assert option(command, "--output_dir") == str(tmp_path / "out" / f"finetuned-teacher-{lang}")
     assert option(commands[3], "--teacher_models", 3) == [f"{lang}={tmp_path / 'out' / f'finetuned-teacher-{lang}'}"

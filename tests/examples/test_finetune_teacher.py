@@ -24,16 +24,16 @@ def test_a_fine_tuned_teacher_is_saved_scored_and_read_by_a_student(tmp_path):
     en = files[0].split("=", 1)[1]
     encoder = make_tiny_encoder(tmp_path / "bert")
     teacher_dir = tmp_path / "teacher-en"
-    arguments = ["--language", "en", "--model_name_or_path", str(encoder), "--train_file", en, "--validation_file", en,
+    arguments = ["--languages", "en", "--model_name_or_path", str(encoder), "--train_file", en, "--validation_file", en,
                  "--test_file", en, "--output_dir", str(teacher_dir), "--max_steps", "4", "--learning_rate", "1e-3",
                  "--per_device_train_batch_size", "4", "--report_to", "none", "--use_cpu", "true",
                  "--disable_tqdm", "true", "--max_length", "6"]  # fmt: skip
     results = script.main(arguments)
     recorded = json.loads((teacher_dir / "all_results.json").read_text())
-    assert recorded["dev"] == results["dev"] and 0.0 <= recorded["test"]["f1"] <= 100.0
-    assert len(recorded["data_files"]["train"]["sha256"]) == 64 and recorded["train"]["train_runtime"] > 0
+    assert recorded["dev"] == results["dev"] and 0.0 <= recorded["test"]["en"]["f1"] <= 100.0
+    assert len(recorded["data_files"]["train"]["en"]["sha256"]) == 64 and recorded["train"]["train_runtime"] > 0
     # "Acme Corp hired Mary ." is 5 words; with 6 sub-tokens including [CLS] and [SEP] some words are cut, and counted
-    assert recorded["words_beyond_max_length"]["train"] > 0
+    assert recorded["words_beyond_max_length"]["train"]["en"] > 0
     assert (teacher_dir / "model.safetensors").exists() and not (teacher_dir / "pytorch_model.bin").exists()
     model = AutoModelForTokenClassification.from_pretrained(teacher_dir)
     assert [model.config.id2label[i] for i in range(len(CONLL_NER_LABELS))] == CONLL_NER_LABELS
@@ -50,3 +50,52 @@ def test_a_fine_tuned_teacher_is_saved_scored_and_read_by_a_student(tmp_path):
                                    "--do_train", "--do_eval", "--max_steps", "2", "--disable_tqdm", "true",
                                    "--report_to", "none"])  # fmt: skip
     assert student["distillation"]["teachers"]["en"]["model_type"] == "bert"
+
+
+def test_a_multi_source_teacher_learns_several_languages_keeps_its_lower_layers_and_scores_the_target(tmp_path):
+    from safetensors.torch import load_file
+
+    script = load_script("examples/finetune_teacher.py")
+    conll = tmp_path / "conll"
+    conll.mkdir()
+    sentences = {"eng": "Peter B-PER\nlives O\nin O\nBerlin B-LOC\n. O\n", "esp": "Juan B-PER\nvive O\n. O\n",
+                 "ned": "Jan B-PER\nwoont O\nin O\nGent B-LOC\n. O\n"}  # fmt: skip
+    for prefix, text in sentences.items():
+        for suffix in ("train", "testa", "testb"):
+            (conll / f"{prefix}.{suffix}").write_text("\n".join([text] * 4))
+    encoder = make_tiny_encoder(tmp_path / "bert")
+    output = tmp_path / "teacher"
+    results = script.main(["--languages", "en", "es", "--eval_languages", "en", "es", "nl", "--frozen_layers", "1",
+                           "--conll_dir", str(conll), "--model_name_or_path", str(encoder), "--output_dir", str(output),
+                           "--max_steps", "3", "--learning_rate", "1e-2", "--per_device_train_batch_size", "4",
+                           "--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true"])  # fmt: skip
+    assert sorted(results["data_files"]["train"]) == ["en", "es"]
+    assert sorted(results["test"]) == sorted(results["dev"]) == ["en", "es", "nl"] and results["frozen_layers"] == 1
+    before, after = load_file(encoder / "model.safetensors"), load_file(output / "model.safetensors")
+    kept = [name for name in after if name.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
+    tuned = [name for name in after if name.startswith("bert.encoder.layer.1.") and name.endswith("weight")]
+    assert kept and tuned
+    assert all(torch.equal(after[name], before[name.removeprefix("bert.")]) for name in kept)
+    assert any(not torch.equal(after[name], before[name.removeprefix("bert.")]) for name in tuned)
+    with pytest.raises(ValueError, match="use --conll_dir"):
+        script.main(["--languages", "en", "es", "--train_file", str(conll / "eng.train"), "--model_name_or_path",
+                     str(encoder), "--output_dir", str(tmp_path / "other"), "--report_to", "none"])  # fmt: skip
+    with pytest.raises(ValueError, match="has only 2 layers"):
+        script.main(
+            [
+                "--languages",
+                "en",
+                "--frozen_layers",
+                "5",
+                "--conll_dir",
+                str(conll),
+                "--model_name_or_path",
+                str(encoder),
+                "--output_dir",
+                str(tmp_path / "third"),
+                "--report_to",
+                "none",
+                "--use_cpu",
+                "true",
+            ]
+        )
