@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: teachers, then the student.
 #
-#   [TEACHERS=monolingual|finetuned|manmoe] bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
+#   [TEACHERS=monolingual|finetuned|manmoe] [TEACHER_SEEDS="42 43 44"] \
+#       bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
 # 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
 #    all_results.json is reused):
@@ -11,7 +12,9 @@
 #      itself fine-tuned on that language only by examples/finetune_teacher.py (TEACHER_EPOCHS, default 3, epochs at
 #      learning rate 5e-5, batches of 16 sentences of similar length; OUTPUT_DIR/finetuned-teacher-LANG).
 #    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
-#      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's).
+#      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's). With
+#      TEACHER_SEEDS="42 43 44", one such run per seed (OUTPUT_DIR/teacher-all-seedN), and the student learns the
+#      mixture of this ensemble (--teacher_models all=RUN_42,RUN_43,RUN_44).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
 #    (--distillation_alpha, default 0.5) and, as their mixture, on the target's unlabeled batches
 #    (--target_distillation_weight, default 1.0), at temperature --distillation_temperature (default 2)
@@ -59,11 +62,23 @@ case "$kind" in
             teachers+=("$lang=$output/finetuned-teacher-$lang")
         done ;;
     manmoe)
-        if [ ! -f "$output/teacher-all/all_results.json" ]; then
-            python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
-                "${common[@]}"
-        fi
-        teachers+=("all=$output/teacher-all") ;;
+        if [ -z "${TEACHER_SEEDS:-}" ]; then
+            if [ ! -f "$output/teacher-all/all_results.json" ]; then
+                python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
+                    "${common[@]}"
+            fi
+            teachers+=("all=$output/teacher-all")
+        else
+            ensemble=()
+            for seed in $TEACHER_SEEDS; do
+                if [ ! -f "$output/teacher-all-seed$seed/all_results.json" ]; then
+                    python examples/run_ner.py --source_languages "${sources[@]}" \
+                        --output_dir "$output/teacher-all-seed$seed" "${common[@]}" --seed "$seed"
+                fi
+                ensemble+=("$output/teacher-all-seed$seed")
+            done
+            teachers+=("all=$(IFS=,; echo "${ensemble[*]}")")
+        fi ;;
     *)
         echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned' or 'manmoe', not '$kind'" >&2
         exit 2 ;;

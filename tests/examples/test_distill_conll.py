@@ -64,3 +64,14 @@ def test_fine_tuned_teachers_are_fine_tuned_on_their_own_language_for_teacher_ep
 def test_an_unknown_teacher_kind_is_refused_before_any_run(tmp_path, kind):
     code, commands, stderr = run_wrapper(tmp_path, TEACHERS=kind)
     assert code == 2 and commands == [] and f"not '{kind}'" in stderr
+
+
+def test_a_manmoe_teacher_ensemble_is_one_run_per_teacher_seed(tmp_path):
+    code, commands, _ = run_wrapper(tmp_path, "--distillation_alpha", "0", TEACHERS="manmoe", TEACHER_SEEDS="42 43")
+    assert code == 0 and len(commands) == 3
+    folders = [str(tmp_path / "out" / f"teacher-all-seed{seed}") for seed in (42, 43)]
+    for command, seed, folder in zip(commands[:2], ("42", "43"), folders, strict=True):
+        assert option(command, "--seed") == seed and option(command, "--output_dir") == folder
+        assert "--teacher_models" not in command
+    assert option(commands[2], "--teacher_models") == f"all={folders[0]},{folders[1]}"
+    assert option(commands[2], "--seed") is None and commands[2][-2:] == ["--distillation_alpha", "0"]
