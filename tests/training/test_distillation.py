@@ -224,6 +224,22 @@ def test_run_ner_with_a_teacher_records_the_settings_and_the_teachers(tmp_path):
     assert "α 0.5, β 0.3, T 2.0, mixture uniform" in card.text and "knowledge-distillation" in card.data.tags
     with pytest.raises(ValueError, match="need --teacher_models"):
         run_ner.main([*student[:4], "--distillation_alpha", "0.5", *common, "--output_dir", str(tmp_path / "x")])
+    # an ensemble of two teachers (here two copies of one run): every member is checked, loaded and recorded
+    import shutil
+
+    shutil.copytree(tmp_path / "teacher", tmp_path / "twin")
+    ensemble = [part if part != f"all={tmp_path / 'teacher'}" else f"all={tmp_path / 'teacher'},{tmp_path / 'twin'}"
+                for part in student]  # fmt: skip
+    ensemble[ensemble.index("--output_dir") + 1] = str(tmp_path / "ensemble-student")
+    entry = run_ner.main(ensemble)["distillation"]["teachers"]["en"]
+    assert entry["model_type"] == "ensemble" and [m["path"] for m in entry["members"]] == [
+        str(tmp_path / "teacher"),
+        str(tmp_path / "twin"),
+    ]
+    assert entry["test"] == distillation["teachers"]["en"]["test"]
+    missing = [part.replace("twin", "absent") for part in ensemble]
+    with pytest.raises(ValueError, match=r"--teacher_models all: '.*absent': no such folder"):
+        run_ner.main(missing)
 
 
 def test_run_classification_distils_from_a_teacher(tmp_path):
