@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: teachers, then the student.
 #
-#   [TEACHERS=monolingual|finetuned|manmoe] [TEACHER_SEEDS="42 43 44"] \
+#   [TEACHERS=monolingual|finetuned|finetuned_multisource|manmoe] [TEACHER_SEEDS="42 43 44"] \
 #       bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
 # 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
@@ -10,7 +10,10 @@
 #      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
 #    - TEACHERS=finetuned (Chi et al.'s strong monolingual teacher): one teacher per source language, the encoder
 #      itself fine-tuned on that language only by examples/finetune_teacher.py (TEACHER_EPOCHS, default 3, epochs at
-#      learning rate 5e-5, batches of 16 sentences of similar length; OUTPUT_DIR/finetuned-teacher-LANG).
+#      learning rate TEACHER_LEARNING_RATE (default 5e-5), batches of 16 sentences of similar length;
+#      OUTPUT_DIR/finetuned-teacher-LANG).
+#    - TEACHERS=finetuned_multisource: one teacher for all languages, the encoder fine-tuned on the three sources
+#      together (same settings; OUTPUT_DIR/finetuned-teacher-all, scored on the sources and, zero-shot, the target).
 #    - TEACHERS=manmoe (Wu et al.'s teacher-student on the target): one teacher for all languages, MAN-MoE itself
 #      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's). With
 #      TEACHER_SEEDS="42 43 44", one such run per seed (OUTPUT_DIR/teacher-all-seedN), and the student learns the
@@ -39,6 +42,9 @@ common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "
         --encoder_pooling mean --encoder_layers 6 8 10 --do_train --do_eval --do_predict --max_steps "$steps"
         --learning_rate 3e-3 --eval_strategy steps --eval_steps $(( steps / 4 )) --logging_steps 100
         --disable_tqdm true)
+finetune=(--num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate "${TEACHER_LEARNING_RATE:-5e-5}" --warmup_steps 0.1
+          --per_device_train_batch_size 16 --train_sampling_strategy group_by_length --eval_strategy no
+          --save_strategy no --logging_steps 100 --report_to none --disable_tqdm true)
 cd "$repo"
 teachers=()
 case "$kind" in
@@ -55,12 +61,17 @@ case "$kind" in
             if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
                 python examples/finetune_teacher.py --languages "$lang" --conll_dir "$data" \
                     --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
-                    --num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate 5e-5 --warmup_steps 0.1 --per_device_train_batch_size 16 \
-                    --train_sampling_strategy group_by_length --eval_strategy no --save_strategy no --logging_steps 100 \
-                    --report_to none --disable_tqdm true
+                    "${finetune[@]}"
             fi
             teachers+=("$lang=$output/finetuned-teacher-$lang")
         done ;;
+    finetuned_multisource)
+        if [ ! -f "$output/finetuned-teacher-all/all_results.json" ]; then
+            python examples/finetune_teacher.py --languages "${sources[@]}" --eval_languages "${sources[@]}" "$target" \
+                --conll_dir "$data" --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-all" \
+                "${finetune[@]}"
+        fi
+        teachers+=("all=$output/finetuned-teacher-all") ;;
     manmoe)
         if [ -z "${TEACHER_SEEDS:-}" ]; then
             if [ ! -f "$output/teacher-all/all_results.json" ]; then
@@ -80,7 +91,7 @@ case "$kind" in
             teachers+=("all=$(IFS=,; echo "${ensemble[*]}")")
         fi ;;
     *)
-        echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned' or 'manmoe', not '$kind'" >&2
+        echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned', 'finetuned_multisource' or 'manmoe', not '$kind'" >&2
         exit 2 ;;
 esac
 python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/student" "${common[@]}" \

@@ -75,3 +75,18 @@ def test_a_manmoe_teacher_ensemble_is_one_run_per_teacher_seed(tmp_path):
         assert "--teacher_models" not in command
     assert option(commands[2], "--teacher_models") == f"all={folders[0]},{folders[1]}"
     assert option(commands[2], "--seed") is None and commands[2][-2:] == ["--distillation_alpha", "0"]
+
+
+def test_a_multi_source_fine_tuned_teacher_learns_all_sources_and_is_scored_on_the_target(tmp_path):
+    code, commands, _ = run_wrapper(
+        tmp_path, TEACHERS="finetuned_multisource", TEACHER_EPOCHS="1", TEACHER_LEARNING_RATE="1e-4"
+    )
+    assert code == 0 and len(commands) == 2
+    teacher, student = commands
+    folder = str(tmp_path / "out" / "finetuned-teacher-all")
+    assert teacher[0] == "examples/finetune_teacher.py" and option(teacher, "--output_dir") == folder
+    assert option(teacher, "--languages", 3) == ["en", "de", "es"]
+    assert option(teacher, "--eval_languages", 4) == ["en", "de", "es", "nl"]
+    assert option(teacher, "--num_train_epochs") == "1" and option(teacher, "--learning_rate") == "1e-4"
+    assert option(student, "--teacher_models") == f"all={folder}"
+    assert option(run_wrapper(tmp_path, TEACHERS="finetuned")[1][0], "--learning_rate") == "5e-5"
