@@ -188,7 +188,7 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     removes the old outputs with `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released
     when it ends; otherwise at the process's exit."""
     from ..training.checkpoints import check_resume_fingerprint, read_checkpoint_record, resolve_resume_checkpoint
-    from ..training.teachers import ENSEMBLE_SEPARATOR
+    from ..training.teachers import ensemble_paths
     from ..training.trainer import ManMoeTrainer
     from .setup import parse_pairs
 
@@ -203,8 +203,8 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
                          "target must be zero-resource")  # fmt: skip
     _check_model_folder("--model_name_or_path", model_args.model_name_or_path)
     _check_model_folder("--encoder_name_or_path", model_args.encoder_name_or_path)
-    for lang, paths in parse_pairs(getattr(model_args, "teacher_models", []), "teacher_models").items():
-        for path in paths.split(ENSEMBLE_SEPARATOR):  # an ensemble: PATH_A,PATH_B,...
+    for lang, spec in parse_pairs(getattr(model_args, "teacher_models", []), "teacher_models").items():
+        for path in ensemble_paths(lang, spec):  # one path, or an ensemble's PATH_A,PATH_B,...
             _check_model_folder(f"--teacher_models {lang}", path)
     if model_args.word_vectors and model_args.encoder_name_or_path is not None:
         raise ValueError("give either --word_vectors or --encoder_name_or_path, not both")

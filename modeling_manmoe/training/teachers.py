@@ -162,6 +162,16 @@ class TeacherEnsemble:
                 "weights_sha256": self.weights_sha256, "model_type": "ensemble", "members": members}  # fmt: skip
 
 
+def ensemble_paths(language: str, spec: str) -> tuple[str, ...]:
+    """The model paths of `--teacher_models LANGUAGE=SPEC`: one path, or an ensemble's `PATH_A,PATH_B,...`, each
+    named once and none empty."""
+    paths = tuple(spec.split(ENSEMBLE_SEPARATOR))
+    if not all(paths) or len(set(paths)) < len(paths):
+        raise ValueError(f"--teacher_models {language}={spec}: expected distinct paths separated by "
+                         f"{ENSEMBLE_SEPARATOR!r}")  # fmt: skip
+    return paths
+
+
 def members(teacher: Teacher | TeacherEnsemble) -> list[Teacher]:
     """The teachers a row of this language learns from: an ensemble's members, or the one teacher."""
     return list(teacher.members) if isinstance(teacher, TeacherEnsemble) else [teacher]
@@ -262,10 +272,7 @@ def load_teachers(
     teachers: dict[str, Teacher | TeacherEnsemble] = {}
     ensembles: dict[tuple[str, ...], TeacherEnsemble] = {}
     for lang in source_languages:
-        paths = tuple(teacher_paths[lang].split(ENSEMBLE_SEPARATOR))
-        if not all(paths) or len(set(paths)) < len(paths):
-            raise ValueError(f"--teacher_models {lang}={teacher_paths[lang]}: expected distinct paths separated by "
-                             f"{ENSEMBLE_SEPARATOR!r}")  # fmt: skip
+        paths = ensemble_paths(lang, teacher_paths[lang])
         if len(paths) == 1:
             teachers[lang] = load(paths[0])
         else:
@@ -304,6 +311,7 @@ __all__ = [
     "TeacherCache",
     "TeacherEnsemble",
     "encode_with_teachers",
+    "ensemble_paths",
     "load_teachers",
     "members",
     "teacher_scores",

@@ -240,6 +240,9 @@ def test_run_ner_with_a_teacher_records_the_settings_and_the_teachers(tmp_path):
     missing = [part.replace("twin", "absent") for part in ensemble]
     with pytest.raises(ValueError, match=r"--teacher_models all: '.*absent': no such folder"):
         run_ner.main(missing)
+    empty = [part.replace(f",{tmp_path / 'twin'}", ",") for part in ensemble]  # all=TEACHER, (an empty member)
+    with pytest.raises(ValueError, match="expected distinct paths separated by ','"):
+        run_ner.main(empty)
 
 
 def test_run_classification_distils_from_a_teacher(tmp_path):
