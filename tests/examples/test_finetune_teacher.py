@@ -81,21 +81,6 @@ def test_a_multi_source_teacher_learns_several_languages_keeps_its_lower_layers_
         script.main(["--languages", "en", "es", "--train_file", str(conll / "eng.train"), "--model_name_or_path",
                      str(encoder), "--output_dir", str(tmp_path / "other"), "--report_to", "none"])  # fmt: skip
     with pytest.raises(ValueError, match="has only 2 layers"):
-        script.main(
-            [
-                "--languages",
-                "en",
-                "--frozen_layers",
-                "5",
-                "--conll_dir",
-                str(conll),
-                "--model_name_or_path",
-                str(encoder),
-                "--output_dir",
-                str(tmp_path / "third"),
-                "--report_to",
-                "none",
-                "--use_cpu",
-                "true",
-            ]
-        )
+        script.main(["--languages", "en", "--frozen_layers", "5", "--conll_dir", str(conll), "--model_name_or_path",
+                     str(encoder), "--output_dir", str(tmp_path / "third"), "--report_to", "none",
+                     "--use_cpu", "true"])  # fmt: skip
