@@ -115,7 +115,7 @@ class ManMoeConfig(PreTrainedConfig):
         teacher_mixture (`str`, defaults to `"uniform"`):
             How the teachers are mixed on the target: "uniform" (their mean), "confidence" (each token weighted by
             each teacher's top probability) or "gate" (each token weighted by C's gate: which source language the
-            student finds the word closest to).
+            student finds the word closest to; a language's ensemble members share its weight).
         rtn_bottleneck (`int`, *optional*):
             MetaXL: the bottleneck size of the representation transformation network added to the source rows' E(x)
             in training (`representation_transformation.py`); None: no such network.

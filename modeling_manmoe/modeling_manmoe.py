@@ -469,6 +469,7 @@ def manmoe_objective(
         term = weight * distillation_term(
             config, log_probs[distilled], teacher_logits[distilled], teacher_mask[distilled],
             attention_mask[distilled], None if predictor_gate_logits is None else predictor_gate_logits[distilled],
+            target=k >= num_experts,
         )  # fmt: skip
         loss, distill_total = loss + term, distill_total + term.detach()
     return ObjectiveTerms(loss, task_total, gate_total, distill_total, per_language, accuracy["private"],
@@ -482,12 +483,17 @@ def distillation_term(
     teacher_mask: torch.Tensor,
     attention_mask: torch.Tensor,
     predictor_gate_logits: torch.Tensor | None,
+    target: bool = True,
 ) -> torch.Tensor:
     """T^2 x the mean over real words (texts) of KL(p_teacher || p_student), both at temperature T; with several
     teachers per row, p_teacher is their mixture (`config.teacher_mixture`).
 
     student_logits: (rows, words, labels) or (rows, labels); teacher_logits: (rows, teachers, ...); teacher_mask:
-    (rows, teachers); predictor_gate_logits: C's gate logits (rows, words, experts) or (rows, experts), for "gate".
+    (rows, teachers); predictor_gate_logits: C's gate logits (rows, words, experts) or (rows, experts), for "gate";
+    target: the rows are target rows, whose teachers are the source languages' in source order, each language's
+    ensemble members together (sources x members); otherwise a source's rows, whose teachers are the members of its
+    language's teacher. "gate" weights a target row's source languages by C's gate and a language's members equally;
+    a source row's members are mixed uniformly under "gate".
     """
     temperature = config.distillation_temperature
     teacher_logits = teacher_logits.to(student_logits.dtype)
@@ -495,11 +501,15 @@ def distillation_term(
     present = teacher_mask.reshape(*teacher_mask.shape, *([1] * (teacher_probs.dim() - 2)))
     if config.teacher_mixture == "confidence":
         weights = teacher_probs.max(-1, keepdim=True).values * present
-    elif config.teacher_mixture == "gate" and teacher_mask.sum(1).max() > 1:
-        if predictor_gate_logits is None or predictor_gate_logits.shape[-1] != teacher_logits.shape[1]:
-            raise ValueError("teacher_mixture='gate' needs C's gate (use_predictor_moe) and one teacher per source")
+    elif config.teacher_mixture == "gate" and target:
+        experts = config.num_experts
+        if predictor_gate_logits is None or teacher_logits.shape[1] % experts:
+            raise ValueError("teacher_mixture='gate' needs C's gate (use_predictor_moe) and, on each target row, "
+                             f"the same number of teachers for each of the {experts} source languages; got "
+                             f"{teacher_logits.shape[1]} teachers")  # fmt: skip
+        members = teacher_logits.shape[1] // experts
         gates = torch.softmax(predictor_gate_logits.detach(), dim=-1).movedim(-1, 1)  # (rows, experts, ...)
-        weights = gates.unsqueeze(-1) * present
+        weights = gates.repeat_interleave(members, dim=1).unsqueeze(-1) * present  # a language's members share its gate
     else:
         weights = present.to(teacher_probs.dtype).expand(*teacher_probs.shape[:-1], 1)
     weights = weights / weights.sum(1, keepdim=True).clamp(min=1e-12)

@@ -75,6 +75,33 @@ def test_the_distillation_term_is_alpha_t_squared_kl_on_sources_and_beta_on_the_
     assert torch.isnan(terms.task_loss_per_language[3]), "the target rows have no labels: no NLL"
 
 
+def test_the_gate_mixture_weights_the_languages_by_cs_gate_and_a_languages_members_equally():
+    """Target rows: three sources x two ensemble members; C's gate weights each language, its members share the
+    weight. Source rows: their own language's members, mixed uniformly (never by the gate over languages)."""
+    config = ManMoeConfig(num_labels=5, distillation_alpha=0.5, target_distillation_weight=0.25,
+                          distillation_temperature=2.0, teacher_mixture="gate")  # fmt: skip
+    logits, labels, lang_ids, mask, gates = objective_inputs(config)
+    generator = torch.Generator().manual_seed(2)
+    teachers = torch.randn(4, 6, 5, 5, generator=generator)
+    teacher_mask = torch.tensor([[True] * 3 + [False] * 3] * 2 + [[True] * 6] * 2)  # source rows: 3 members each
+    terms = manmoe_objective(config, logits, labels, lang_ids, mask, None, gates, teachers, teacher_mask)
+
+    def kl(student, teacher_probs, words):
+        log_q = torch.log_softmax(student / 2.0, -1)
+        return 4.0 * (teacher_probs * (teacher_probs.log() - log_q)).sum(-1)[words].mean()
+
+    probs = torch.softmax(teachers / 2.0, -1)  # (rows, teachers, words, labels)
+    expected = 0.0
+    for row in (0, 1):
+        expected += 0.5 * kl(logits[row : row + 1], probs[row : row + 1, :3].mean(1), mask[row : row + 1].bool())
+    per_language = probs[2:].reshape(2, 3, 2, 5, 5).mean(2)  # (rows, languages, words, labels)
+    weights = torch.softmax(gates[2:], -1).movedim(-1, 1).unsqueeze(-1)  # (rows, languages, words, 1)
+    expected += 0.25 * kl(logits[2:], (weights * per_language).sum(1), mask[2:].bool())
+    torch.testing.assert_close(terms.distillation_loss, torch.as_tensor(expected))
+    with pytest.raises(ValueError, match="the same number of teachers for each of the 3 source languages; got 4"):
+        manmoe_objective(config, logits, labels, lang_ids, mask, None, gates, teachers[:, :4], teacher_mask[:, :4])
+
+
 def teacher_folder(tmp_path, name="teacher", seed=1, labels=LABELS):
     """A saved MAN-MoE tagger of the synthetic task, as a teacher (its own tokenizer)."""
     config, tokenizer, table, _ = synthetic_task(id2label=dict(enumerate(labels)),
@@ -325,6 +352,16 @@ def test_an_ensemble_of_teachers_teaches_the_mixture_of_its_members(tmp_path):
     alone = distillation_losses(single, "single")
     torch.testing.assert_close(distillation_losses(doubled, "doubled"), alone)
     assert distillation_losses(ensemble, "ensemble") != pytest.approx(alone)
+    # so under the gate mixture, where a language's members share its gate weight
+    gated = distilling_trainer(tmp_path, single, "gated-single", teacher_mixture="gate")
+    gated.train()
+    doubled_gated = distilling_trainer(tmp_path, doubled, "gated-doubled", teacher_mixture="gate")
+    doubled_gated.train()
+    torch.testing.assert_close(*[[entry["distillation_loss"] for entry in trainer.state.log_history
+                                  if "distillation_loss" in entry] for trainer in (doubled_gated, gated)])  # fmt: skip
+    uneven = load_teachers({"en": f"{first},{other}", "de": first, "es": other}, sources, LABELS, True)
+    with pytest.raises(ValueError, match=r"needs as many ensemble members; got \{'en': 2, 'de': 1, 'es': 1\}"):
+        distilling_trainer(tmp_path, uneven, "uneven", teacher_mixture="gate")
     _, _, _, data = synthetic_task()
     cache = TeacherCache(tmp_path / "teacher-cache")
     data_en = data["en"]
