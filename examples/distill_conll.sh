@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Distillation into MAN-MoE on CoNLL with the frozen multilingual encoder: teachers, then the student.
 #
-#   [TEACHERS=monolingual|finetuned|finetuned_multisource|manmoe] [TEACHER_SEEDS="42 43 44"] \
+#   [TEACHERS=monolingual|finetuned|finetuned_multisource|manmoe|"finetuned_multisource manmoe"] \
+#       [TEACHER_SEEDS="42 43 44"] \
 #       bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
 # 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
@@ -18,6 +19,8 @@
 #      trained on the three sources at this schedule (OUTPUT_DIR/teacher-all; its results are MAN-MoE alone's). With
 #      TEACHER_SEEDS="42 43 44", one such run per seed (OUTPUT_DIR/teacher-all-seedN), and the student learns the
 #      mixture of this ensemble (--teacher_models all=RUN_42,RUN_43,RUN_44).
+#    - TEACHERS="finetuned_multisource manmoe": both one-for-all kinds, as one ensemble (the fine-tuned teacher and
+#      the MAN-MoE run, or runs with TEACHER_SEEDS: --teacher_models all=FINETUNED,RUN_42,RUN_43,RUN_44).
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
 #    (--distillation_alpha, default 0.5) and, as their mixture, on the target's unlabeled batches
 #    (--target_distillation_weight, default 1.0), at temperature --distillation_temperature (default 2)
@@ -35,7 +38,7 @@ shared=$(realpath -m "${MANMOE_SHARED:-${SHARED:-$repo/../shared}}")
 data=${MANMOE_DATA:-$shared/data}
 encoder=${ENCODER:-${MANMOE_MODELS:-$shared/models}/multilingual-e5-small-trimmed}
 steps=${STEPS:-1000}
-kind=${TEACHERS:-monolingual}
+read -r -a kinds <<< "${TEACHERS:-monolingual}"
 sources=()
 for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
 common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "$encoder" --use_char_cnn false
@@ -46,54 +49,69 @@ finetune=(--num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate "${TEACHER_L
           --per_device_train_batch_size 16 --train_sampling_strategy group_by_length --eval_strategy no
           --save_strategy no --logging_steps 100 --report_to none --disable_tqdm true)
 cd "$repo"
-teachers=()
-case "$kind" in
-    monolingual)
-        for lang in "${sources[@]}"; do
-            if [ ! -f "$output/teacher-$lang/all_results.json" ]; then
-                python examples/run_ner.py --source_languages "$lang" --no_adversary true \
-                    --model_selection source_mean --output_dir "$output/teacher-$lang" "${common[@]}"
-            fi
-            teachers+=("$lang=$output/teacher-$lang")
-        done ;;
-    finetuned)
-        for lang in "${sources[@]}"; do
-            if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
-                python examples/finetune_teacher.py --languages "$lang" --conll_dir "$data" \
-                    --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
-                    "${finetune[@]}"
-            fi
-            teachers+=("$lang=$output/finetuned-teacher-$lang")
-        done ;;
-    finetuned_multisource)
-        if [ ! -f "$output/finetuned-teacher-all/all_results.json" ]; then
-            python examples/finetune_teacher.py --languages "${sources[@]}" --eval_languages "${sources[@]}" "$target" \
-                --conll_dir "$data" --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-all" \
-                "${finetune[@]}"
-        fi
-        teachers+=("all=$output/finetuned-teacher-all") ;;
-    manmoe)
-        if [ -z "${TEACHER_SEEDS:-}" ]; then
-            if [ ! -f "$output/teacher-all/all_results.json" ]; then
-                python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
-                    "${common[@]}"
-            fi
-            teachers+=("all=$output/teacher-all")
-        else
-            ensemble=()
-            for seed in $TEACHER_SEEDS; do
-                if [ ! -f "$output/teacher-all-seed$seed/all_results.json" ]; then
-                    python examples/run_ner.py --source_languages "${sources[@]}" \
-                        --output_dir "$output/teacher-all-seed$seed" "${common[@]}" --seed "$seed"
+for kind in "${kinds[@]}"; do
+    case "$kind" in
+        monolingual|finetuned|finetuned_multisource|manmoe) ;;
+        *) echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned', 'finetuned_multisource' or 'manmoe'" \
+                "(or several of the last two), not '$kind'" >&2
+           exit 2 ;;
+    esac
+    if (( ${#kinds[@]} > 1 )) && { [[ "$kind" == monolingual || "$kind" == finetuned ]] ||
+                                   (( $(printf '%s\n' "${kinds[@]}" | grep -cx "$kind") > 1 )); }; then
+        echo "distill_conll.sh: TEACHERS='${TEACHERS}': only 'finetuned_multisource' and 'manmoe', each once, combine" \
+             "into one ensemble" >&2
+        exit 2
+    fi
+done
+teachers=()  # LANG=PATH arguments of the per-language kinds
+ensemble=()  # the one-for-all teachers, given as one ensemble: all=PATH_A,PATH_B,...
+for kind in "${kinds[@]}"; do
+    case "$kind" in
+        monolingual)
+            for lang in "${sources[@]}"; do
+                if [ ! -f "$output/teacher-$lang/all_results.json" ]; then
+                    python examples/run_ner.py --source_languages "$lang" --no_adversary true \
+                        --model_selection source_mean --output_dir "$output/teacher-$lang" "${common[@]}"
                 fi
-                ensemble+=("$output/teacher-all-seed$seed")
-            done
-            teachers+=("all=$(IFS=,; echo "${ensemble[*]}")")
-        fi ;;
-    *)
-        echo "distill_conll.sh: TEACHERS must be 'monolingual', 'finetuned', 'finetuned_multisource' or 'manmoe', not '$kind'" >&2
-        exit 2 ;;
-esac
+                teachers+=("$lang=$output/teacher-$lang")
+            done ;;
+        finetuned)
+            for lang in "${sources[@]}"; do
+                if [ ! -f "$output/finetuned-teacher-$lang/all_results.json" ]; then
+                    python examples/finetune_teacher.py --languages "$lang" --conll_dir "$data" \
+                        --model_name_or_path "$encoder" --output_dir "$output/finetuned-teacher-$lang" \
+                        "${finetune[@]}"
+                fi
+                teachers+=("$lang=$output/finetuned-teacher-$lang")
+            done ;;
+        finetuned_multisource)
+            if [ ! -f "$output/finetuned-teacher-all/all_results.json" ]; then
+                python examples/finetune_teacher.py --languages "${sources[@]}" \
+                    --eval_languages "${sources[@]}" "$target" --conll_dir "$data" --model_name_or_path "$encoder" \
+                    --output_dir "$output/finetuned-teacher-all" "${finetune[@]}"
+            fi
+            ensemble+=("$output/finetuned-teacher-all") ;;
+        manmoe)
+            if [ -z "${TEACHER_SEEDS:-}" ]; then
+                if [ ! -f "$output/teacher-all/all_results.json" ]; then
+                    python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/teacher-all" \
+                        "${common[@]}"
+                fi
+                ensemble+=("$output/teacher-all")
+            else
+                for seed in $TEACHER_SEEDS; do
+                    if [ ! -f "$output/teacher-all-seed$seed/all_results.json" ]; then
+                        python examples/run_ner.py --source_languages "${sources[@]}" \
+                            --output_dir "$output/teacher-all-seed$seed" "${common[@]}" --seed "$seed"
+                    fi
+                    ensemble+=("$output/teacher-all-seed$seed")
+                done
+            fi ;;
+    esac
+done
+if (( ${#ensemble[@]} > 0 )); then
+    teachers+=("all=$(IFS=,; echo "${ensemble[*]}")")
+fi
 python examples/run_ner.py --source_languages "${sources[@]}" --output_dir "$output/student" "${common[@]}" \
     --teacher_models "${teachers[@]}" --distillation_alpha 0.5 --target_distillation_weight 1.0 \
     --distillation_temperature 2 "$@"

@@ -90,3 +90,19 @@ def test_a_multi_source_fine_tuned_teacher_learns_all_sources_and_is_scored_on_t
     assert option(teacher, "--num_train_epochs") == "1" and option(teacher, "--learning_rate") == "1e-4"
     assert option(student, "--teacher_models") == f"all={folder}"
     assert option(run_wrapper(tmp_path, TEACHERS="finetuned")[1][0], "--learning_rate") == "5e-5"
+
+
+def test_the_fine_tuned_and_manmoe_teachers_combine_into_one_ensemble(tmp_path):
+    code, commands, _ = run_wrapper(tmp_path, TEACHERS="finetuned_multisource manmoe", TEACHER_SEEDS="42 43")
+    assert code == 0 and len(commands) == 4
+    assert commands[0][0] == "examples/finetune_teacher.py"
+    assert [option(command, "--seed") for command in commands[1:3]] == ["42", "43"]
+    members = [str(tmp_path / "out" / name) for name in ("finetuned-teacher-all", "teacher-all-seed42",
+                                                          "teacher-all-seed43")]  # fmt: skip
+    assert option(commands[3], "--teacher_models") == "all=" + ",".join(members)
+
+
+@pytest.mark.parametrize("kinds", ["monolingual manmoe", "manmoe manmoe"])
+def test_only_the_one_for_all_teacher_kinds_combine_each_once(tmp_path, kinds):
+    code, commands, stderr = run_wrapper(tmp_path, TEACHERS=kinds)
+    assert code == 2 and commands == [] and "each once, combine into one ensemble" in stderr
