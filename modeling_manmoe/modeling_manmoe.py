@@ -483,7 +483,8 @@ def distillation_term(
     teacher_mask: torch.Tensor,
     attention_mask: torch.Tensor,
     predictor_gate_logits: torch.Tensor | None,
-    target: bool = True,
+    *,
+    target: bool,
 ) -> torch.Tensor:
     """T^2 x the mean over real words (texts) of KL(p_teacher || p_student), both at temperature T; with several
     teachers per row, p_teacher is their mixture (`config.teacher_mixture`).
