@@ -56,13 +56,13 @@ for kind in "${kinds[@]}"; do
                 "(or several of the last two), not '$kind'" >&2
            exit 2 ;;
     esac
-    if (( ${#kinds[@]} > 1 )) && { [[ "$kind" == monolingual || "$kind" == finetuned ]] ||
-                                   (( $(printf '%s\n' "${kinds[@]}" | grep -cx "$kind") > 1 )); }; then
-        echo "distill_conll.sh: TEACHERS='${TEACHERS}': only 'finetuned_multisource' and 'manmoe', each once, combine" \
-             "into one ensemble" >&2
-        exit 2
-    fi
 done
+if (( ${#kinds[@]} > 1 )) && [[ "${kinds[*]}" != "finetuned_multisource manmoe" &&
+                                "${kinds[*]}" != "manmoe finetuned_multisource" ]]; then
+    echo "distill_conll.sh: TEACHERS='${TEACHERS}': only 'finetuned_multisource' and 'manmoe', each once, combine" \
+         "into one ensemble" >&2
+    exit 2
+fi
 teachers=()  # LANG=PATH arguments of the per-language kinds
 ensemble=()  # the one-for-all teachers, given as one ensemble: all=PATH_A,PATH_B,...
 for kind in "${kinds[@]}"; do

@@ -89,11 +89,11 @@ class ManMoeTrainer(Trainer):
             from .teachers import TeacherCache, members
 
             self.teacher_cache = teacher_cache or TeacherCache()
-            counts = {lang: len(members(teacher)) for lang, teacher in self.teachers.items()}
-            gated = config.teacher_mixture == "gate" and config.target_distillation_weight > 0
-            if gated and len(set(counts.values())) > 1:
-                raise ValueError(f"teacher_mixture='gate' weights each source language's teachers by C's gate, so "
-                                 f"every language needs as many ensemble members; got {counts}")  # fmt: skip
+            if config.teacher_mixture == "gate" and config.target_distillation_weight > 0:
+                counts = {lang: len(members(teacher)) for lang, teacher in self.teachers.items()}
+                if len(set(counts.values())) > 1:
+                    raise ValueError(f"teacher_mixture='gate' weights each source language's teachers by C's gate, "
+                                     f"so every language needs as many ensemble members; got {counts}")  # fmt: skip
         self.is_tagging = isinstance(model, ManMoeForTokenClassification)
         self.label_column = "ner_tags" if self.is_tagging else "label"
         self.adversarial = config.use_adversary
