@@ -319,13 +319,15 @@ def distillation_teachers(model, model_args: ModelArguments, training_args) -> t
 
 def distillation_record(trainer, test: dict, label_column: str) -> dict:
     """The `distillation` entry of `all_results.json`: the objective's distillation settings (from the model's
-    config), each source language's teacher (path, weights sha256) and its test score on its own language and on
-    the target (zero-shot), where those test sets are given."""
+    config, and the target batches per step from the training arguments), each source language's teacher (path,
+    weights sha256) and its test score on its own language and on the target (zero-shot), where those test sets
+    are given."""
     from ..training.teachers import teacher_scores
 
     config = trainer.model.config
     record = {name: getattr(config, name) for name in ("distillation_alpha", "distillation_temperature",
                                                        "target_distillation_weight", "teacher_mixture")}  # fmt: skip
+    record["target_distillation_batches"] = trainer.args.target_distillation_batches
     record["teachers"] = {}
     for lang, teacher in trainer.teachers.items():
         entry = teacher.describe()

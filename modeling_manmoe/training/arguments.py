@@ -57,6 +57,12 @@ class ManMoeTrainingArguments(TrainingArguments):
         metadata={"help": "beta: weight of T^2 x KL(mixture of the teachers || student) on the unlabeled target rows; "
                   "None = model config (0: off)."},
     )  # fmt: skip
+    target_distillation_batches: int = field(
+        default=1,
+        metadata={"help": "Unlabeled target batches (of per_device_train_batch_size sentences) per step for the "
+                  "target distillation term: k passes over the target's sentences in the steps one takes at 1; "
+                  "> 1 needs target_distillation_weight > 0."},
+    )  # fmt: skip
     teacher_mixture: str | None = field(
         default=None,
         metadata={"help": "How teachers are mixed on the target: 'uniform', 'confidence' or 'gate' (C's gate "
@@ -101,6 +107,8 @@ class ManMoeTrainingArguments(TrainingArguments):
             raise ValueError(f"n_critic must be positive in alternating mode, got {self.n_critic}")
         if self.per_device_train_batch_size <= 0:
             raise ValueError(f"per_device_train_batch_size must be positive, got {self.per_device_train_batch_size}")
+        if self.target_distillation_batches <= 0:
+            raise ValueError(f"target_distillation_batches must be positive, got {self.target_distillation_batches}")
         if self.torch_compile:  # also set by torch_compile_backend / torch_compile_mode
             raise ValueError(
                 "torch_compile=True is not supported: the model's shapes depend on the data (packed BiLSTMs, "

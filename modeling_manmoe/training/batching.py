@@ -1,8 +1,9 @@
 """Multi-source batching: per-language streams combined into one training step, as the reference draws them.
 
 Each optimizer step consumes one labeled batch from every source language, one unlabeled batch from every
-language (sources and the unlabeled target) for the adversarial term, and `n_critic` more unlabeled batches per
-language for the discriminator's own updates, each from its own stream. A stream walks its language's sentences
+language (sources and the unlabeled target) for the adversarial term (`target_batches` from a language without
+labels, for its distillation term), and `n_critic` more unlabeled batches per language for the discriminator's own
+updates, each from its own stream. A stream walks its language's sentences
 in a fresh random order on every pass; the batch at any position of any stream is a pure function of
 (seed, stream, language, position), so a resumed run sees exactly the batches an uninterrupted run would.
 """
@@ -69,8 +70,10 @@ class MultiSourceStepDataset(Dataset):
 
     Item: one collated batch holding the labeled rows of every source language followed by the unlabeled rows of
     every language (`is_labeled` tells them apart, `lang_ids` the language of each row), plus `critic`: a list of
-    `n_critic` collated unlabeled batches for the discriminator. One epoch is the geometric mean over source
-    languages of their number of batches (the reference's definition).
+    `n_critic` collated unlabeled batches for the discriminator. A language that is unlabeled only (the target) gives
+    `target_batches` consecutive batches of its unlabeled stream per step (more rows for its distillation term; the
+    adversarial term averages per language, so its weight there is unchanged). One epoch is the geometric mean over
+    source languages of their number of batches (the reference's definition).
     """
 
     def __init__(
@@ -81,9 +84,12 @@ class MultiSourceStepDataset(Dataset):
         n_critic: int,
         seed: int,
         collate: Callable[[list[dict]], dict] = collate_word_features,
+        target_batches: int = 1,
     ):
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if target_batches <= 0:
+            raise ValueError(f"target_batches must be positive, got {target_batches}")
         for role, sets in (("labeled", labeled), ("unlabeled", unlabeled)):
             for language, items in sets.items():
                 if not items:
@@ -92,6 +98,7 @@ class MultiSourceStepDataset(Dataset):
             raise ValueError("at least one labeled source language is needed")
         self.labeled, self.unlabeled = labeled, unlabeled
         self.batch_size, self.n_critic, self.seed, self.collate = batch_size, n_critic, seed, collate
+        self.target_batches = target_batches
         counts = [math.ceil(len(items) / batch_size) for items in labeled.values()]
         self.steps_per_epoch = max(1, round(math.exp(sum(math.log(c) for c in counts) / len(counts))))
         self.epoch = 0
@@ -122,8 +129,12 @@ class MultiSourceStepDataset(Dataset):
         for language, items in self.unlabeled.items():
             # a labeled language's unlabeled rows serve D only; another language's keep its teachers' logits (if any)
             dropped = ("labels", "teacher_logits") if language in self.labeled else ("labels",)
-            for item in self.stream_batch("unlabeled", language, items, step):
-                rows.append({key: value for key, value in item.items() if key not in dropped} | {"is_labeled": False})
+            batches = 1 if language in self.labeled else self.target_batches
+            for position in range(step * batches, (step + 1) * batches):
+                for item in self.stream_batch("unlabeled", language, items, position):
+                    rows.append(
+                        {key: value for key, value in item.items() if key not in dropped} | {"is_labeled": False}
+                    )
         batch = self.collate_rows(rows)
         batch["critic"] = [
             self.collate_rows(

@@ -85,6 +85,9 @@ class ManMoeTrainer(Trainer):
         if (config.distillation_alpha > 0 or config.target_distillation_weight > 0) and train_dataset and not teachers:
             raise ValueError("distillation (distillation_alpha or target_distillation_weight > 0) needs teachers: "
                              "one per source language (--teacher_models LANG=PATH ... or all=PATH)")  # fmt: skip
+        if args.target_distillation_batches > 1 and config.target_distillation_weight == 0:
+            raise ValueError(f"target_distillation_batches={args.target_distillation_batches} adds target rows for the "
+                             "target distillation term, which is off: set target_distillation_weight > 0")  # fmt: skip
         if self.teachers:
             from .teachers import TeacherCache, members
 
@@ -171,7 +174,12 @@ class ManMoeTrainer(Trainer):
             labeled[lang] = self.encode_dataset(dataset, tokenizer, lang, self.label_column)
         self._attach_teacher_logits(config, datasets, labeled, unlabeled)
         return MultiSourceStepDataset(
-            labeled, unlabeled, args.per_device_train_batch_size, self.n_critic if self.alternating else 0, args.seed
+            labeled,
+            unlabeled,
+            args.per_device_train_batch_size,
+            self.n_critic if self.alternating else 0,
+            args.seed,
+            target_batches=args.target_distillation_batches,
         )
 
     def _attach_teacher_logits(self, config, datasets, labeled: dict, unlabeled: dict) -> None:
