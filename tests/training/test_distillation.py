@@ -169,14 +169,18 @@ def test_a_teacher_shows_a_progress_bar_only_when_asked(tmp_path, capsys):
     assert "teacher en train" in capsys.readouterr().err
 
 
-def test_a_run_with_distillation_resumes_to_the_same_weights(tmp_path):
+@pytest.mark.parametrize("target_batches", [1, 2])
+def test_a_run_with_distillation_resumes_to_the_same_weights(tmp_path, target_batches):
     path = teacher_folder(tmp_path)
     teachers = load_teachers({"all": path}, ["en", "de", "es"], LABELS, token_classification=True)
-    straight = distilling_trainer(tmp_path, teachers, "straight")
+    settings = dict(target_distillation_batches=target_batches)
+    straight = distilling_trainer(tmp_path, teachers, "straight", **settings)
+    assert straight.train_dataset[0]["lang_ids"].tolist().count(3) == 4 * target_batches  # the target's rows
     straight.train()
-    interrupted = distilling_trainer(tmp_path, teachers, "resumed", save_strategy="steps", save_steps=2, max_steps=2)
+    interrupted = distilling_trainer(tmp_path, teachers, "resumed", save_strategy="steps", save_steps=2, max_steps=2,
+                                     **settings)  # fmt: skip
     interrupted.train()
-    resumed = distilling_trainer(tmp_path, teachers, "resumed", save_strategy="steps", save_steps=2)
+    resumed = distilling_trainer(tmp_path, teachers, "resumed", save_strategy="steps", save_steps=2, **settings)
     resumed.train(resume_from_checkpoint=str(tmp_path / "resumed" / "checkpoint-2"))
     for (name, a), (_, b) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
@@ -196,6 +200,9 @@ def test_mismatched_labels_and_missing_teachers_are_refused_naming_them(tmp_path
         load_teachers({"all": str(tmp_path / "absent")}, ["en"], LABELS, token_classification=True)
     with pytest.raises(ValueError, match="needs teachers"):
         distilling_trainer(tmp_path, None)
+    teachers = load_teachers({"all": good}, ["en", "de", "es"], LABELS, token_classification=True)
+    with pytest.raises(ValueError, match="target_distillation_batches=2 adds target rows .* set target_distillation_w"):
+        distilling_trainer(tmp_path, teachers, target_distillation_weight=0.0, target_distillation_batches=2)
 
 
 def test_a_subword_teacher_is_read_at_each_words_first_subtoken(tmp_path):
@@ -240,6 +247,7 @@ def test_run_ner_with_a_teacher_records_the_settings_and_the_teachers(tmp_path):
     distillation = saved["distillation"]
     assert (distillation["distillation_alpha"], distillation["distillation_temperature"]) == (0.5, 2.0)
     assert distillation["target_distillation_weight"] == 0.3 and distillation["teacher_mixture"] == "uniform"
+    assert distillation["target_distillation_batches"] == 1
     assert sorted(distillation["teachers"]) == ["de", "en", "es"]
     entry = distillation["teachers"]["en"]
     assert len(entry["weights_sha256"]) == 64 and set(entry["test"]) == {"en", "nl"}

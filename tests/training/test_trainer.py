@@ -57,6 +57,7 @@ def test_defaults_reproduce_the_paper(tmp_path):
         (dict(adversarial_lambda=-1.0), "adversarial_lambda"),
         (dict(n_critic=0), "n_critic"),
         (dict(per_device_train_batch_size=0), "per_device_train_batch_size"),
+        (dict(target_distillation_batches=0), "target_distillation_batches"),
     ],  # fmt: skip
 )
 def test_invalid_arguments(tmp_path, bad, message):
@@ -83,6 +84,26 @@ def test_step_dataset_draws_every_language_and_is_deterministic():
     # a stream visits every sentence once per pass: en has 10 sentences in 3 batches of <= 4
     seen = [s for position in range(3) for s in steps.stream_batch("labeled", "en", labeled["en"], position)]
     assert sorted(x["input_ids"][0] for x in seen) == list(range(2, 12))
+
+
+def test_the_target_gives_target_batches_consecutive_batches_per_step_and_the_sources_are_unchanged():
+    labeled = {"en": [{"input_ids": [i + 2], "char_ids": [[1]], "lang_ids": 0, "labels": [0]} for i in range(10)]}
+    unlabeled = dict(labeled, nl=[{"input_ids": [i + 90], "char_ids": [[1]], "lang_ids": 1} for i in range(30)])
+    one = MultiSourceStepDataset(labeled, unlabeled, batch_size=4, n_critic=1, seed=3)
+    three = MultiSourceStepDataset(labeled, unlabeled, batch_size=4, n_critic=1, seed=3, target_batches=3)
+    for step in range(2):
+        a, b = one[step], three[step]
+        assert b["lang_ids"].tolist() == [0] * 4 + [0] * 4 + [1] * 12
+        assert torch.equal(a["input_ids"][:8], b["input_ids"][:8]), "the sources' rows do not change"
+        expected = [s["input_ids"][0] for position in range(3 * step, 3 * step + 3)
+                    for s in one.stream_batch("unlabeled", "nl", unlabeled["nl"], position)]  # fmt: skip
+        assert b["input_ids"][8:, 0].tolist() == expected
+        assert torch.equal(a["critic"][0]["input_ids"], b["critic"][0]["input_ids"]), "D's batches do not change"
+    # 30 target sentences in 8 batches per pass: steps 0-1 (positions 0-5) see 24 distinct sentences
+    seen = torch.cat([three[step]["input_ids"][8:, 0] for step in range(2)]).tolist()
+    assert len(set(seen)) == 24
+    with pytest.raises(ValueError, match="target_batches must be positive"):
+        MultiSourceStepDataset(labeled, unlabeled, batch_size=4, n_critic=1, seed=3, target_batches=0)
 
 
 @pytest.mark.parametrize("mode", ["alternating", "gradient_reversal"])
