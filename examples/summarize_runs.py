@@ -6,7 +6,8 @@ never typed by hand: test (and dev) F1 of `run_ner.py` runs, or test accuracy of
     python examples/summarize_runs.py runs/cls-*-books runs/cls-*-dvd runs/cls-*-music
     python examples/summarize_runs.py runs/few-shot/*/      # zero_shot / joint / metaxl runs: a table by method
 
-Runs with labeled target sentences (`--target_train_size`, recorded as `target_train`) get a method column and a
+A run with teachers shows its distillation settings in the method column and is averaged apart. Runs with labeled
+target sentences (`--target_train_size`, recorded as `target_train`) get the subset in the method column and a
 second table: per target and method, the mean target test score over the subset seeds with its standard deviation
 and range, the mean over targets, and the mean wall time per run; a third shows, from each run's training log, the
 loss on the labeled target sentences and, for MetaXL, the size of the RTN and of the meta-gradient.
@@ -61,10 +62,33 @@ def method_of(results: dict) -> str:
     return (results.get("target_train") or {}).get("transfer_method", "zero_shot")
 
 
+def distillation_of(results: dict) -> str:
+    """'' for a run without teachers; else its distillation settings and the teachers per source language, e.g.
+    'distilled (α 0.0, β 3.0, T 1.0, 4 teachers per source)', with the target batches per step where above 1."""
+    record = results.get("distillation") or {}
+    teachers = record.get("teachers") or {}
+    if not teachers:
+        return ""
+    sizes = sorted({len(entry.get("members") or [entry]) for entry in teachers.values()})
+    per_source = "/".join(map(str, sizes)) + (" teacher" if sizes == [1] else " teachers") + " per source"
+    batches = record.get("target_distillation_batches") or 1
+    extra = f", {batches} target batches per step" if batches > 1 else ""
+    return (f"distilled (α {record.get('distillation_alpha')}, β {record.get('target_distillation_weight')}, "
+            f"T {record.get('distillation_temperature')}{extra}, {per_source})")  # fmt: skip
+
+
 def transfer_method(results: dict) -> str:
-    """'zero_shot', or 'joint' / 'metaxl' with the number of labeled target sentences and the subset seed."""
+    """'zero_shot', or 'joint' / 'metaxl' with the number of labeled target sentences and the subset seed; a run
+    with teachers adds its distillation settings (`distillation_of`)."""
     method, few = method_of(results), results.get("target_train") or {}
-    return method if method == "zero_shot" else f"{method} N={few.get('size')} seed {few.get('subset_seed')}"
+    text = method if method == "zero_shot" else f"{method} N={few.get('size')} seed {few.get('subset_seed')}"
+    return f"{text}, {distillation_of(results)}" if distillation_of(results) else text
+
+
+def full_model(results: dict) -> str:
+    """The key a zero-shot run of the full model is averaged under: its input, and its distillation if any."""
+    distillation = distillation_of(results)
+    return describe_input(results) + (f", {distillation}" if distillation else "")
 
 
 def target_score(results: dict) -> float:
@@ -144,7 +168,7 @@ def ner_table(runs: list[dict]) -> None:
               f"{train.get('global_step', '?')} | {best_step(results)} | {dev['f1']:.1f} | {test['f1']:.1f} "
               f"({test['precision']:.1f} / {test['recall']:.1f}) | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE" and method_of(results) == "zero_shot":
-            targets.setdefault(describe_input(results), []).append((target, test["f1"]))
+            targets.setdefault(full_model(results), []).append((target, test["f1"]))
     for inputs, runs_of_input in targets.items():
         scores, distinct = [f1 for _, f1 in runs_of_input], len({target for target, _ in runs_of_input})
         over = f"{distinct} target(s)" if distinct == len(scores) else f"{len(scores)} runs of {distinct} target(s)"
@@ -166,7 +190,7 @@ def classification_table(runs: list[dict]) -> None:
               f"| {best_step(results)} | {train.get('best_selection_score') or float('nan'):.1f} | "
               f"{test[target]['accuracy']:.1f} | {source_test} | {wall_time(results)} |")  # fmt: skip
         if describe_variant(results["config"]) == "MAN-MoE" and method_of(results) == "zero_shot":
-            targets.setdefault(describe_input(results), []).append(test[target]["accuracy"])
+            targets.setdefault(full_model(results), []).append(test[target]["accuracy"])
     for inputs, scores in targets.items():
         print(f"\nTarget test accuracy of the full model ({inputs}) over {len(scores)} run(s): mean "
               f"{sum(scores) / len(scores):.1f}, lowest {min(scores):.1f}")  # fmt: skip

@@ -39,6 +39,24 @@ def test_ner_table_rows_and_mean_of_the_full_model(tmp_path, capsys):
     assert "Mean target test F1 of the full model (word vectors + CharCNN) over 1 target(s): 59.9" in out
 
 
+def test_a_distilled_run_says_its_settings_and_is_averaged_apart_from_the_runs_without_teachers(tmp_path, capsys):
+    member = {"model_type": "manmoe", "path": "/runs/t", "weights_sha256": "0" * 64}
+    ensemble = {"model_type": "ensemble", "members": [member, member | {"path": "/runs/u"}], "test": {}}
+    record = {"distillation_alpha": 0.0, "distillation_temperature": 1.0, "target_distillation_weight": 3.0,
+              "teacher_mixture": "uniform", "target_distillation_batches": 3,
+              "teachers": {lang: ensemble for lang in ("en", "de", "es")}}  # fmt: skip
+    distilled = ner_results() | {"distillation": record}
+    distilled["test"] = distilled["test"] | {"nl": distilled["test"]["nl"] | {"f1": 70.0}}
+    out = summarize(capsys, write_run(tmp_path / "alone", ner_results()), write_run(tmp_path / "student", distilled))
+    rows = [line for line in out.splitlines() if line.startswith("| nl ")]
+    assert "| MAN-MoE | zero_shot | 600 |" in rows[0]
+    assert "| MAN-MoE | zero_shot, distilled (α 0.0, β 3.0, T 1.0, 3 target batches per step, 2 teachers per " \
+        "source) | 600 |" in rows[1]  # fmt: skip
+    assert "(word vectors + CharCNN) over 1 target(s): 59.9" in out
+    assert "(word vectors + CharCNN, distilled (α 0.0, β 3.0, T 1.0, 3 target batches per step, 2 teachers per " \
+        "source)) over 1 target(s): 70.0" in out  # fmt: skip
+
+
 def test_character_case_other_than_the_references_is_its_own_input(tmp_path, capsys):
     """A German-target run whose characters kept their case (`--lowercase_characters no`) is shown and averaged as
     another input; an older run without the `tokenizer` entry is read from its saved tokenizer_config.json; several
