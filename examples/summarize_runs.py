@@ -205,7 +205,7 @@ def main() -> None:
     if len(tasks) > 1:
         raise SystemExit(f"the runs are of different tasks {sorted(tasks)}: summarize them separately")
     (classification_table if tasks == {"text-classification"} else ner_table)(runs)
-    if any(results.get("target_train") for results in runs):
+    if any(method_of(results) != "zero_shot" for results in runs):
         method_table(runs)
         few_shot_diagnostics(options.runs, runs)
 

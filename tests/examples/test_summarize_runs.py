@@ -45,7 +45,7 @@ def test_a_distilled_run_says_its_settings_and_is_averaged_apart_from_the_runs_w
     record = {"distillation_alpha": 0.0, "distillation_temperature": 1.0, "target_distillation_weight": 3.0,
               "teacher_mixture": "uniform", "target_distillation_batches": 3,
               "teachers": {lang: ensemble for lang in ("en", "de", "es")}}  # fmt: skip
-    distilled = ner_results() | {"distillation": record}
+    distilled = ner_results() | {"distillation": record, "target_train": {"size": 0, "transfer_method": "zero_shot"}}
     distilled["test"] = distilled["test"] | {"nl": distilled["test"]["nl"] | {"f1": 70.0}}
     out = summarize(capsys, write_run(tmp_path / "alone", ner_results()), write_run(tmp_path / "student", distilled))
     rows = [line for line in out.splitlines() if line.startswith("| nl ")]
@@ -55,6 +55,7 @@ def test_a_distilled_run_says_its_settings_and_is_averaged_apart_from_the_runs_w
     assert "(word vectors + CharCNN) over 1 target(s): 59.9" in out
     assert "(word vectors + CharCNN, distilled (α 0.0, β 3.0, T 1.0, 3 target batches per step, 2 teachers per " \
         "source)) over 1 target(s): 70.0" in out  # fmt: skip
+    assert "| method | nl |" not in out, "zero-shot runs get no table by few-shot method"
 
 
 def test_character_case_other_than_the_references_is_its_own_input(tmp_path, capsys):
