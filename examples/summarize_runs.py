@@ -82,13 +82,18 @@ def transfer_method(results: dict) -> str:
     with teachers adds its distillation settings (`distillation_of`)."""
     method, few = method_of(results), results.get("target_train") or {}
     text = method if method == "zero_shot" else f"{method} N={few.get('size')} seed {few.get('subset_seed')}"
-    return f"{text}, {distillation_of(results)}" if distillation_of(results) else text
+    return with_distillation(text, results)
 
 
 def full_model(results: dict) -> str:
     """The key a zero-shot run of the full model is averaged under: its input, and its distillation if any."""
+    return with_distillation(describe_input(results), results)
+
+
+def with_distillation(text: str, results: dict) -> str:
+    """`text`, followed by the run's distillation settings (`distillation_of`) for a run with teachers."""
     distillation = distillation_of(results)
-    return describe_input(results) + (f", {distillation}" if distillation else "")
+    return f"{text}, {distillation}" if distillation else text
 
 
 def target_score(results: dict) -> float:

@@ -3,9 +3,9 @@
 Each optimizer step consumes one labeled batch from every source language, one unlabeled batch from every
 language (sources and the unlabeled target) for the adversarial term (`target_batches` from a language without
 labels, for its distillation term), and `n_critic` more unlabeled batches per language for the discriminator's own
-updates, each from its own stream. A stream walks its language's sentences
-in a fresh random order on every pass; the batch at any position of any stream is a pure function of
-(seed, stream, language, position), so a resumed run sees exactly the batches an uninterrupted run would.
+updates, each from its own stream. A stream walks its language's sentences in a fresh random order on every pass;
+the batch at any position of any stream is a pure function of (seed, stream, language, position), so a resumed run
+sees exactly the batches an uninterrupted run would.
 """
 
 from __future__ import annotations
