@@ -185,8 +185,9 @@ class ManMoeTrainer(Trainer):
     def _attach_teacher_logits(self, config, datasets, labeled: dict, unlabeled: dict) -> None:
         """Distillation: each source sentence gets its language's teacher's logits (every member's, for a
         `TeacherEnsemble`; with `distillation_alpha` > 0); each sentence of an unlabeled-only language (the target)
-        every source teacher's, in source order (with `target_distillation_weight` > 0). Computed once per dataset
-        through the teacher cache."""
+        every source teacher's, in source order (with `target_distillation_weight` > 0), or, when every source has
+        the same teacher (`all=PATH`) and the mixture is not "gate", that teacher's once (the same mixture; a third
+        of the target rows' teacher logits with three sources). Computed once per dataset through the teacher cache."""
         from .teachers import encode_with_teachers
 
         if not self.teachers:
@@ -196,8 +197,11 @@ class ManMoeTrainer(Trainer):
                 logits = self.teacher_cache.member_logits(self.teachers[lang], datasets[lang]["tokens"], lang, lang)
                 encode_with_teachers(labeled[lang], logits)
         if config.target_distillation_weight > 0:
+            sources = list(config.source_languages)
+            if config.teacher_mixture != "gate" and len({self.teachers[s].weights_sha256 for s in sources}) == 1:
+                sources = sources[:1]  # one teacher for all: its copies would only repeat it in the mixture
             for lang in config.unlabeled_languages:
-                logits = [values for source in config.source_languages
+                logits = [values for source in sources
                           for values in self.teacher_cache.member_logits(self.teachers[source], datasets[lang]["tokens"],
                                                                          lang, f"{source} on {lang}")]  # fmt: skip
                 encode_with_teachers(unlabeled[lang], logits)

@@ -378,3 +378,26 @@ def test_an_ensemble_of_teachers_teaches_the_mixture_of_its_members(tmp_path):
     )
     with pytest.raises(ValueError, match="distinct paths"):
         load_teachers({"all": f"{first},{first}"}, sources, LABELS, token_classification=True)
+
+
+def test_target_rows_carry_one_copy_of_a_teacher_shared_by_every_source(tmp_path):
+    """`all=A,B`: the target rows get A's and B's logits once (not once per source language) and learn the same
+    mixture as the full sources x members layout, which the gate mixture keeps (its weights over identical
+    languages sum to one, so it teaches the uniform mixture too)."""
+    first, other = teacher_folder(tmp_path, "first", seed=1), teacher_folder(tmp_path, "other", seed=2)
+    shared = load_teachers({"all": f"{first},{other}"}, ["en", "de", "es"], LABELS, token_classification=True)
+    losses = []
+    for name, arguments, copies in (("uniform", {}, 1), ("gated", {"teacher_mixture": "gate"}, 3)):
+        trainer = distilling_trainer(tmp_path, shared, name, **arguments)  # each built, then trained: same seeding
+        trainer.train()
+        losses.append(
+            [entry["distillation_loss"] for entry in trainer.state.log_history if "distillation_loss" in entry]
+        )
+        step = trainer.train_dataset[0]
+        target = step["teacher_mask"][step["teacher_mask"].any(1) & ~step["is_labeled"]]
+        assert len(target) and target.shape[1] == 2 * copies and bool(target.all())
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
+    separate = load_teachers({"en": first, "de": other, "es": first}, ["en", "de", "es"], LABELS, True)
+    step = distilling_trainer(tmp_path, separate, "separate").train_dataset[0]
+    target = step["teacher_mask"][step["teacher_mask"].any(1) & ~step["is_labeled"]]
+    assert target.shape[1] == 3 and bool(target.all()), "different teachers per source: one each"
