@@ -492,9 +492,9 @@ def distillation_term(
     student_logits: (rows, words, labels) or (rows, labels); teacher_logits: (rows, teachers, ...); teacher_mask:
     (rows, teachers); predictor_gate_logits: C's gate logits (rows, words, experts) or (rows, experts), for "gate";
     target: the rows are target rows, whose teachers are the source languages' in source order, each language's
-    ensemble members together (sources x members; the members once when all sources share one teacher); otherwise a source's rows, whose teachers are the members of its
-    language's teacher. "gate" weights a target row's source languages by C's gate and a language's members equally;
-    a source row's members are mixed uniformly under "gate".
+    ensemble members together (sources x members; the members once when all sources share one teacher); otherwise a
+    source's rows, whose teachers are the members of its language's teacher. "gate" weights a target row's source
+    languages by C's gate and a language's members equally; a source row's members are mixed uniformly under "gate".
     """
     temperature = config.distillation_temperature
     teacher_logits = teacher_logits.to(student_logits.dtype)

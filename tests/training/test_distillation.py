@@ -124,6 +124,18 @@ def distilling_trainer(tmp_path, teachers, output="run", **arguments):
                          teacher_cache=cache)  # fmt: skip
 
 
+def trained_distillation_losses(trainer) -> list[float]:
+    """Train `trainer` and return the distillation losses it logged."""
+    trainer.train()
+    return [entry["distillation_loss"] for entry in trainer.state.log_history if "distillation_loss" in entry]
+
+
+def target_teacher_mask(trainer) -> torch.Tensor:
+    """The teacher mask (rows, teachers) of the first step's unlabeled rows that have teachers: the target's."""
+    step = trainer.train_dataset[0]
+    return step["teacher_mask"][step["teacher_mask"].any(1) & ~step["is_labeled"]]
+
+
 def test_teachers_get_no_gradient_and_no_optimizer_state(tmp_path):
     path = teacher_folder(tmp_path)
     teachers = load_teachers({"all": path}, ["en", "de", "es"], LABELS, token_classification=True)
@@ -352,21 +364,15 @@ def test_an_ensemble_of_teachers_teaches_the_mixture_of_its_members(tmp_path):
     single = load_teachers({"all": first}, sources, LABELS, token_classification=True)
     doubled = load_teachers({"all": f"{first},{twin}"}, sources, LABELS, token_classification=True)
 
-    def distillation_losses(teachers, name):
-        trainer = distilling_trainer(tmp_path, teachers, name)
-        trainer.train()
-        return [entry["distillation_loss"] for entry in trainer.state.log_history if "distillation_loss" in entry]
+    def distillation_losses(teachers, name, **arguments):
+        return trained_distillation_losses(distilling_trainer(tmp_path, teachers, name, **arguments))
 
     alone = distillation_losses(single, "single")
     torch.testing.assert_close(distillation_losses(doubled, "doubled"), alone)
     assert distillation_losses(ensemble, "ensemble") != pytest.approx(alone)
     # so under the gate mixture, where a language's members share its gate weight
-    gated = distilling_trainer(tmp_path, single, "gated-single", teacher_mixture="gate")
-    gated.train()
-    doubled_gated = distilling_trainer(tmp_path, doubled, "gated-doubled", teacher_mixture="gate")
-    doubled_gated.train()
-    torch.testing.assert_close(*[[entry["distillation_loss"] for entry in trainer.state.log_history
-                                  if "distillation_loss" in entry] for trainer in (doubled_gated, gated)])  # fmt: skip
+    gated = distillation_losses(single, "gated-single", teacher_mixture="gate")
+    torch.testing.assert_close(distillation_losses(doubled, "gated-doubled", teacher_mixture="gate"), gated)
     uneven = load_teachers({"en": f"{first},{other}", "de": first, "es": other}, sources, LABELS, True)
     with pytest.raises(ValueError, match=r"needs as many ensemble members; got \{'en': 2, 'de': 1, 'es': 1\}"):
         distilling_trainer(tmp_path, uneven, "uneven", teacher_mixture="gate")
@@ -389,15 +395,10 @@ def test_target_rows_carry_one_copy_of_a_teacher_shared_by_every_source(tmp_path
     losses = []
     for name, arguments, copies in (("uniform", {}, 1), ("gated", {"teacher_mixture": "gate"}, 3)):
         trainer = distilling_trainer(tmp_path, shared, name, **arguments)  # each built, then trained: same seeding
-        trainer.train()
-        losses.append(
-            [entry["distillation_loss"] for entry in trainer.state.log_history if "distillation_loss" in entry]
-        )
-        step = trainer.train_dataset[0]
-        target = step["teacher_mask"][step["teacher_mask"].any(1) & ~step["is_labeled"]]
+        losses.append(trained_distillation_losses(trainer))
+        target = target_teacher_mask(trainer)
         assert len(target) and target.shape[1] == 2 * copies and bool(target.all())
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
     separate = load_teachers({"en": first, "de": other, "es": first}, ["en", "de", "es"], LABELS, True)
-    step = distilling_trainer(tmp_path, separate, "separate").train_dataset[0]
-    target = step["teacher_mask"][step["teacher_mask"].any(1) & ~step["is_labeled"]]
+    target = target_teacher_mask(distilling_trainer(tmp_path, separate, "separate"))
     assert target.shape[1] == 3 and bool(target.all()), "different teachers per source: one each"
