@@ -5,7 +5,7 @@
 #       [TEACHER_SEEDS="42 43 44"] \
 #       bash examples/distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments...]
 #
-# 1. The teachers, trained on the three other languages of {en, de, es, nl} (a teacher folder that already holds
+# 1. The teachers, trained on the other languages of LANGUAGES (default "en de es nl") (a teacher folder that already holds
 #    all_results.json is reused):
 #    - TEACHERS=monolingual (default; Chi et al., MBLM): one teacher per source language, trained on its own language
 #      only: a frozen-encoder tagger without the adversary, selected on its own dev F1 (OUTPUT_DIR/teacher-LANG).
@@ -28,7 +28,9 @@
 # Schedule: this wrapper overrides the paper's (run_ner.py's defaults) with STEPS (default 1,000) steps at learning
 # rate 3e-3, dev F1 every STEPS/4 steps, for teachers and student alike; the encoder input is that of
 # zero_shot_conll_encoder.sh (layers 6, 8, 10 mixed, mean of sub-tokens, no CharCNN). Data and encoder locations:
-# MANMOE_DATA and MANMOE_MODELS, defaulting to the shared/ folder beside the repository (docs/data.md).
+# MANMOE_DATA and MANMOE_MODELS, defaulting to the shared/ folder beside the repository (docs/data.md). Another corpus
+# in the CoNLL layout: MANMOE_DATA its folder (files eng.train ... or LANG.train, LANG.testa, LANG.testb) and
+# LANGUAGES its languages, e.g. LANGUAGES="en de fi" bash examples/distill_conll.sh fi.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target=${1:?usage: distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments]}
@@ -39,8 +41,13 @@ data=${MANMOE_DATA:-$shared/data}
 encoder=${ENCODER:-${MANMOE_MODELS:-$shared/models}/multilingual-e5-small-trimmed}
 steps=${STEPS:-1000}
 read -r -a kinds <<< "${TEACHERS:-monolingual}"
+read -r -a languages <<< "${LANGUAGES:-en de es nl}"
+if [[ " ${languages[*]} " != *" $target "* ]] || (( ${#languages[@]} < 2 )); then
+    echo "distill_conll.sh: TARGET '$target' must be one of LANGUAGES (${languages[*]}), which needs a source besides it" >&2
+    exit 2
+fi
 sources=()
-for lang in en de es nl; do [ "$lang" != "$target" ] && sources+=("$lang"); done
+for lang in "${languages[@]}"; do [ "$lang" != "$target" ] && sources+=("$lang"); done
 common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "$encoder" --use_char_cnn false
         --encoder_pooling mean --encoder_layers 6 8 10 --do_train --do_eval --do_predict --max_steps "$steps"
         --learning_rate 3e-3 --eval_strategy steps --eval_steps $(( steps / 4 )) --logging_steps 100

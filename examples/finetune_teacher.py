@@ -12,8 +12,8 @@ labeled at its first sub-token (the other sub-tokens are ignored, as `Teacher` r
 the embeddings and the lowest N transformer layers at their pretrained weights. Outputs in `--output_dir`: the model
 (safetensors) and tokenizer, and `all_results.json` (dev and test precision / recall / F1 of the final model on each
 of `--eval_languages`, e.g. a target scored zero-shot, the sha256 of every data file, the sub-token limit and how many
-words it cut, seed and wall time). Data: the standard CoNLL-2002/2003 files in `--conll_dir`, or, for one language,
-`--train_file` / `--validation_file` / `--test_file`.
+words it cut, seed and wall time). Data: per-language CoNLL files (`--train_files en=PATH de=PATH ...` and its
+siblings), else the files of `--conll_dir` (`conll_file_path`'s names), as `run_ner.py` reads them.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from transformers import (
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
 from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
 from modeling_manmoe.run.run_folder import RunFolderArguments, remove_run_outputs, run_outputs
+from modeling_manmoe.run.setup import parse_pairs
 from modeling_manmoe.training.metrics import seqeval_metrics
 
 logger = logging.getLogger("finetune_teacher")
@@ -57,13 +58,13 @@ class TeacherArguments:
         default=None, metadata={"help": "Languages whose dev and test files are scored (default: --languages)."}
     )
     conll_dir: str | None = field(
-        default=None, metadata={"help": "Folder with the standard CoNLL-2002/2003 files (or conll2002/ conll2003/)."}
-    )
-    train_file: str | None = field(
-        default=None, metadata={"help": "A CoNLL training file (instead of --conll_dir; one language only)."}
-    )
-    validation_file: str | None = field(default=None, metadata={"help": "A CoNLL dev file (one language only)."})
-    test_file: str | None = field(default=None, metadata={"help": "A CoNLL test file (one language only)."})
+        default=None,
+        metadata={"help": "Folder with CoNLL files, named as the shared task names them (eng|deu|esp|ned . train|testa|"
+                  "testb) or by language code (fi.train, fi.testa, fi.testb), or in conll2002/ conll2003/ beneath it."},
+    )  # fmt: skip
+    train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
+    validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
+    test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})
     max_length: int = field(
         default=256, metadata={"help": "Sub-tokens per sentence; words beyond it get no label in training."}
     )
@@ -76,17 +77,18 @@ class TeacherArguments:
 
 def data_files(args: TeacherArguments) -> dict[str, dict[str, str]]:
     """{split: {language: path}}: the training files of `args.languages`, and the dev and test files of
-    `args.eval_languages` (default: `args.languages`) that exist. Explicit files (one language only) come first, then
-    the CoNLL folder."""
+    `args.eval_languages` (default: `args.languages`) that exist. For each language and split the explicit file
+    (`--train_files LANG=PATH`, ...) comes first, then the CoNLL folder."""
     eval_languages = args.eval_languages or args.languages
-    explicit = {split: getattr(args, f"{split}_file") for split in SPLITS}
-    if any(explicit.values()) and (len(args.languages) > 1 or set(eval_languages) != set(args.languages)):
-        raise ValueError(f"--train_file / --validation_file / --test_file name one language's files; with "
-                         f"--languages {args.languages} and --eval_languages {eval_languages} use --conll_dir")  # fmt: skip
+    explicit = {split: parse_pairs(getattr(args, f"{split}_files"), f"{split}_files") for split in SPLITS}
     files: dict[str, dict[str, str]] = {split: {} for split in SPLITS}
     for split in SPLITS:
-        for lang in args.languages if split == "train" else eval_languages:
-            path = explicit[split]
+        wanted = args.languages if split == "train" else eval_languages
+        unused = sorted(set(explicit[split]) - set(wanted))
+        if unused:
+            raise ValueError(f"--{split}_files: {unused} are not among the languages read for {split} {list(wanted)}")
+        for lang in wanted:
+            path = explicit[split].get(lang)
             if path is None and args.conll_dir is not None:
                 try:
                     path = str(conll_file_path(args.conll_dir, lang, split))
@@ -97,7 +99,7 @@ def data_files(args: TeacherArguments) -> dict[str, dict[str, str]]:
                 files[split][lang] = path
     missing = [lang for lang in args.languages if lang not in files["train"]]
     if missing:
-        raise ValueError(f"no training data for {missing}: give --conll_dir or --train_file")
+        raise ValueError(f"no training data for {missing}: give --conll_dir or --train_files LANG=PATH")
     return {split: paths for split, paths in files.items() if paths}
 
 

@@ -44,7 +44,9 @@ logger = logging.getLogger("probe_encoder_layers")
 class ProbeArguments:
     """The encoder, the data and the size of the probe."""
 
-    conll_dir: str = field(metadata={"help": "Folder with the standard CoNLL-2002/2003 files."})
+    conll_dir: str = field(
+        metadata={"help": "Folder with CoNLL files (`conll_file_path` names: eng.train or fi.train, ...)."}
+    )
     encoder_name_or_path: str = field(metadata={"help": "The frozen encoder: a Hub name or a local folder."})
     languages: list[str] = field(
         default_factory=lambda: ["en", "de", "es", "nl"], metadata={"help": "All languages of the experiment."}

@@ -56,8 +56,10 @@ class DataArguments:
     target_language: str = field(metadata={"help": "The zero-resource target, e.g. nl: its training sentences "
                                            "are used without labels; its dev/test labels only score."})  # fmt: skip
     conll_dir: str | None = field(
-        default=None, metadata={"help": "Folder with the standard CoNLL-2002/2003 files (or conll2002/ conll2003/)."}
-    )
+        default=None,
+        metadata={"help": "Folder with CoNLL files, named as the shared task names them (eng|deu|esp|ned . train|testa|"
+                  "testb) or by language code (fi.train, fi.testa, fi.testb), or in conll2002/ conll2003/ beneath it."},
+    )  # fmt: skip
     train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
     validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
     test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})

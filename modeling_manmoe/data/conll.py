@@ -33,6 +33,7 @@ TAG_SCHEMES = ("auto", "iob1", "iob2")
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")
 _IOB_TAG = re.compile(r"(?:O|[BI]-\S+)\Z")
 _DOCSTART = "-DOCSTART-"
+_LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _STRAY_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, decoded with `surrogateescape`
 _NON_ASCII = re.compile("[^\x00-\x7f]")
 _SHOWN_PLACES = 5  # how many offending lines an encoding error or warning names
@@ -316,26 +317,27 @@ def read_conll(
 
 
 def conll_file_path(folder: str | os.PathLike[str], language: str, split: str) -> Path:
-    """The standard CoNLL-2002/2003 file of `language` and `split` in `folder` (or `folder/conll200{2,3}`).
+    """The CoNLL file of `language` and `split` in `folder` (or `folder/conll2002`, `folder/conll2003`).
 
-    `split` is `train`, `validation` or `test` (or the file suffixes `testa` / `testb`); the file is
-    `{prefix}.{suffix}` or `{prefix}.{suffix}.gz`, e.g. `eng.testa` for English validation.
+    `split` is `train`, `validation` or `test` (or the file suffixes `testa` / `testb`). The file is
+    `{prefix}.{suffix}` or `{prefix}.{suffix}.gz`, the prefix being the shared task's name for the four CoNLL
+    languages (`eng`, `deu`, `esp`, `ned`: `eng.testa` is English validation) and then the language code itself,
+    so that another corpus in the same layout works for any language (`fi.train`, `fi.testa`, `fi.testb`).
 
     Raises:
-        LanguageError: `language` has no standard CoNLL file (see `CONLL_FILE_PREFIXES`).
+        LanguageError: `language` is not a language code (letters, digits, `-` and `_`).
         DataFormatError: `split` is unknown.
         FileNotFoundError: no candidate exists; the message lists every path tried.
     """
-    if language not in CONLL_FILE_PREFIXES:
-        known = sorted(CONLL_FILE_PREFIXES)
-        raise LanguageError(f"language {language!r} has no standard CoNLL NER file; known: {known}")
+    if not isinstance(language, str) or not _LANGUAGE_CODE.fullmatch(language):
+        raise LanguageError(f"language {language!r} is not a language code (letters, digits, '-' and '_', e.g. 'fi')")
     suffix = CONLL_SPLIT_SUFFIXES.get(split, split if split in CONLL_SPLIT_SUFFIXES.values() else None)
     if suffix is None:
         raise DataFormatError(f"unknown split {split!r}; expected one of {sorted(CONLL_SPLIT_SUFFIXES)}")
     folder = Path(folder)
-    name = f"{CONLL_FILE_PREFIXES[language]}.{suffix}"
+    prefixes = dict.fromkeys([CONLL_FILE_PREFIXES.get(language, language), language])
     bases = (folder, folder / "conll2002", folder / "conll2003")
-    tried = [base / (name + ext) for base in bases for ext in ("", ".gz")]
+    tried = [base / f"{prefix}.{suffix}{ext}" for prefix in prefixes for base in bases for ext in ("", ".gz")]
     for candidate in tried:
         if candidate.is_file():
             return candidate

@@ -676,9 +676,25 @@ def test_conll_file_path_lists_the_paths_tried(tmp_path):
     assert str(info.value).count("esp.testb") == 6
 
 
-def test_conll_file_path_unknown_language_and_split(tmp_path):
-    with pytest.raises(LanguageError, match="'fr'"):
-        conll_file_path(tmp_path, "fr", "train")
+def test_conll_file_path_names_other_languages_by_their_code(tmp_path):
+    (tmp_path / "conll2003").mkdir()
+    fi_train = write(tmp_path, "x O\n", "fi.train")
+    fi_test = write(tmp_path / "conll2003", "x O\n", "fi.testb.gz")
+    en_train = write(tmp_path, "x O\n", "en.train")
+    assert conll_file_path(tmp_path, "fi", "train") == fi_train
+    assert conll_file_path(tmp_path, "fi", "test") == fi_test
+    assert conll_file_path(tmp_path, "en", "train") == en_train  # no eng.train: the code is the second choice
+    eng_train = write(tmp_path, "x O\n", "eng.train")
+    assert conll_file_path(tmp_path, "en", "train") == eng_train  # the shared task's name comes first
+    with pytest.raises(FileNotFoundError, match=r"'fi'.*fi\.testa") as info:
+        conll_file_path(tmp_path, "fi", "validation")
+    assert str(info.value).count("fi.testa") == 6
+
+
+def test_conll_file_path_bad_language_and_split(tmp_path):
+    for language in ("", "../en", "en/x", "e n"):
+        with pytest.raises(LanguageError, match="not a language code"):
+            conll_file_path(tmp_path, language, "train")
     with pytest.raises(DataFormatError, match="'dev'"):
         conll_file_path(tmp_path, "en", "dev")
 

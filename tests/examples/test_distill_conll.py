@@ -106,3 +106,14 @@ def test_the_fine_tuned_and_manmoe_teachers_combine_into_one_ensemble(tmp_path):
 def test_only_the_one_for_all_teacher_kinds_combine_each_once(tmp_path, kinds):
     code, commands, stderr = run_wrapper(tmp_path, TEACHERS=kinds)
     assert code == 2 and commands == [] and "each once, combine into one ensemble" in stderr
+
+
+def test_languages_names_another_corpus_languages_and_must_hold_the_target(tmp_path):
+    code, commands, _ = run_script(tmp_path, "distill_conll.sh", "fi", str(tmp_path / "out"), TEACHERS="manmoe",
+                                   LANGUAGES="en de fi")  # fmt: skip
+    assert code == 0 and [option(command, "--source_languages", 2) for command in commands] == [["en", "de"]] * 2
+    assert all(option(command, "--target_language") == "fi" for command in commands)
+    for languages in ("en de es", "fi"):
+        code, commands, stderr = run_script(tmp_path, "distill_conll.sh", "fi", str(tmp_path / "out"),
+                                            LANGUAGES=languages)  # fmt: skip
+        assert code == 2 and commands == [] and "TARGET 'fi' must be one of LANGUAGES" in stderr

@@ -24,8 +24,8 @@ def test_a_fine_tuned_teacher_is_saved_scored_and_read_by_a_student(tmp_path):
     en = files[0].split("=", 1)[1]
     encoder = make_tiny_encoder(tmp_path / "bert")
     teacher_dir = tmp_path / "teacher-en"
-    arguments = ["--languages", "en", "--model_name_or_path", str(encoder), "--train_file", en, "--validation_file", en,
-                 "--test_file", en, "--output_dir", str(teacher_dir), "--max_steps", "4", "--learning_rate", "1e-3",
+    arguments = ["--languages", "en", "--model_name_or_path", str(encoder), "--train_files", f"en={en}",
+                 "--validation_files", f"en={en}", "--test_files", f"en={en}", "--output_dir", str(teacher_dir), "--max_steps", "4", "--learning_rate", "1e-3",
                  "--per_device_train_batch_size", "4", "--report_to", "none", "--use_cpu", "true",
                  "--disable_tqdm", "true", "--max_length", "6"]  # fmt: skip
     results = script.main(arguments)
@@ -58,29 +58,51 @@ def test_a_multi_source_teacher_learns_several_languages_keeps_its_lower_layers_
     script = load_script("examples/finetune_teacher.py")
     conll = tmp_path / "conll"
     conll.mkdir()
-    sentences = {"eng": "Peter B-PER\nlives O\nin O\nBerlin B-LOC\n. O\n", "esp": "Juan B-PER\nvive O\n. O\n",
-                 "ned": "Jan B-PER\nwoont O\nin O\nGent B-LOC\n. O\n"}  # fmt: skip
+    sentences = {
+        "eng": "Peter B-PER\nlives O\nin O\nBerlin B-LOC\n. O\n",
+        "esp": "Juan B-PER\nvive O\n. O\n",
+        "fi": "Jani B-PER\nasuu O\nTurussa B-LOC\n. O\n",
+    }  # the language code names a non-CoNLL language's files
     for prefix, text in sentences.items():
         for suffix in ("train", "testa", "testb"):
             (conll / f"{prefix}.{suffix}").write_text("\n".join([text] * 4))
     encoder = make_tiny_encoder(tmp_path / "bert")
     output = tmp_path / "teacher"
-    results = script.main(["--languages", "en", "es", "--eval_languages", "en", "es", "nl", "--frozen_layers", "1",
+    results = script.main(["--languages", "en", "es", "--eval_languages", "en", "es", "fi", "--frozen_layers", "1",
                            "--conll_dir", str(conll), "--model_name_or_path", str(encoder), "--output_dir", str(output),
                            "--max_steps", "3", "--learning_rate", "1e-2", "--per_device_train_batch_size", "4",
                            "--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true"])  # fmt: skip
     assert sorted(results["data_files"]["train"]) == ["en", "es"]
-    assert sorted(results["test"]) == sorted(results["dev"]) == ["en", "es", "nl"] and results["frozen_layers"] == 1
+    assert sorted(results["test"]) == sorted(results["dev"]) == ["en", "es", "fi"] and results["frozen_layers"] == 1
+    assert results["data_files"]["test"]["fi"]["path"] == str(conll / "fi.testb")
     before, after = load_file(encoder / "model.safetensors"), load_file(output / "model.safetensors")
     kept = [name for name in after if name.startswith(("bert.embeddings.", "bert.encoder.layer.0."))]
     tuned = [name for name in after if name.startswith("bert.encoder.layer.1.") and name.endswith("weight")]
     assert kept and tuned
     assert all(torch.equal(after[name], before[name.removeprefix("bert.")]) for name in kept)
     assert any(not torch.equal(after[name], before[name.removeprefix("bert.")]) for name in tuned)
-    with pytest.raises(ValueError, match="use --conll_dir"):
-        script.main(["--languages", "en", "es", "--train_file", str(conll / "eng.train"), "--model_name_or_path",
+    with pytest.raises(ValueError, match=r"no training data for \['es'\]: give --conll_dir or --train_files"):
+        script.main(["--languages", "en", "es", "--train_files", f"en={conll / 'eng.train'}", "--model_name_or_path",
                      str(encoder), "--output_dir", str(tmp_path / "other"), "--report_to", "none"])  # fmt: skip
+    with pytest.raises(ValueError, match=r"--test_files: \['de'\] are not among the languages read for test"):
+        script.main(["--languages", "en", "--conll_dir", str(conll), "--test_files", f"de={conll / 'eng.testb'}",
+                     "--model_name_or_path", str(encoder), "--output_dir", str(tmp_path / "other"),
+                     "--report_to", "none"])  # fmt: skip
     with pytest.raises(ValueError, match="has only 2 layers"):
         script.main(["--languages", "en", "--frozen_layers", "5", "--conll_dir", str(conll), "--model_name_or_path",
                      str(encoder), "--output_dir", str(tmp_path / "third"), "--report_to", "none",
                      "--use_cpu", "true"])  # fmt: skip
+
+
+def test_explicit_files_come_before_the_folder_for_each_language(tmp_path):
+    script = load_script("examples/finetune_teacher.py")
+    arguments = script.TeacherArguments(
+        languages=["en", "fi"], model_name_or_path="unused", eval_languages=["en", "fi", "sv"], conll_dir=str(tmp_path),
+        train_files=["fi=/data/fi-train.conll"], test_files=["sv=/data/sv-test.conll"],
+    )  # fmt: skip
+    for name in ("eng.train", "eng.testa", "fi.train", "fi.testb"):
+        (tmp_path / name).write_text("x O\n")
+    files = script.data_files(arguments)
+    assert files["train"] == {"en": str(tmp_path / "eng.train"), "fi": "/data/fi-train.conll"}
+    assert files["validation"] == {"en": str(tmp_path / "eng.testa")}  # no dev file for fi or sv: not scored
+    assert files["test"] == {"fi": str(tmp_path / "fi.testb"), "sv": "/data/sv-test.conll"}

@@ -221,6 +221,24 @@ def test_run_ner_argument_errors_name_the_option(tmp_path, extra, message):
         load_run_ner().main(argv + extra)
 
 
+def test_a_conll_folder_names_any_language_by_its_code(tmp_path):
+    """A corpus beyond CoNLL's four languages: `fi.train`, `fi.testa`, `fi.testb` beside `eng.*` in --conll_dir."""
+    files, vectors = write_fixtures(tmp_path)
+    paths = dict(item.split("=", 1) for item in files)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for suffix in ("train", "testa", "testb"):
+        shutil.copy(paths["en"], corpus / f"eng.{suffix}")
+        shutil.copy(paths["nl"], corpus / f"fi.{suffix}")
+    fi_vectors = "fi=" + vectors[3].split("=", 1)[1]
+    results = load_run_ner().main(["--source_languages", "en", "--target_language", "fi", "--conll_dir", str(corpus),
+                                   "--word_vectors", vectors[0], fi_vectors, "--output_dir", str(tmp_path / "run"),
+                                   "--do_train", "--do_predict", "--max_steps", "2", "--report_to", "none",
+                                   "--disable_tqdm", "true"])  # fmt: skip
+    recorded = results["data_and_vector_files"]
+    assert recorded["train/fi"]["path"] == str(corpus / "fi.train") and "f1" in results["test"]["fi"]
+
+
 @pytest.mark.integration
 @pytest.mark.slow
 def test_zero_shot_ner_on_real_conll_learns(shared_dir, tmp_path):
