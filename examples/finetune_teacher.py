@@ -39,7 +39,7 @@ from transformers import (
 from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
 from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
 from modeling_manmoe.run.run_folder import RunFolderArguments, remove_run_outputs, run_outputs
-from modeling_manmoe.run.setup import parse_pairs
+from modeling_manmoe.run.setup import ConllFileArguments, parse_pairs
 from modeling_manmoe.training.metrics import seqeval_metrics
 
 logger = logging.getLogger("finetune_teacher")
@@ -47,7 +47,7 @@ SPLITS = ("train", "validation", "test")
 
 
 @dataclass
-class TeacherArguments:
+class TeacherArguments(ConllFileArguments):
     """The teacher's language, data and encoder."""
 
     languages: list[str] = field(
@@ -57,14 +57,6 @@ class TeacherArguments:
     eval_languages: list[str] | None = field(
         default=None, metadata={"help": "Languages whose dev and test files are scored (default: --languages)."}
     )
-    conll_dir: str | None = field(
-        default=None,
-        metadata={"help": "Folder with CoNLL files, named as the shared task names them (eng|deu|esp|ned . train|testa|"
-                  "testb) or by language code (fi.train, fi.testa, fi.testb), or in conll2002/ conll2003/ beneath it."},
-    )  # fmt: skip
-    train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
-    validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
-    test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})
     max_length: int = field(
         default=256, metadata={"help": "Sub-tokens per sentence; words beyond it get no label in training."}
     )

@@ -31,6 +31,7 @@ from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner
 from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_lines, sha256_file
 from modeling_manmoe.run.run_folder import RunFolderArguments, check_run_arguments, holds_output_folder
 from modeling_manmoe.run.setup import (
+    ConllFileArguments,
     ModelArguments,
     build_model,
     distillation_record,
@@ -49,20 +50,12 @@ SPLITS = ("train", "validation", "test")
 
 
 @dataclass
-class DataArguments:
+class DataArguments(ConllFileArguments):
     """Which languages and where their NER data is."""
 
     source_languages: list[str] = field(metadata={"help": "Labeled source languages, e.g. en de es."})
     target_language: str = field(metadata={"help": "The zero-resource target, e.g. nl: its training sentences "
                                            "are used without labels; its dev/test labels only score."})  # fmt: skip
-    conll_dir: str | None = field(
-        default=None,
-        metadata={"help": "Folder with CoNLL files, named as the shared task names them (eng|deu|esp|ned . train|testa|"
-                  "testb) or by language code (fi.train, fi.testa, fi.testb), or in conll2002/ conll2003/ beneath it."},
-    )  # fmt: skip
-    train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
-    validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
-    test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})
     hub_datasets: list[str] = field(
         default_factory=list, metadata={"help": "LANG=NAME[:CONFIG] Hub datasets with tokens/ner_tags columns."}
     )

@@ -34,6 +34,20 @@ from .secrets import known_secrets, redact, redact_data
 logger = logging.getLogger(__name__)
 
 
+@dataclass(kw_only=True)
+class ConllFileArguments:
+    """Where a script's CoNLL NER files are: per-language files, else a folder (`conll_file_path`'s names)."""
+
+    conll_dir: str | None = field(
+        default=None,
+        metadata={"help": "Folder with CoNLL files, named as the shared task names them (eng|deu|esp|ned . train|testa|"
+                  "testb) or by language code (fi.train, fi.testa, fi.testb), or in conll2002/ conll2003/ beneath it."},
+    )  # fmt: skip
+    train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
+    validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
+    test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})
+
+
 @dataclass
 class ModelArguments:
     """The input representation and the model's ablation switches."""
