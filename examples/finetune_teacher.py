@@ -13,7 +13,9 @@ the embeddings and the lowest N transformer layers at their pretrained weights. 
 (safetensors) and tokenizer, and `all_results.json` (dev and test precision / recall / F1 of the final model on each
 of `--eval_languages`, e.g. a target scored zero-shot, the sha256 of every data file, the sub-token limit and how many
 words it cut, seed and wall time). Data: per-language CoNLL files (`--train_files en=PATH de=PATH ...` and its
-siblings), else the files of `--conll_dir` (`conll_file_path`'s names), as `run_ner.py` reads them.
+siblings), else the files of `--conll_dir` (`conll_file_path`'s names), as `run_ner.py` reads them. The tag set:
+`--ner_labels`, else CoNLL's when the files' entity types are PER, ORG, LOC, MISC or fewer, else O and B-/I- of
+every type in the files, as `run_ner.py` decides it, so that a student of the same files accepts the teacher.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from transformers import (
     set_seed,
 )
 
-from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, read_conll
+from modeling_manmoe.data import read_conll
 from modeling_manmoe.run.outputs import atomic_write_text, sha256_file
 from modeling_manmoe.run.run_folder import RunFolderArguments, remove_run_outputs, run_outputs
 from modeling_manmoe.run.setup import ConllFileArguments, parse_pairs
@@ -80,13 +82,7 @@ def data_files(args: TeacherArguments) -> dict[str, dict[str, str]]:
         if unused:
             raise ValueError(f"--{split}_files: {unused} are not among the languages read for {split} {list(wanted)}")
         for lang in wanted:
-            path = explicit[split].get(lang)
-            if path is None and args.conll_dir is not None:
-                try:
-                    path = str(conll_file_path(args.conll_dir, lang, split))
-                except FileNotFoundError:
-                    if split == "train":
-                        raise
+            path = args.conll_path(lang, split)
             if path is not None:
                 files[split][lang] = path
     missing = [lang for lang in args.languages if lang not in files["train"]]
@@ -140,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     if outputs and training_args.should_save:
         remove_run_outputs(training_args.output_dir)
     set_seed(training_args.seed)
-    names = list(CONLL_NER_LABELS)
+    names = args.resolve_label_names(path for paths in files.values() for path in paths.values())
     tokenizer = AutoTokenizer.from_pretrained(args.model_name_or_path)
     if not tokenizer.is_fast:
         raise ValueError(f"--model_name_or_path {args.model_name_or_path!r}: a teacher needs a fast tokenizer "
@@ -149,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
     cut: dict[str, dict[str, int]] = {split: {} for split in files}
     for split, paths in files.items():
         for lang, path in paths.items():
-            dataset = read_conll(path, lang)
+            dataset = read_conll(path, lang, label_names=names)
             encoded[split][lang], cut[split][lang] = encode(
                 tokenizer, list(dataset["tokens"]), list(dataset["ner_tags"]), args.max_length
             )

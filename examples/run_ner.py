@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser, set_seed
+from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser, set_seed
 
 from modeling_manmoe import ManMoeForTokenClassification
-from modeling_manmoe.data import CONLL_NER_LABELS, conll_file_path, load_hub_ner, read_conll
+from modeling_manmoe.data import CONLL_NER_LABELS, load_hub_ner, read_conll
 from modeling_manmoe.run.outputs import atomic_write_text, conll_prediction_lines, sha256_file
 from modeling_manmoe.run.run_folder import RunFolderArguments, check_run_arguments, holds_output_folder
 from modeling_manmoe.run.setup import (
@@ -71,30 +71,43 @@ class DataArguments(ConllFileArguments):
         return list(self.source_languages) + [self.target_language]
 
 
-def load_split(data_args: DataArguments, language: str, split: str) -> tuple[datasets.Dataset | None, dict]:
-    """One language's split from explicit files, a Hub dataset or the CoNLL folder (in that order); returns the
-    dataset (None when that split is not given) and its provenance (file sha256 or Hub fingerprint)."""
-    files = parse_pairs(getattr(data_args, f"{split}_files"), f"{split}_files")
+def load_split(
+    data_args: DataArguments, language: str, split: str, label_names: list[str]
+) -> tuple[datasets.Dataset | None, dict]:
+    """One language's split from explicit files, a Hub dataset or the CoNLL folder (in that order), its tags mapped
+    onto `label_names`; returns the dataset (None when that split is not given) and its provenance (file sha256 or
+    Hub fingerprint)."""
     hub = parse_pairs(data_args.hub_datasets, "hub_datasets")
-    if language in files:
-        path = files[language]
-    elif language in hub:
+    path = data_args.conll_path(language, split, folder=language not in hub)
+    if path is None and language in hub:
         name, _, config_name = hub[language].partition(":")
-        dataset = load_hub_ner(name, language, split, config_name=config_name or None)
+        dataset = load_hub_ner(name, language, split, config_name=config_name or None, label_names=label_names)
         return dataset, {"hub_dataset": hub[language], "split": split, "fingerprint": dataset._fingerprint}
-    elif data_args.conll_dir is not None:
-        try:
-            path = str(conll_file_path(data_args.conll_dir, language, split))
-        except FileNotFoundError:
-            if split == "train":
-                raise
-            return None, {}
-    else:
+    if path is None:
         if split == "train":
             raise ValueError(f"no training data for language {language!r}: give --conll_dir, --train_files "
                              f"{language}=PATH or --hub_datasets {language}=NAME")  # fmt: skip
         return None, {}
-    return read_conll(path, language), {"path": os.path.abspath(path), "sha256": sha256_file(path)}
+    return read_conll(path, language, label_names=label_names), {"path": os.path.abspath(path),
+                                                                  "sha256": sha256_file(path)}  # fmt: skip
+
+
+def run_label_names(data_args: DataArguments, model_args: ModelArguments, splits: list[str]) -> list[str]:
+    """The run's NER tag set: a trained model's own (`--model_name_or_path`; `--ner_labels`, when given, must be
+    the same), else `--ner_labels`, else the one `ConllFileArguments.resolve_label_names` infers from the CoNLL
+    files of `splits` (Hub datasets are mapped onto it)."""
+    if model_args.model_name_or_path is not None:
+        config = AutoConfig.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+        names = [config.id2label[i] for i in range(len(config.id2label))]
+        if data_args.ner_labels and list(data_args.ner_labels) != names:
+            raise ValueError(f"--ner_labels {list(data_args.ner_labels)} are not the labels of --model_name_or_path "
+                             f"{model_args.model_name_or_path!r} {names} (config.id2label); leave --ner_labels out")  # fmt: skip
+        return names
+    hub = parse_pairs(data_args.hub_datasets, "hub_datasets")
+    paths = (
+        data_args.conll_path(lang, split, folder=lang not in hub) for split in splits for lang in data_args.languages
+    )
+    return data_args.resolve_label_names(path for path in paths if path is not None)
 
 
 def predict_language(trainer: ManMoeTrainer, tokenizer, dataset: datasets.Dataset, language: str, path: str):
@@ -129,10 +142,15 @@ def main(argv: list[str] | None = None) -> dict:
     languages = data_args.languages
     provenance: dict[str, dict] = {}
 
+    splits = ["train"] * training_args.do_train + ["validation"] + ["test"] * training_args.do_predict
+    label_names = run_label_names(data_args, model_args, splits)
+    if label_names != CONLL_NER_LABELS:
+        logger.info("NER tag set: %s", label_names)
+
     def load(split: str, count: int | None, seed: int | None) -> dict[str, datasets.Dataset]:
         loaded = {}
         for lang in languages:
-            dataset, source = load_split(data_args, lang, split)
+            dataset, source = load_split(data_args, lang, split, label_names)
             if dataset is not None:
                 loaded[lang] = limit(dataset, count, seed)
                 provenance[f"{split}/{lang}"] = source | {"sentences": len(loaded[lang])}
@@ -171,7 +189,7 @@ def main(argv: list[str] | None = None) -> dict:
 
         vocabulary_corpus = {lang: data_words(lang) for lang in languages}
         model, tokenizer = build_model(ManMoeForTokenClassification, model_args, data_args.source_languages,
-                                       data_args.target_language, CONLL_NER_LABELS, corpus_words, provenance,
+                                       data_args.target_language, label_names, corpus_words, provenance,
                                        oov_corpus=oov_corpus, vocabulary_corpus=vocabulary_corpus,
                                        coverage_corpus={lang: data_words(lang) for lang in languages})  # fmt: skip
     feature_cache = encoder_feature_cache(model, tokenizer, model_args, not training_args.disable_tqdm, provenance)

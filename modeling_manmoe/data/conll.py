@@ -2,7 +2,8 @@
 
 Every reader returns the same three columns: `tokens` (list of words), `ner_tags` (list of `ClassLabel` ids
 over `label_names`, by default `CONLL_NER_LABELS`) and `language` (the language code of the sentence).
-Tags come out in IOB2: IOB1 files (the English CoNLL-2003 files) are detected and converted.
+Tags come out in IOB2: IOB1 files (the English CoNLL-2003 files) and IOBES (or BILOU) files are detected and
+converted.
 
 Bad input raises `DataFormatError` (a `ValueError`) whose message names the file (or Hub dataset), the
 1-based line number (or row) and what was expected.
@@ -14,7 +15,7 @@ import itertools
 import logging
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import datasets
@@ -28,10 +29,12 @@ logger = logging.getLogger(__name__)
 CONLL_NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 CONLL_FILE_PREFIXES = {"en": "eng", "de": "deu", "es": "esp", "nl": "ned"}
 CONLL_SPLIT_SUFFIXES = {"train": "train", "validation": "testa", "test": "testb"}
-TAG_SCHEMES = ("auto", "iob1", "iob2")
+TAG_SCHEMES = ("auto", "iob1", "iob2", "iobes")
 
 _FIELD_SEPARATOR = re.compile(r"[ \t]+")
 _IOB_TAG = re.compile(r"(?:O|[BI]-\S+)\Z")
+_FILE_TAG = re.compile(r"(?:O|[BIESLU]-\S+)\Z")  # IOB1, IOB2, and IOBES / BILOU (S- or U-, E- or L-)
+_FILE_TAG_HELP = "expected 'O' or 'B-TYPE' / 'I-TYPE' (IOB1, IOB2), also 'S-TYPE' / 'E-TYPE' (IOBES; BILOU's U- / L-)"
 _DOCSTART = "-DOCSTART-"
 _LANGUAGE_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _STRAY_BYTE = re.compile("[\udc80-\udcff]")  # a byte that is not UTF-8, decoded with `surrogateescape`
@@ -80,6 +83,12 @@ def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
         converted.append(tag)
         previous_type = "" if tag == "O" else tag[2:]
     return converted
+
+
+def iobes_to_iob2(tags: Sequence[str]) -> list[str]:
+    """Convert IOBES (or BILOU) tags to IOB2: `S-X` (`U-X`) becomes `B-X`, `E-X` (`L-X`) becomes `I-X`."""
+    return [{"S": "B-", "U": "B-", "E": "I-", "L": "I-"}[tag[0]] + tag[2:] if tag[:1] in "SUEL" and tag[1:2] == "-"
+            else tag for tag in tags]  # fmt: skip
 
 
 def _line_and_offset(text: str, position: int) -> tuple[int, int]:
@@ -174,7 +183,7 @@ def _build_dataset(
     source: str,
     locate: Callable[[int, int], str],
 ) -> datasets.Dataset:
-    """Validate the tags, convert IOB1 to IOB2 as `tag_scheme` asks and build the Dataset."""
+    """Validate the tags, convert IOB1 or IOBES to IOB2 as `tag_scheme` asks and build the Dataset."""
 
     def first(wanted: Callable[[str], bool], tag_lists: list[list[str]]) -> tuple[int, int, str]:
         for row, sentence_tags in enumerate(tag_lists):
@@ -186,21 +195,30 @@ def _build_dataset(
     distinct = {tag for sentence_tags in tags for tag in sentence_tags}
 
     def is_bad(tag: object) -> bool:
-        return not isinstance(tag, str) or not _IOB_TAG.match(tag)
+        return not isinstance(tag, str) or not _FILE_TAG.match(tag)
 
     if any(map(is_bad, distinct)):
         row, position, tag = first(is_bad, tags)
-        raise DataFormatError(
-            f"{locate(row, position)}: bad NER tag {tag!r}; expected 'O' or an IOB tag 'B-TYPE' / 'I-TYPE'"
-        )
+        raise DataFormatError(f"{locate(row, position)}: bad NER tag {tag!r}; {_FILE_TAG_HELP}")
+
+    def is_iobes(tag: str) -> bool:
+        return tag[0] in "SEUL"
+
+    scheme = tag_scheme
+    if any(map(is_iobes, distinct)):
+        if scheme in ("iob1", "iob2"):
+            row, position, tag = first(is_iobes, tags)
+            raise DataFormatError(f"{locate(row, position)}: NER tag {tag!r} is IOBES, but tag_scheme is {scheme!r}")
+        scheme = "iobes"
     label_to_id = {name: index for index, name in enumerate(label_names)}
-    if not distinct <= label_to_id.keys():
+    if scheme != "iobes" and not distinct <= label_to_id.keys():
         row, position, tag = first(lambda tag: tag not in label_to_id, tags)
         where = locate(row, position)
         raise DataFormatError(f"{where}: NER tag {tag!r} is not one of the label names {label_names}")
 
-    scheme = tag_scheme
-    if scheme == "auto":
+    if tag_scheme != "auto":
+        logger.info("%s: tag scheme %s (forced)", source, tag_scheme.upper())
+    elif scheme == "auto":
         inside_starts, begin_starts = _count_chunk_starts(tags)
         scheme = "iob1" if inside_starts else "iob2"
         if inside_starts and begin_starts > inside_starts:
@@ -213,15 +231,16 @@ def _build_dataset(
         else:
             logger.info("%s: detected tag scheme %s", source, scheme.upper())
     else:
-        logger.info("%s: tag scheme %s (forced)", source, scheme.upper())
-    converted = [iob1_to_iob2(sentence_tags) for sentence_tags in tags] if scheme == "iob1" else tags
+        logger.info("%s: detected tag scheme IOBES; converting it to IOB2", source)
+    convert = {"iob1": iob1_to_iob2, "iobes": iobes_to_iob2}.get(scheme)
+    converted = [convert(sentence_tags) for sentence_tags in tags] if convert else tags
 
     try:
         ids = [[label_to_id[tag] for tag in sentence_tags] for sentence_tags in converted]
     except KeyError:
         row, position, _ = first(lambda tag: tag not in label_to_id, converted)
         raise DataFormatError(
-            f"{locate(row, position)}: IOB1 tag {tags[row][position]!r} converts to "
+            f"{locate(row, position)}: {scheme.upper()} tag {tags[row][position]!r} converts to "
             f"{converted[row][position]!r}, which is not one of the label names {label_names}"
         ) from None
     return dataset_from_columns(
@@ -230,45 +249,9 @@ def _build_dataset(
     )
 
 
-def read_conll(
-    path: str | os.PathLike[str],
-    language: str,
-    *,
-    label_names: Sequence[str] | None = None,
-    tag_scheme: str = "auto",
-    encoding: str | None = None,
-) -> datasets.Dataset:
-    """Read a CoNLL NER column file into a Dataset with columns `tokens`, `ner_tags` and `language`.
-
-    Each non-blank line holds 2 to 5 columns separated by spaces or tabs: the word first, the NER tag last; every
-    line of a file holds the same number of columns (`-DOCSTART-` lines aside), so that a word holding a space is
-    an error rather than a word cut in two. Blank (or whitespace-only) lines and `-DOCSTART-` lines end a sentence;
-    `-DOCSTART-` lines are dropped. LF or CRLF line endings and gzip (`.gz` or gzip magic) are handled.
-
-    One encoding is decided from the whole file: UTF-8 when the file is valid UTF-8; latin-1 (with a logged
-    warning) when it has non-ASCII bytes but no valid UTF-8 character of 2 to 4 bytes (a single-byte legacy file);
-    a file with both, valid UTF-8 characters and bytes that are not UTF-8, is refused naming the first offending
-    lines. A byte-order mark at the start is dropped; byte-order marks inside the file (files joined together) are
-    removed with a logged warning. Files are read whole: at most `files.MAX_DATA_BYTES` (after decompression) and
-    `files.MAX_LINE_BYTES` per line.
-
-    Args:
-        path: the file.
-        language: the language code stored in the `language` column.
-        label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`); every tag must be one.
-        tag_scheme: `"auto"` treats the file as IOB1 (and converts it to IOB2) when some `I-X` tag starts a
-            chunk, `"iob1"` always converts, `"iob2"` never does.
-        encoding: the encoding of the whole file (a Python codec name, e.g. `"latin-1"`), instead of the rule above.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        LanguageError: `language` is not a non-empty string.
-        DataFormatError: the file is binary, a corrupt gzip, too large, has a line too long, is UTF-8 with bytes of
-            another encoding, is empty, has a line with a wrong number of columns (outside 2 to 5, or not the
-            file's) or a tag that is not IOB or not in `label_names`; the message names the file and line.
-    """
-    path = Path(path)
-    names = _check_options(language, label_names, tag_scheme)
+def _parse_conll_file(path: Path, encoding: str | None) -> tuple[list[list[str]], list[list[str]], list[list[int]]]:
+    """The words, the tags and the 1-based line numbers of each sentence of a CoNLL column file (`read_conll`'s
+    rules; the tags are not checked here)."""
     text = _read_text(path, encoding)
     sentences: list[list[str]] = []
     tags: list[list[str]] = []
@@ -311,9 +294,109 @@ def read_conll(
         raise DataFormatError(
             f"{path}: no sentences found; expected lines 'word ... TAG' with blank lines between sentences"
         )
+    return sentences, tags, lines
+
+
+def read_conll(
+    path: str | os.PathLike[str],
+    language: str,
+    *,
+    label_names: Sequence[str] | None = None,
+    tag_scheme: str = "auto",
+    encoding: str | None = None,
+) -> datasets.Dataset:
+    """Read a CoNLL NER column file into a Dataset with columns `tokens`, `ner_tags` and `language`.
+
+    Each non-blank line holds 2 to 5 columns separated by spaces or tabs: the word first, the NER tag last; every
+    line of a file holds the same number of columns (`-DOCSTART-` lines aside), so that a word holding a space is
+    an error rather than a word cut in two. Blank (or whitespace-only) lines and `-DOCSTART-` lines end a sentence;
+    `-DOCSTART-` lines are dropped. LF or CRLF line endings and gzip (`.gz` or gzip magic) are handled.
+
+    One encoding is decided from the whole file: UTF-8 when the file is valid UTF-8; latin-1 (with a logged
+    warning) when it has non-ASCII bytes but no valid UTF-8 character of 2 to 4 bytes (a single-byte legacy file);
+    a file with both, valid UTF-8 characters and bytes that are not UTF-8, is refused naming the first offending
+    lines. A byte-order mark at the start is dropped; byte-order marks inside the file (files joined together) are
+    removed with a logged warning. Files are read whole: at most `files.MAX_DATA_BYTES` (after decompression) and
+    `files.MAX_LINE_BYTES` per line.
+
+    Args:
+        path: the file.
+        language: the language code stored in the `language` column.
+        label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`); every tag, once in IOB2,
+            must be one.
+        tag_scheme: `"auto"` treats the file as IOBES when some tag is `S-X` or `E-X` (BILOU: `U-X`, `L-X`) and
+            converts it to IOB2 (`iobes_to_iob2`), else as IOB1 (converted too) when some `I-X` tag starts a chunk;
+            `"iob1"` and `"iobes"` always convert, `"iob2"` never does (IOBES tags are refused by `"iob1"` and
+            `"iob2"`).
+        encoding: the encoding of the whole file (a Python codec name, e.g. `"latin-1"`), instead of the rule above.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        LanguageError: `language` is not a non-empty string.
+        DataFormatError: the file is binary, a corrupt gzip, too large, has a line too long, is UTF-8 with bytes of
+            another encoding, is empty, has a line with a wrong number of columns (outside 2 to 5, or not the
+            file's) or a tag that is not IOB or not in `label_names`; the message names the file and line.
+    """
+    path = Path(path)
+    names = _check_options(language, label_names, tag_scheme)
+    sentences, tags, lines = _parse_conll_file(path, encoding)
     return _build_dataset(
         sentences, tags, language, names, tag_scheme, str(path), lambda row, pos: f"{path}:{lines[row][pos]}"
     )
+
+
+def conll_entity_types(path: str | os.PathLike[str], *, encoding: str | None = None) -> list[str]:
+    """The entity types of a CoNLL file's tags (`PER` for `B-PER` and `I-PER`), sorted; the file is read by
+    `read_conll`'s rules.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        DataFormatError: as `read_conll`, or a tag is neither 'O' nor 'B-TYPE' / 'I-TYPE' (the message names the
+            file and line).
+    """
+    path = Path(path)
+    _, tags, lines = _parse_conll_file(path, encoding)
+    types = set()
+    for sentence_tags, sentence_lines in zip(tags, lines, strict=True):
+        for tag, number in zip(sentence_tags, sentence_lines, strict=True):
+            if not _FILE_TAG.match(tag):
+                raise DataFormatError(f"{path}:{number}: bad NER tag {tag!r}; {_FILE_TAG_HELP}")
+            if tag != "O":
+                types.add(tag[2:])
+    return sorted(types)
+
+
+def ner_label_names(entity_types: Iterable[str]) -> list[str]:
+    """The IOB2 label names of a tag set with these entity types: `CONLL_NER_LABELS` when every type is one of
+    CoNLL's (PER, ORG, LOC, MISC), so that a CoNLL model's label ids do not depend on which types a corpus
+    happens to hold; otherwise `O`, then `B-TYPE`, `I-TYPE` for each type in sorted order."""
+    types = set(entity_types)
+    conll_types = {name[2:] for name in CONLL_NER_LABELS if name != "O"}
+    if types <= conll_types:
+        return list(CONLL_NER_LABELS)
+    return ["O"] + [f"{prefix}-{kind}" for kind in sorted(types) for prefix in ("B", "I")]
+
+
+def check_ner_label_names(names: Sequence[str], option: str = "label_names") -> list[str]:
+    """`names` if it is an IOB2 tag set: distinct names, 'O' among them, every other name 'B-TYPE' or 'I-TYPE',
+    and each type with both its B- and I- tag; raise `DataFormatError` naming `option` otherwise."""
+    names = list(names)
+    problems = []
+    if len(set(names)) != len(names):
+        problems.append("names repeat")
+    if "O" not in names:
+        problems.append("'O' is missing")
+    bad = [name for name in names if not isinstance(name, str) or not _IOB_TAG.match(name)]
+    if bad:
+        problems.append(f"{bad} are not 'O', 'B-TYPE' or 'I-TYPE'")
+    tags = set(names) - set(bad)
+    unpaired = sorted(tag for tag in tags if tag != "O" and f"{'I' if tag[0] == 'B' else 'B'}-{tag[2:]}" not in tags)
+    if unpaired:
+        problems.append(f"{unpaired} lack their B-/I- partner")
+    if problems:
+        raise DataFormatError(f"{option} {names}: {'; '.join(problems)}; expected an IOB2 tag set such as "
+                              f"{CONLL_NER_LABELS}")  # fmt: skip
+    return names
 
 
 def conll_file_path(folder: str | os.PathLike[str], language: str, split: str) -> Path:
@@ -371,7 +454,7 @@ def load_hub_ner(
         label_names: the `ClassLabel` names of `ner_tags` (default `CONLL_NER_LABELS`).
         tokens_column: the column holding the words.
         tags_column: the column holding the NER tags.
-        tag_scheme: `"auto"`, `"iob1"` or `"iob2"`, as in `read_conll`.
+        tag_scheme: `"auto"`, `"iob1"`, `"iob2"` or `"iobes"`, as in `read_conll`.
 
     Raises:
         LanguageError: `language` is not a non-empty string.

@@ -20,6 +20,7 @@ import torch
 import transformers
 
 from ..configuration_manmoe import ManMoeConfig
+from ..data.conll import check_ner_label_names, conll_entity_types, conll_file_path, ner_label_names
 from ..data.download import is_url, resolve_vector_source
 from ..data.feature_cache import EncoderFeatureCache, tensors_sha256
 from ..data.inputs import MIN_TOKEN_COVERAGE, build_encoder_inputs, build_word_vector_inputs
@@ -46,6 +47,37 @@ class ConllFileArguments:
     train_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL training files."})
     validation_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL dev files."})
     test_files: list[str] = field(default_factory=list, metadata={"help": "LANG=PATH CoNLL test files."})
+    ner_labels: list[str] | None = field(
+        default=None,
+        metadata={"help": "The NER tag set, IOB2: O B-TYPE I-TYPE ... (default: CoNLL's nine, O and B-/I- of PER ORG "
+                  "LOC MISC, when the files' entity types are among these four; else O and B-/I- of every type in the "
+                  "files, sorted)."},
+    )  # fmt: skip
+
+    def conll_path(self, language: str, split: str, *, folder: bool = True) -> str | None:
+        """The CoNLL file of `language`'s `split` (`train`, `validation`, `test`): the explicit file
+        (`--{split}_files LANG=PATH`), else, when `folder`, the one `conll_file_path` finds in `--conll_dir`; None
+        when there is neither. A training file missing from `--conll_dir` raises `FileNotFoundError` (listing the
+        paths tried); a missing dev or test file is None."""
+        explicit = parse_pairs(getattr(self, f"{split}_files"), f"{split}_files")
+        if language in explicit:
+            return explicit[language]
+        if not folder or self.conll_dir is None:
+            return None
+        try:
+            return str(conll_file_path(self.conll_dir, language, split))
+        except FileNotFoundError:
+            if split == "train":
+                raise
+            return None
+
+    def resolve_label_names(self, paths: Iterable[str]) -> list[str]:
+        """`--ner_labels`, checked as an IOB2 tag set; without it, `ner_label_names` of the entity types found in
+        the CoNLL files `paths`."""
+        if self.ner_labels:
+            return check_ner_label_names(self.ner_labels, "--ner_labels")
+        types = {kind for path in dict.fromkeys(paths) for kind in conll_entity_types(path)}
+        return ner_label_names(types)
 
 
 @dataclass

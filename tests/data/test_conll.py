@@ -15,10 +15,14 @@ from hypothesis import strategies as st
 
 from modeling_manmoe.data import (
     CONLL_NER_LABELS,
+    check_ner_label_names,
+    conll_entity_types,
     conll_file_path,
     files,
     iob1_to_iob2,
+    iobes_to_iob2,
     load_hub_ner,
+    ner_label_names,
     read_conll,
     starts_chunk_with_inside,
 )
@@ -236,12 +240,38 @@ def test_docstart_lines_may_have_another_column_count(tmp_path):
     assert read_conll(write(tmp_path, text), "en")["tokens"] == [["EU", "rejects"], ["Peter"]]
 
 
-@pytest.mark.parametrize("tag", ["PER", "B-", "E-PER", "S-LOC", "b-per", "0", "B_PER"])
+@pytest.mark.parametrize("tag", ["PER", "B-", "X-PER", "s-LOC", "b-per", "0", "B_PER"])
 def test_non_iob_tag_names_file_line_and_tag(tmp_path, tag):
     path = write(tmp_path, f"EU B-ORG\n\nPeter O\nBlackburn {tag}\n", "tags.txt")
-    expected = rf"tags\.txt:4: bad NER tag '{tag}'; expected 'O' or an IOB tag"
+    expected = rf"tags\.txt:4: bad NER tag '{tag}'; expected 'O' or 'B-TYPE' / 'I-TYPE' \(IOB1, IOB2\), also 'S-TYPE'"
     with pytest.raises(DataFormatError, match=expected):
         read_conll(path, "en")
+
+
+@pytest.mark.parametrize("letters", ["IOBES", "BILOU"])
+def test_iobes_files_are_detected_and_converted_to_iob2(tmp_path, letters):
+    single, end = ("S", "E") if letters == "IOBES" else ("U", "L")
+    path = write(tmp_path, f"EU {single}-ORG\nrejects O\nPeter B-PER\nBlackburn {end}-PER\nand O\nAnn B-PER\nLee "
+                           f"I-PER\nMay {end}-PER\n")  # fmt: skip
+    assert names_of(read_conll(path, "en")) == [["B-ORG", "O", "B-PER", "I-PER", "O", "B-PER", "I-PER", "I-PER"]]
+    assert iobes_to_iob2(["S-X", "B-Y", "I-Y", "E-Y", "U-Z", "L-Z", "O"]) == [
+        "B-X",
+        "B-Y",
+        "I-Y",
+        "I-Y",
+        "B-Z",
+        "I-Z",
+        "O",
+    ]
+    with pytest.raises(
+        DataFormatError, match=rf"data\.txt:1: NER tag '{single}-ORG' is IOBES, but tag_scheme is 'iob2'"
+    ):
+        read_conll(path, "en", tag_scheme="iob2")
+    with pytest.raises(
+        DataFormatError, match=rf"data\.txt:1: IOBES tag '{single}-ORG' converts to 'B-ORG', which is not"
+    ):
+        read_conll(path, "en", label_names=["O", "B-PER", "I-PER"])
+    assert conll_entity_types(path) == ["ORG", "PER"]
 
 
 def test_unknown_label_names_file_line_tag_and_labels(tmp_path):
@@ -761,6 +791,38 @@ def test_load_hub_ner_missing_column(fake_hub, missing):
     fake_hub["dataset"] = datasets.Dataset.from_dict({**columns, "other": [1]})
     with pytest.raises(DataFormatError, match=rf"'x/y'.*no column '{missing}'"):
         load_hub_ner("x/y", "en", "train")
+
+
+def test_entity_types_decide_the_tag_set(tmp_path):
+    """CoNLL's nine labels for CoNLL's types or fewer (WikiANN's PER/ORG/LOC); other types get O and B-/I- of each
+    type, sorted; a file's types are read as read_conll reads it, IOB1 included."""
+    path = write(tmp_path, "-DOCSTART- O\n\nTampere I-LOC\nhas O\nTuesday B-DATE\n\nJani I-PER\n")
+    assert conll_entity_types(path) == ["DATE", "LOC", "PER"]
+    assert ner_label_names(["LOC", "PER"]) == CONLL_NER_LABELS and ner_label_names([]) == CONLL_NER_LABELS
+    names = ner_label_names(["DATE", "LOC", "PER"])
+    assert names == ["O", "B-DATE", "I-DATE", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    dataset = read_conll(path, "fi", label_names=names)
+    assert names_of(dataset) == [["B-LOC", "O", "B-DATE"], ["B-PER"]]  # IOB1 converted, DATE kept
+    with pytest.raises(DataFormatError, match=r"data\.txt:3: NER tag 'I-LOC' is not one of the label names"):
+        read_conll(path, "fi", label_names=["O", "B-PER", "I-PER"], tag_scheme="iob2")
+    bad = write(tmp_path, "Jani B-PER\nasuu DATE\n", "bad.txt")
+    with pytest.raises(DataFormatError, match=r"bad\.txt:2: bad NER tag 'DATE'; expected 'O' or 'B-TYPE'"):
+        conll_entity_types(bad)
+
+
+@pytest.mark.parametrize(
+    ("names", "message"),
+    [
+        (["O", "B-PER", "I-PER", "B-PER"], "names repeat"),
+        (["B-PER", "I-PER"], "'O' is missing"),
+        (["O", "PER", "B-LOC", "I-LOC"], r"\['PER'\] are not 'O', 'B-TYPE' or 'I-TYPE'"),
+        (["O", "B-PER", "I-PER", "B-DATE"], r"\['B-DATE'\] lack their B-/I- partner"),
+    ],
+)
+def test_a_tag_set_must_be_iob2(names, message):
+    assert check_ner_label_names(["O", "B-DATE", "I-DATE"]) == ["O", "B-DATE", "I-DATE"]
+    with pytest.raises(DataFormatError, match=rf"--ner_labels .*{message}.*expected an IOB2 tag set"):
+        check_ner_label_names(names, "--ner_labels")
 
 
 def test_load_hub_ner_bad_tags(fake_hub):

@@ -106,3 +106,51 @@ def test_explicit_files_come_before_the_folder_for_each_language(tmp_path):
     assert files["train"] == {"en": str(tmp_path / "eng.train"), "fi": "/data/fi-train.conll"}
     assert files["validation"] == {"en": str(tmp_path / "eng.testa")}  # no dev file for fi or sv: not scored
     assert files["test"] == {"fi": str(tmp_path / "fi.testb"), "sv": "/data/sv-test.conll"}
+
+
+def test_a_corpus_with_other_entity_types_runs_teacher_student_and_prediction(tmp_path):
+    """A held-out corpus whose types are not CoNLL's (DATE here): the teacher and the student infer the same tag set
+    from the files, the student accepts the teacher, a saved student predicts with its own labels, and a tag outside
+    a trained model's labels is refused naming the file and line."""
+    from modeling_manmoe.errors import DataFormatError
+
+    files, vectors = write_fixtures(tmp_path)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    texts = {"eng": "Peter B-PER\nlives O\non O\nMonday B-DATE\n. O\n", "fi": "Jani B-PER\nasuu O\nmaanantaina "
+             "B-DATE\nTurussa B-LOC\n. O\n"}  # fmt: skip
+    for prefix, text in texts.items():
+        for suffix in ("train", "testa", "testb"):
+            (corpus / f"{prefix}.{suffix}").write_text("\n".join([text] * 4))
+    teacher = tmp_path / "teacher"
+    load_script("examples/finetune_teacher.py").main(
+        ["--languages", "en", "--eval_languages", "en", "fi", "--conll_dir", str(corpus), "--model_name_or_path",
+         str(make_tiny_encoder(tmp_path / "bert")), "--output_dir", str(teacher), "--max_steps", "2",
+         "--per_device_train_batch_size", "4", "--report_to", "none", "--use_cpu", "true", "--disable_tqdm", "true"]
+    )  # fmt: skip
+    tags = ["O", "B-DATE", "I-DATE", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert list(json.loads((teacher / "config.json").read_text())["id2label"].values()) == tags
+    fi_vectors = "fi=" + vectors[3].split("=", 1)[1]
+    run_ner = load_run_ner()
+    student = tmp_path / "student"
+    results = run_ner.main(["--source_languages", "en", "--target_language", "fi", "--conll_dir", str(corpus),
+                            "--word_vectors", vectors[0], fi_vectors, "--output_dir", str(student),
+                            "--teacher_models", f"all={teacher}", "--target_distillation_weight", "1",
+                            "--teacher_cache_dir", str(tmp_path / "cache"),
+                            "--do_train", "--do_predict", "--max_steps", "2", "--report_to", "none",
+                            "--disable_tqdm", "true"])  # fmt: skip
+    assert list(json.loads((student / "config.json").read_text())["id2label"].values()) == tags
+    assert "f1" in results["test"]["fi"] and results["distillation"]["teachers"]
+    predicted = run_ner.main(["--source_languages", "en", "--target_language", "fi", "--conll_dir", str(corpus),
+                              "--model_name_or_path", str(student), "--output_dir", str(tmp_path / "predict"),
+                              "--do_predict", "--report_to", "none", "--disable_tqdm", "true"])  # fmt: skip
+    assert predicted["test"]["fi"] == results["test"]["fi"]
+    with pytest.raises(ValueError, match=r"--ner_labels \['O', 'B-PER', 'I-PER'\] are not the labels of"):
+        run_ner.main(["--source_languages", "en", "--target_language", "fi", "--conll_dir", str(corpus),
+                      "--model_name_or_path", str(student), "--output_dir", str(tmp_path / "other"), "--do_predict",
+                      "--ner_labels", "O", "B-PER", "I-PER", "--report_to", "none"])  # fmt: skip
+    (corpus / "fi.testb").write_text("Jani B-PER\nasuu O\nTurussa B-EVENT\n")
+    with pytest.raises(DataFormatError, match=r"fi\.testb:3: NER tag 'B-EVENT' is not one of the label names"):
+        run_ner.main(["--source_languages", "en", "--target_language", "fi", "--conll_dir", str(corpus),
+                      "--model_name_or_path", str(student), "--output_dir", str(tmp_path / "third"), "--do_predict",
+                      "--report_to", "none"])  # fmt: skip
