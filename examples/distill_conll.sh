@@ -30,7 +30,8 @@
 # zero_shot_conll_encoder.sh (layers 6, 8, 10 mixed, mean of sub-tokens, no CharCNN). Data and encoder locations:
 # MANMOE_DATA and MANMOE_MODELS, defaulting to the shared/ folder beside the repository (docs/data.md). Another corpus
 # in the CoNLL layout: MANMOE_DATA its folder (files eng.train ... or LANG.train, LANG.testa, LANG.testb) and
-# LANGUAGES its languages, e.g. LANGUAGES="en de fi" bash examples/distill_conll.sh fi.
+# LANGUAGES its languages, e.g. LANGUAGES="en de fi" bash examples/distill_conll.sh fi; its entity types and tag scheme
+# (IOB1, IOB2, IOBES) are read from the files (docs/data.md).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target=${1:?usage: distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments]}
