@@ -7,8 +7,8 @@ from pathlib import Path
 WORDS = ["peter", "lives", "in", "berlin", "jan", "woont", "amsterdam", "ana", "vive", "madrid", "er", "wohnt"]
 
 
-def make_tiny_encoder(folder: Path, max_position_embeddings: int = 64, seed: int = 0) -> Path:
-    """Save a 2-layer, 12-d BERT and a WordPiece tokenizer (lower-casing, `##` pieces) under `folder`."""
+def make_tiny_encoder(folder: Path, max_position_embeddings: int = 64, seed: int = 0, layers: int = 2) -> Path:
+    """Save a `layers`-layer, 12-d BERT and a WordPiece tokenizer (lower-casing, `##` pieces) under `folder`."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -28,7 +28,7 @@ def make_tiny_encoder(folder: Path, max_position_embeddings: int = 64, seed: int
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=12,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=16,
         max_position_embeddings=max_position_embeddings,

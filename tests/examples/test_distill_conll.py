@@ -117,3 +117,39 @@ def test_languages_names_another_corpus_languages_and_must_hold_the_target(tmp_p
         code, commands, stderr = run_script(tmp_path, "distill_conll.sh", "fi", str(tmp_path / "out"),
                                             LANGUAGES=languages)  # fmt: skip
         assert code == 2 and commands == [] and "TARGET 'fi' must be one of LANGUAGES" in stderr
+
+
+def test_the_recipe_runs_end_to_end_on_another_corpus_with_its_own_entity_types(tmp_path):
+    """The reference recipe, unmodified (real runs, a tiny 10-layer encoder, 4 steps): a corpus that is not CoNLL's,
+    English in IOB1 and a `fi` target in IOBES with a DATE type, found by language code. The fine-tuned teacher, two
+    MAN-MoE seeds and the student agree on the tag set the files give, and the student's results name the teachers."""
+    import json
+    import os
+    import subprocess
+
+    from tests.examples.stand_in_python import REPO
+    from tests.tiny_encoder import make_tiny_encoder
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    english = "Peter I-PER\nlives O\nin O\nBerlin I-LOC\nsince O\nMonday I-DATE\n. O\n"
+    finnish = "Jani S-PER\nasuu O\nTurussa S-LOC\nmaanantaista S-DATE\nalkaen O\nPekka B-PER\nVirtanen E-PER\n"
+    for prefix, text in (("eng", english), ("fi", finnish)):
+        for suffix in ("train", "testa", "testb"):
+            (corpus / f"{prefix}.{suffix}").write_text("\n".join([text] * 6))
+    encoder = make_tiny_encoder(tmp_path / "encoder", layers=10)
+    out = tmp_path / "out"
+    env = dict(os.environ, LANGUAGES="en fi", MANMOE_DATA=str(corpus), ENCODER=str(encoder), STEPS="4",
+               TEACHERS="finetuned_multisource manmoe", TEACHER_SEEDS="42 43", TEACHER_EPOCHS="1",
+               TEACHER_LEARNING_RATE="1e-4", MANMOE_FEATURE_CACHE=str(tmp_path / "features"),
+               HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1")  # fmt: skip
+    done = subprocess.run(["bash", str(REPO / "examples" / "distill_conll.sh"), "fi", str(out), "--distillation_alpha",
+                           "0", "--target_distillation_weight", "3", "--distillation_temperature", "1"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    tags = ["O", "B-DATE", "I-DATE", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    for run in ("finetuned-teacher-all", "teacher-all-seed42", "teacher-all-seed43", "student"):
+        assert list(json.loads((out / run / "config.json").read_text())["id2label"].values()) == tags, run
+    results = json.loads((out / "student" / "all_results.json").read_text())
+    assert "f1" in results["test"]["fi"] and results["distillation"]["target_distillation_weight"] == 3
+    assert len(results["distillation"]["teachers"]) == 1  # the one ensemble of three teachers
