@@ -31,7 +31,8 @@
 # MANMOE_DATA and MANMOE_MODELS, defaulting to the shared/ folder beside the repository (docs/data.md). Another corpus
 # in the CoNLL layout: MANMOE_DATA its folder (files eng.train ... or LANG.train, LANG.testa, LANG.testb) and
 # LANGUAGES its languages, e.g. LANGUAGES="en de fi" bash examples/distill_conll.sh fi; its entity types and tag scheme
-# (IOB1, IOB2, IOBES) are read from the files (docs/data.md).
+# (IOB1, IOB2, IOBES) are read from the files (docs/data.md); NER_LABELS="O B-PER I-PER ..." gives every run one tag
+# set (needed when a run reads files without some type: a monolingual teacher of a language without DATE, say).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 target=${1:?usage: distill_conll.sh TARGET [OUTPUT_DIR] [extra run_ner.py arguments]}
@@ -56,6 +57,11 @@ common=(--target_language "$target" --conll_dir "$data" --encoder_name_or_path "
 finetune=(--num_train_epochs "${TEACHER_EPOCHS:-3}" --learning_rate "${TEACHER_LEARNING_RATE:-5e-5}" --warmup_steps 0.1
           --per_device_train_batch_size 16 --train_sampling_strategy group_by_length --eval_strategy no
           --save_strategy no --logging_steps 100 --report_to none --disable_tqdm true)
+if [ -n "${NER_LABELS:-}" ]; then  # one tag set for every run, whichever files each reads
+    read -r -a ner_labels <<< "$NER_LABELS"
+    common+=(--ner_labels "${ner_labels[@]}")
+    finetune+=(--ner_labels "${ner_labels[@]}")
+fi
 cd "$repo"
 for kind in "${kinds[@]}"; do
     case "$kind" in

@@ -153,3 +153,12 @@ def test_the_recipe_runs_end_to_end_on_another_corpus_with_its_own_entity_types(
     results = json.loads((out / "student" / "all_results.json").read_text())
     assert "f1" in results["test"]["fi"] and results["distillation"]["target_distillation_weight"] == 3
     assert len(results["distillation"]["teachers"]) == 1  # the one ensemble of three teachers
+
+
+def test_ner_labels_gives_every_run_one_tag_set(tmp_path):
+    labels = ["O", "B-DATE", "I-DATE", "B-PER", "I-PER"]
+    code, commands, _ = run_wrapper(tmp_path, TEACHERS="finetuned_multisource manmoe", NER_LABELS=" ".join(labels))
+    assert code == 0 and len(commands) == 3
+    assert all(option(command, "--ner_labels", len(labels)) == labels for command in commands)
+    code, commands, _ = run_wrapper(tmp_path, TEACHERS="manmoe")
+    assert code == 0 and all("--ner_labels" not in command for command in commands)
