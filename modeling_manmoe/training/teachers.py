@@ -60,7 +60,8 @@ class Teacher:
         if sorted(teacher_labels) != sorted(label_names):
             raise LabelError(
                 f"teacher {path!r} predicts the labels {teacher_labels}, the student {list(label_names)}: a teacher "
-                "needs the student's label set"
+                "needs the student's label set (train both on one tag set: --ner_labels, or NER_LABELS for "
+                "examples/distill_conll.sh)"
             )
         self.columns = torch.tensor([teacher_labels.index(label) for label in label_names])  # student order
         self.weights_sha256 = tensors_sha256(self.model)
