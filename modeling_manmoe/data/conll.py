@@ -174,6 +174,29 @@ def _check_options(language: str, label_names: Sequence[str] | None, tag_scheme:
     return names
 
 
+def _first_tag(wanted: Callable[[str], bool], tag_lists: list[list[str]]) -> tuple[int, int, str]:
+    """The row, position and tag of the first tag `wanted` accepts (one must exist)."""
+    for row, sentence_tags in enumerate(tag_lists):
+        for position, tag in enumerate(sentence_tags):
+            if wanted(tag):
+                return row, position, tag
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _check_tag_syntax(tags: list[list[str]], locate: Callable[[int, int], str]) -> set[str]:
+    """The distinct tags of `tags`, each checked to be 'O' or an IOB / IOBES / BILOU tag; the first bad one raises
+    `DataFormatError` at `locate(row, position)`."""
+    distinct = {tag for sentence_tags in tags for tag in sentence_tags}
+
+    def is_bad(tag: object) -> bool:
+        return not isinstance(tag, str) or not _FILE_TAG.match(tag)
+
+    if any(map(is_bad, distinct)):
+        row, position, tag = _first_tag(is_bad, tags)
+        raise DataFormatError(f"{locate(row, position)}: bad NER tag {tag!r}; {_FILE_TAG_HELP}")
+    return distinct
+
+
 def _build_dataset(
     sentences: list[list[str]],
     tags: list[list[str]],
@@ -184,22 +207,7 @@ def _build_dataset(
     locate: Callable[[int, int], str],
 ) -> datasets.Dataset:
     """Validate the tags, convert IOB1 or IOBES to IOB2 as `tag_scheme` asks and build the Dataset."""
-
-    def first(wanted: Callable[[str], bool], tag_lists: list[list[str]]) -> tuple[int, int, str]:
-        for row, sentence_tags in enumerate(tag_lists):
-            for position, tag in enumerate(sentence_tags):
-                if wanted(tag):
-                    return row, position, tag
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    distinct = {tag for sentence_tags in tags for tag in sentence_tags}
-
-    def is_bad(tag: object) -> bool:
-        return not isinstance(tag, str) or not _FILE_TAG.match(tag)
-
-    if any(map(is_bad, distinct)):
-        row, position, tag = first(is_bad, tags)
-        raise DataFormatError(f"{locate(row, position)}: bad NER tag {tag!r}; {_FILE_TAG_HELP}")
+    distinct = _check_tag_syntax(tags, locate)
 
     def is_iobes(tag: str) -> bool:
         return tag[0] in "SEUL"
@@ -207,12 +215,12 @@ def _build_dataset(
     scheme = tag_scheme
     if any(map(is_iobes, distinct)):
         if scheme in ("iob1", "iob2"):
-            row, position, tag = first(is_iobes, tags)
+            row, position, tag = _first_tag(is_iobes, tags)
             raise DataFormatError(f"{locate(row, position)}: NER tag {tag!r} is IOBES, but tag_scheme is {scheme!r}")
         scheme = "iobes"
     label_to_id = {name: index for index, name in enumerate(label_names)}
     if scheme != "iobes" and not distinct <= label_to_id.keys():
-        row, position, tag = first(lambda tag: tag not in label_to_id, tags)
+        row, position, tag = _first_tag(lambda tag: tag not in label_to_id, tags)
         where = locate(row, position)
         raise DataFormatError(f"{where}: NER tag {tag!r} is not one of the label names {label_names}")
 
@@ -238,7 +246,7 @@ def _build_dataset(
     try:
         ids = [[label_to_id[tag] for tag in sentence_tags] for sentence_tags in converted]
     except KeyError:
-        row, position, _ = first(lambda tag: tag not in label_to_id, converted)
+        row, position, _ = _first_tag(lambda tag: tag not in label_to_id, converted)
         raise DataFormatError(
             f"{locate(row, position)}: {scheme.upper()} tag {tags[row][position]!r} converts to "
             f"{converted[row][position]!r}, which is not one of the label names {label_names}"
@@ -356,14 +364,8 @@ def conll_entity_types(path: str | os.PathLike[str], *, encoding: str | None = N
     """
     path = Path(path)
     _, tags, lines = _parse_conll_file(path, encoding)
-    types = set()
-    for sentence_tags, sentence_lines in zip(tags, lines, strict=True):
-        for tag, number in zip(sentence_tags, sentence_lines, strict=True):
-            if not _FILE_TAG.match(tag):
-                raise DataFormatError(f"{path}:{number}: bad NER tag {tag!r}; {_FILE_TAG_HELP}")
-            if tag != "O":
-                types.add(tag[2:])
-    return sorted(types)
+    distinct = _check_tag_syntax(tags, lambda row, position: f"{path}:{lines[row][position]}")
+    return sorted({tag[2:] for tag in distinct if tag != "O"})
 
 
 def ner_label_names(entity_types: Iterable[str]) -> list[str]:
