@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, HfArgumentParser, set_seed
+from transformers import AutoModelForSequenceClassification, HfArgumentParser, set_seed
 
 from modeling_manmoe import ManMoeForSequenceClassification, ManMoeTokenizer
 from modeling_manmoe.data import (
@@ -50,6 +50,7 @@ from modeling_manmoe.run.setup import (
     encoder_feature_cache,
     few_shot_target,
     limit,
+    load_trained_model,
     parse_pairs,
     take_over_hub_push,
     train_evaluate_predict,
@@ -261,10 +262,8 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--model_selection target needs a {target!r} dev file (--validation_files {target}=PATH)")
 
     if model_args.model_name_or_path is not None:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            model_args.model_name_or_path, trust_remote_code=True
-        )
+        model, tokenizer = load_trained_model(AutoModelForSequenceClassification, model_args, training_args,
+                                              data_args.source_languages, target)  # fmt: skip
     else:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import datasets
 import transformers
-from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer, HfArgumentParser, set_seed
+from transformers import AutoConfig, AutoModelForTokenClassification, HfArgumentParser, set_seed
 
 from modeling_manmoe import ManMoeForTokenClassification
 from modeling_manmoe.data import CONLL_NER_LABELS, load_hub_ner, read_conll
@@ -39,6 +39,7 @@ from modeling_manmoe.run.setup import (
     encoder_feature_cache,
     few_shot_target,
     limit,
+    load_trained_model,
     parse_pairs,
     take_over_hub_push,
     train_evaluate_predict,
@@ -172,8 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "--model_selection source_mean")  # fmt: skip
 
     if model_args.model_name_or_path is not None:
-        tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
-        model = AutoModelForTokenClassification.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+        model, tokenizer = load_trained_model(AutoModelForTokenClassification, model_args, training_args,
+                                              data_args.source_languages, data_args.target_language)  # fmt: skip
     else:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")

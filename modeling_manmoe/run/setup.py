@@ -85,7 +85,12 @@ class ModelArguments:
     """The input representation and the model's ablation switches."""
 
     model_name_or_path: str | None = field(
-        default=None, metadata={"help": "A trained MAN-MoE folder or Hub name (for --do_eval/--do_predict)."}
+        default=None,
+        metadata={
+            "help": "A trained MAN-MoE folder or Hub name: evaluated (--do_eval/--do_predict) or, with "
+            "--do_train, trained further from its weights (same languages; e.g. a distillation student that "
+            "starts from its MAN-MoE teacher)."
+        },
     )
     word_vectors: list[str] = field(
         default_factory=list,
@@ -288,6 +293,34 @@ def build_model(
     )
     model = model_class(config)
     model.set_word_vectors(table)
+    return model, tokenizer
+
+
+def load_trained_model(
+    auto_class, model_args: ModelArguments, training_args, source_languages: Sequence[str], target_language: str
+) -> tuple[object, object]:
+    """The model and tokenizer of `--model_name_or_path`, loaded by `auto_class` (an `AutoModelFor*` class).
+
+    With `--do_train` the model is trained further from its weights (a student that starts from its teacher, say),
+    so it must be a MAN-MoE model of this run's languages: its config's `source_languages` must be
+    `--source_languages` and its `unlabeled_languages` `[--target_language]` (a `ValueError` naming both
+    otherwise). Its architecture (input representation, sizes) is the model's own; the training options of the
+    command line apply."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+    model = auto_class.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
+    if training_args.do_train:
+        config = model.config
+        if config.model_type != "manmoe":
+            raise ValueError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} "
+                             "model; --do_train trains a MAN-MoE model further (leave --model_name_or_path out to "
+                             "train a new one)")  # fmt: skip
+        wanted = (list(source_languages), [target_language])
+        found = (list(config.source_languages), list(config.unlabeled_languages))
+        if found != wanted:
+            raise ValueError(f"--model_name_or_path {model_args.model_name_or_path!r} was trained with sources "
+                             f"{found[0]} and target {found[1]}; this run has --source_languages {wanted[0]} and "
+                             f"--target_language {target_language!r}: --do_train trains a model further with its own "
+                             "languages")  # fmt: skip
     return model, tokenizer
 
 

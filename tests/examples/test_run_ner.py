@@ -547,3 +547,33 @@ def test_an_evaluated_source_language_is_not_reported_as_zero_shot(finished_run,
     card = build_model_card(out)
     assert {e.metric_name for e in card.data.eval_results if e.dataset_config == "en"} >= {"F1 (en, labeled source)"}
     assert "applied zero-shot to **nl (Dutch)**" in card.text
+
+
+def test_a_trained_model_given_with_do_train_is_trained_further_from_its_weights(finished_run, tmp_path):
+    """--model_name_or_path with --do_train starts from the model's weights (a student from its teacher): at
+    learning rate 0 the new run's weights are the model's, where a new model's are not."""
+    from safetensors.torch import load_file
+
+    argv, finished = finished_run
+    zero = ["--learning_rate", "0", "--max_steps", "1", "--eval_steps", "1"]
+    further = load_run_ner().main([*argv, *zero, "--model_name_or_path", str(finished),
+                                   "--output_dir", str(tmp_path / "further")])  # fmt: skip
+    assert further["config"]["manmoe_run_id"] != json.loads((finished / "config.json").read_text())["manmoe_run_id"]
+    expected = load_file(finished / "model.safetensors")
+    for name, folder in (("further", True), ("new", False)):
+        if not folder:
+            load_run_ner().main([*argv, *zero, "--seed", "7", "--output_dir", str(tmp_path / name)])
+        actual = load_file(tmp_path / name / "model.safetensors")
+        assert actual.keys() == expected.keys()
+        same = all(torch.equal(actual[key], expected[key]) for key in expected)
+        assert same is folder, name
+
+
+def test_training_a_model_further_with_other_languages_is_refused(finished_run, tmp_path):
+    argv, finished = finished_run
+    swapped = [*argv[: argv.index("--source_languages")], "--source_languages", "en", "de", "nl",
+               "--target_language", "es", *argv[argv.index("--train_files"):]]  # fmt: skip
+    message = (r"--model_name_or_path '.*run' was trained with sources \['en', 'de', 'es'\] and target \['nl'\]; "
+               r"this run has --source_languages \['en', 'de', 'nl'\] and --target_language 'es'")  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        load_run_ner().main([*swapped, "--model_name_or_path", str(finished), "--output_dir", str(tmp_path / "o")])
