@@ -559,6 +559,8 @@ def test_a_trained_model_given_with_do_train_is_trained_further_from_its_weights
     further = load_run_ner().main([*argv, *zero, "--model_name_or_path", str(finished),
                                    "--output_dir", str(tmp_path / "further")])  # fmt: skip
     assert further["config"]["manmoe_run_id"] != json.loads((finished / "config.json").read_text())["manmoe_run_id"]
+    initial = further["data_and_vector_files"]["initial_model"]
+    assert initial["name_or_path"] == str(finished) and len(initial["weights_sha256"]) == 64
     expected = load_file(finished / "model.safetensors")
     for name, folder in (("further", True), ("new", False)):
         if not folder:
