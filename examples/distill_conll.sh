@@ -24,7 +24,9 @@
 # 2. The MAN-MoE student on the three sources -> TARGET, distilling from the teachers on each source batch
 #    (--distillation_alpha, default 0.5) and, as their mixture, on the target's unlabeled batches
 #    (--target_distillation_weight, default 1.0), at temperature --distillation_temperature (default 2)
-#    (OUTPUT_DIR/student).
+#    (OUTPUT_DIR/student). Extra arguments go to the student's run_ner.py: --model_name_or_path
+#    OUTPUT_DIR/teacher-all-seed42 (a MAN-MoE teacher of TEACHERS=manmoe) starts the student from that teacher's
+#    weights instead of a new model (the reference recipe of docs/results/distillation.md).
 # Schedule: this wrapper overrides the paper's (run_ner.py's defaults) with STEPS (default 1,000) steps at learning
 # rate 3e-3, dev F1 every STEPS/4 steps, for teachers and student alike; the encoder input is that of
 # zero_shot_conll_encoder.sh (layers 6, 8, 10 mixed, mean of sub-tokens, no CharCNN). Data and encoder locations:

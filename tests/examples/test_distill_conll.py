@@ -122,7 +122,8 @@ def test_languages_names_another_corpus_languages_and_must_hold_the_target(tmp_p
 def test_the_recipe_runs_end_to_end_on_another_corpus_with_its_own_entity_types(tmp_path):
     """The reference recipe, unmodified (real runs, a tiny 10-layer encoder, 4 steps): a corpus that is not CoNLL's,
     English in IOB1 and a `fi` target in IOBES with a DATE type, found by language code. The fine-tuned teacher, two
-    MAN-MoE seeds and the student agree on the tag set the files give, and the student's results name the teachers."""
+    MAN-MoE seeds and the student (started from the seed-42 teacher) agree on the tag set the files give, and the
+    student's results name the teachers and the model it started from."""
     import json
     import os
     import subprocess
@@ -144,7 +145,8 @@ def test_the_recipe_runs_end_to_end_on_another_corpus_with_its_own_entity_types(
                TEACHER_LEARNING_RATE="1e-4", MANMOE_FEATURE_CACHE=str(tmp_path / "features"),
                HF_HOME=str(tmp_path / "hf"), OMP_NUM_THREADS="1")  # fmt: skip
     done = subprocess.run(["bash", str(REPO / "examples" / "distill_conll.sh"), "fi", str(out), "--distillation_alpha",
-                           "0", "--target_distillation_weight", "3", "--distillation_temperature", "1"],
+                           "0", "--target_distillation_weight", "3", "--distillation_temperature", "1",
+                           "--model_name_or_path", str(out / "teacher-all-seed42")],
                           env=env, cwd=tmp_path, capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     tags = ["O", "B-DATE", "I-DATE", "B-LOC", "I-LOC", "B-PER", "I-PER"]
@@ -153,6 +155,12 @@ def test_the_recipe_runs_end_to_end_on_another_corpus_with_its_own_entity_types(
     results = json.loads((out / "student" / "all_results.json").read_text())
     assert "f1" in results["test"]["fi"] and results["distillation"]["target_distillation_weight"] == 3
     assert len(results["distillation"]["teachers"]) == 1  # the one ensemble of three teachers
+    # the student starts from the seed-42 MAN-MoE teacher: the weights it recorded are that member's
+    members = {
+        member["path"]: member["weights_sha256"] for member in results["distillation"]["teachers"]["en"]["members"]
+    }
+    initial = results["data_and_vector_files"]["initial_model"]
+    assert initial["weights_sha256"] == members[initial["name_or_path"]] == members[str(out / "teacher-all-seed42")]
 
 
 def test_ner_labels_gives_every_run_one_tag_set(tmp_path):
