@@ -182,3 +182,21 @@ def test_zero_shot_sentiment_on_real_webis_learns(shared_dir, tmp_path):
     assert results["data_and_vector_files"]["test/de"]["texts"] == 400
     assert results["test"]["en"]["accuracy"] > 60, results["test"]  # measured 78.0 (de 72.8), 1 thread
     assert results["test"]["de"]["accuracy"] > 60, results["test"]
+
+
+def test_a_trained_classifier_is_trained_further_from_its_weights_with_its_own_languages(tmp_path):
+    files, vectors = write_fixtures(tmp_path)
+    common = ["--train_files", *files, "--test_files", *files, "--do_train", "--do_eval", "--max_steps", "2",
+              "--eval_steps", "2", "--validation_fraction", "0.25", "--per_device_train_batch_size", "2",
+              "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    languages = ["--source_languages", "en", "de", "fr", "--target_language", "ja"]
+    first = tmp_path / "first"
+    load_run_classification().main([*languages, *common, "--word_vectors", *vectors, "--output_dir", str(first)])
+    results = load_run_classification().main([*languages, *common, "--model_name_or_path", str(first),
+                                              "--output_dir", str(tmp_path / "further")])  # fmt: skip
+    assert results["train"]["global_step"] == 2
+    assert results["data_and_vector_files"]["initial_model"]["name_or_path"] == str(first)
+    swapped = ["--source_languages", "en", "de", "ja", "--target_language", "fr"]
+    with pytest.raises(ValueError, match=r"was trained with sources \['en', 'de', 'fr'\] and target \['ja'\]"):
+        load_run_classification().main([*swapped, *common, "--model_name_or_path", str(first),
+                                        "--output_dir", str(tmp_path / "swapped")])  # fmt: skip
