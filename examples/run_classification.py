@@ -262,8 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
         raise ValueError(f"--model_selection target needs a {target!r} dev file (--validation_files {target}=PATH)")
 
     if model_args.model_name_or_path is not None:
-        model, tokenizer = load_trained_model(AutoModelForSequenceClassification, model_args, training_args,
-                                              data_args.source_languages, target, provenance)  # fmt: skip
+        model, tokenizer = load_trained_model(AutoModelForSequenceClassification, model_args, training_args, provenance)
     else:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")

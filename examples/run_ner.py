@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> dict:
                          "--model_selection source_mean")  # fmt: skip
 
     if model_args.model_name_or_path is not None:
-        model, tokenizer = load_trained_model(AutoModelForTokenClassification, model_args, training_args,
-                                              data_args.source_languages, data_args.target_language, provenance)  # fmt: skip
+        model, tokenizer = load_trained_model(AutoModelForTokenClassification, model_args, training_args, provenance)
     else:
         if not training_args.do_train:
             raise ValueError("--do_eval/--do_predict without --do_train need --model_name_or_path")

@@ -185,7 +185,8 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
     with the same language lists and input kind: the rest of the run fingerprint is compared once it is known);
     `--output_dir` (a folder that can be created and written). Then, in the process that saves: the lock, and the
     folder rule of a run that writes (`--do_train`, `--do_eval` or `--do_predict`; see the module's docstring), which
-    removes the old outputs with `--overwrite_output_dir`. Inside a `holds_output_folder` call the lock is released
+    removes the old outputs with `--overwrite_output_dir`; with `--do_train`, `--model_name_or_path` must be a MAN-MoE
+    model of the run's languages (read from its config). Inside a `holds_output_folder` call the lock is released
     when it ends; otherwise at the process's exit."""
     from ..training.checkpoints import check_resume_fingerprint, read_checkpoint_record, resolve_resume_checkpoint
     from ..training.teachers import ensemble_paths
@@ -248,6 +249,8 @@ def check_run_arguments(model_args, data_args, training_args, folder_args: RunFo
             _apply_folder_rule(
                 output_dir, overwrite, model_args.model_name_or_path, training_args.should_save, training_args.do_train
             )
+        if training_args.do_train and model_args.model_name_or_path is not None:  # from its config, before any data
+            _check_model_to_train_further(model_args.model_name_or_path, sources, target)
     except BaseException:
         folder.release()
         raise
@@ -338,6 +341,22 @@ def _check_model_folder(option: str, path: str | None) -> None:
         raise ValueError(f"{option}: {path!r} is a file; expected {expected}")
     if not _looks_like_hub_name(path):
         raise ValueError(f"{option}: {path!r}: no such folder; expected {expected}")
+
+
+def _check_model_to_train_further(path: str, sources: list[str], target: str | None) -> None:
+    """`--model_name_or_path` with `--do_train` (trained further from its weights) must be a MAN-MoE model of the
+    run's languages: its config's `source_languages` are `sources` and its `unlabeled_languages` `[target]`."""
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(path, trust_remote_code=True)
+    if config.model_type != "manmoe":
+        raise ValueError(f"--model_name_or_path {path!r} is a {config.model_type!r} model; --do_train trains a "
+                         "MAN-MoE model further (leave --model_name_or_path out to train a new one)")  # fmt: skip
+    found = (list(config.source_languages), list(config.unlabeled_languages))
+    if found != (sources, [target]):
+        raise ValueError(f"--model_name_or_path {path!r} was trained with sources {found[0]} and target {found[1]}; "
+                         f"this run has --source_languages {sources} and --target_language {target!r}: --do_train "
+                         "trains a model further with its own languages")  # fmt: skip
 
 
 def _check_file(option: str, path: str) -> None:

@@ -297,36 +297,17 @@ def build_model(
 
 
 def load_trained_model(
-    auto_class,
-    model_args: ModelArguments,
-    training_args,
-    source_languages: Sequence[str],
-    target_language: str,
-    provenance: dict,
+    auto_class, model_args: ModelArguments, training_args, provenance: dict
 ) -> tuple[object, object]:
     """The model and tokenizer of `--model_name_or_path`, loaded by `auto_class` (an `AutoModelFor*` class).
 
-    With `--do_train` the model is trained further from its weights (a student that starts from its teacher, say),
-    so it must be a MAN-MoE model of this run's languages: its config's `source_languages` must be
-    `--source_languages` and its `unlabeled_languages` `[--target_language]` (a `ValueError` naming both
-    otherwise), and `provenance["initial_model"]` records its path and weights' sha256 (`tensors_sha256`, as a
-    teacher's). Its architecture (input representation, sizes) is the model's own; the training options of the
-    command line apply."""
+    With `--do_train` the model is trained further from its weights (a student that starts from its teacher, say;
+    `run_folder.check_run_arguments` has checked that it is a MAN-MoE model of the run's languages), and
+    `provenance["initial_model"]` records its path and weights' sha256 (`tensors_sha256`, as a teacher's). Its
+    architecture (input representation, sizes) is the model's own; the training options of the command line apply."""
     tokenizer = transformers.AutoTokenizer.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
     model = auto_class.from_pretrained(model_args.model_name_or_path, trust_remote_code=True)
     if training_args.do_train:
-        config = model.config
-        if config.model_type != "manmoe":
-            raise ValueError(f"--model_name_or_path {model_args.model_name_or_path!r} is a {config.model_type!r} "
-                             "model; --do_train trains a MAN-MoE model further (leave --model_name_or_path out to "
-                             "train a new one)")  # fmt: skip
-        wanted = (list(source_languages), [target_language])
-        found = (list(config.source_languages), list(config.unlabeled_languages))
-        if found != wanted:
-            raise ValueError(f"--model_name_or_path {model_args.model_name_or_path!r} was trained with sources "
-                             f"{found[0]} and target {found[1]}; this run has --source_languages {wanted[0]} and "
-                             f"--target_language {target_language!r}: --do_train trains a model further with its own "
-                             "languages")  # fmt: skip
         provenance["initial_model"] = {"name_or_path": model_args.model_name_or_path,
                                        "weights_sha256": tensors_sha256(model)}  # fmt: skip
     return model, tokenizer
